@@ -1,0 +1,3 @@
+from esrgan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Shared fixtures: deterministic seeds, a small thread count, and real photos from skimage.data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def photo_rgb() -> np.ndarray:
+    """skimage's "astronaut": (512, 512, 3) uint8 RGB."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def photo_small() -> torch.Tensor:
+    """A 64x48 crop of "chelsea" as (1, 3, 48, 64) float RGB in [0, 1]."""
+    import skimage.data
+
+    img = skimage.data.chelsea()[100:148, 150:214]
+    return torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
