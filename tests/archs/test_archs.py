@@ -24,8 +24,15 @@ def test_animevideov3_parameter_count() -> None:
 
 def test_basicsr_key_names() -> None:
     keys = set(RRDBNet(num_block=2).state_dict())
-    for k in ("conv_first.weight", "body.1.rdb3.conv5.bias", "conv_body.weight", "conv_up1.weight",
-              "conv_up2.weight", "conv_hr.weight", "conv_last.bias"):
+    for k in (
+        "conv_first.weight",
+        "body.1.rdb3.conv5.bias",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_up2.weight",
+        "conv_hr.weight",
+        "conv_last.bias",
+    ):
         assert k in keys
     assert "conv_up3.weight" in set(RRDBNet(scale=8, num_block=1).state_dict())
 
