@@ -1,0 +1,255 @@
+"""``esrgan upscale``: upscale image files, folders and globs.
+
+One bad file is reported with its path and the batch goes on; the exit status is 1 if anything failed. Outputs
+are written atomically and an input file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "realesrgan-x4plus"
+DEFAULT_MAX_PIXELS = 25_000_000
+EXT_CHOICES = ("auto", "png", "jpg", "webp", "tif")
+
+
+def _tile(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--tile must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}"
+        ) from None
+    if value < 0 or 0 < value < 16:
+        raise argparse.ArgumentTypeError(f"--tile must be 0 or at least 16 pixels, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    return value
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "upscale",
+        help="upscale images, folders and globs",
+        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", default="results", help="output folder (created) or, for one input, a file")
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
+    p.add_argument("-s", "--outscale", type=_positive_float, default=None, help="final scale (default: model's)")
+    p.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, 'auto' (default) or 0")
+    p.add_argument("--tile-pad", type=int, default=16, help="overlap per tile side in input pixels (default 16)")
+    p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (8x slower, slightly better)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
+    p.add_argument("--ext", default="auto", choices=EXT_CHOICES, help="output format (auto: as the input)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
+    p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0 = no limit)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    p.set_defaults(func=run)
+
+
+def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand files, folders and globs into (file, base folder) pairs, plus one message per pattern that matched
+    nothing. The base folder keeps sub-folder structure in the output for recursive runs."""
+    from esrgan.image import IMAGE_EXTENSIONS
+
+    found: list[tuple[Path, Path]] = []
+    missing: list[str] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, base: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((path, base))
+
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            walker = path.rglob("*") if recursive else path.iterdir()
+            files = sorted(f for f in walker if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                missing.append(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            for f in files:
+                add(f, path)
+        elif path.is_file():
+            add(path, path.parent)
+        else:
+            matches = sorted(glob.glob(pattern, recursive=recursive))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                missing.append(f"{pattern}: no such file, folder or matching files")
+            for f in files:
+                add(f, f.parent)
+    return found, missing
+
+
+def _output_ext(source: Path, requested: str, has_alpha: bool, bit_depth: int) -> str:
+    if requested != "auto":
+        return "." + requested
+    ext = source.suffix.lower()
+    ext = {".jpeg": ".jpg", ".tiff": ".tif"}.get(ext, ext)
+    # Keep what the input had: transparency and 16-bit samples need a format that stores them.
+    if has_alpha and ext not in (".png", ".webp", ".tif"):
+        return ".png"
+    if bit_depth > 8 and ext not in (".png", ".tif"):
+        return ".png"
+    return ext
+
+
+def plan_jobs(
+    found: list[tuple[Path, Path]], output: Path, suffix: str, single_file: bool
+) -> Iterator[tuple[Path, Path | None, str]]:
+    """Yield (source, output file or None, output folder-relative stem). The extension is decided per image
+    after reading it (alpha and bit depth matter), so only the folder and name are planned here."""
+    for source, base in found:
+        if single_file:
+            yield source, output, ""
+            continue
+        try:
+            rel = source.relative_to(base).parent
+        except ValueError:
+            rel = Path()
+        yield source, None, str(rel / f"{source.stem}{suffix}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
+    from esrgan.inference import Upscaler
+    from esrgan.inference.pipeline import upscale_image
+    from esrgan.models import load_model
+
+    found, missing = collect_inputs(args.inputs, args.recursive)
+    for message in missing:
+        log.error("%s", message)
+    if not found:
+        log.error("nothing to upscale")
+        return 1
+
+    output = Path(args.output)
+    single_file = output.suffix.lower() in IMAGE_EXTENSIONS
+    if single_file and len(found) > 1:
+        raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+    out_dir = output.parent if single_file else output
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    net, info = load_model(args.model)
+    outscale = args.outscale if args.outscale is not None else float(info.scale)
+    suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+    log.info(
+        "model %s (%s x%d, %.1fM parameters, %s)",
+        info.name or info.path,
+        info.arch,
+        info.scale,
+        info.num_params / 1e6,
+        info.source_format,
+    )
+
+    tile_bar: list[Any] = [None]
+
+    def on_tile(done: int, total: int) -> None:
+        if args.quiet or total <= 1:
+            return
+        if tile_bar[0] is None:
+            tile_bar[0] = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        tile_bar[0].n = done
+        tile_bar[0].refresh()
+
+    upscaler = Upscaler(
+        net,
+        tile=args.tile,
+        tile_pad=args.tile_pad,
+        ensemble=args.ensemble,
+        precision=args.precision,
+        device=args.device,
+        on_tile=on_tile,
+    )
+    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+
+    inputs_resolved = {src.resolve() for src, _ in found}
+    done = skipped = failed = 0
+    bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
+    for source, target, stem in bar:
+        try:
+            image = read_image(source)
+            pixels_count = image.height * image.width
+            if args.max_pixels and pixels_count > args.max_pixels:
+                raise ValueError(
+                    f"{source}: {pixels_count / 1e6:.1f} MP is above --max-pixels {args.max_pixels}; "
+                    "pass --max-pixels 0 to allow it"
+                )
+            if target is None:
+                ext = _output_ext(source, args.ext, image.alpha is not None, image.bit_depth)
+                target = out_dir / f"{stem}{ext}"
+            if target.resolve() in inputs_resolved:
+                raise ValueError(f"{source}: output {target} would overwrite an input; change -o or --suffix")
+            if args.skip_existing and target.exists():
+                skipped += 1
+                log.info("%s: skipped, %s exists", source, target)
+                continue
+            alpha = to_tensor(image.alpha) if image.alpha is not None else None
+            with torch.inference_mode():
+                sr, sr_alpha = upscale_image(
+                    upscaler,
+                    to_tensor(image.pixels),
+                    alpha,
+                    net_channels=info.in_channels,
+                    scale=info.scale,
+                    outscale=outscale,
+                    alpha_mode=args.alpha,
+                )
+            result = ImageData(
+                pixels=from_tensor(sr),
+                alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
+                bit_depth=image.bit_depth,
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_image(target, result, quality=args.quality)
+            done += 1
+            log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # One bad file must not stop the batch: report it with its path and go on.
+            failed += 1
+            message = str(exc)
+            log.error("%s", message if str(source) in message else f"{source}: {message}")
+        finally:
+            if tile_bar[0] is not None:
+                tile_bar[0].close()
+                tile_bar[0] = None
+    failed += len(missing)
+    if single_file and done:
+        log.info("wrote %s", output.resolve())
+    elif done:
+        log.info("wrote %d image(s) to %s", done, out_dir.resolve())
+    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
+    return 1 if failed else 0

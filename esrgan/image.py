@@ -1,0 +1,246 @@
+"""Image files in and out: the only place where image files meet the package's RGB float convention.
+
+Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
+palette) with OpenCV, applies the EXIF orientation (read with Pillow, header only, because OpenCV ignores it for
+unchanged-depth reads), and returns RGB float32 pixels in [0, 1] plus a separate alpha plane. Writing goes the
+other way and is atomic: the file appears complete under its final name or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# Formats that can store 16-bit samples / an alpha channel when OpenCV writes them.
+_HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
+_ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageData",
+    "from_tensor",
+    "read_image",
+    "to_tensor",
+    "write_image",
+]
+
+
+@dataclass
+class ImageData:
+    """A decoded image.
+
+    Attributes:
+        pixels: (H, W, C) float32 in [0, 1], C = 1 (gray) or 3 (RGB order).
+        alpha: (H, W) float32 in [0, 1], or None when the file has no alpha channel.
+        bit_depth: 8 or 16 for integer files, 32 for float files; writers keep it where the format allows.
+        path: where it was read from (for messages), or None.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    path: Path | None = None
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+
+def _header(path: Path) -> tuple[str | None, int]:
+    """Pillow's mode and EXIF orientation (1 = upright) from the file header; (None, 1) if Pillow cannot tell."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+            return im.mode, orientation
+    except Exception as exc:  # Pillow lacks some codecs OpenCV has; orientation then stays as stored.
+        log.debug("%s: no header information from Pillow (%s)", path, exc)
+        return None, 1
+
+
+def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored (H, W[, C]) array upright according to the EXIF orientation tag (values 1..8)."""
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1]
+    if orientation == 5:
+        return np.swapaxes(arr, 0, 1)
+    if orientation == 6:
+        return np.rot90(arr, k=-1)
+    if orientation == 7:
+        return np.swapaxes(arr[::-1, ::-1], 0, 1)
+    if orientation == 8:
+        return np.rot90(arr, k=1)
+    return arr
+
+
+def _to_unit(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer or float samples -> float32 in [0, 1], plus the bit depth they came in."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0, 8
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0, 16
+    if arr.dtype in (np.float32, np.float64):
+        return np.clip(arr.astype(np.float32), 0.0, 1.0), 32
+    raise ValueError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
+
+
+def read_image(path: str | os.PathLike[str]) -> ImageData:
+    """Read an image file.
+
+    Returns:
+        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f"{path}: empty file")
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.size == 0:
+        raise ValueError(f"{path}: cannot decode image (corrupt, truncated or not a supported image format)")
+    mode, orientation = _header(path)
+    arr = _apply_orientation(arr, orientation)
+
+    alpha: np.ndarray | None = None
+    if arr.ndim == 2:
+        pixels = arr[:, :, None]
+    elif arr.shape[2] == 1:
+        pixels = arr
+    elif arr.shape[2] == 2:  # gray + alpha as some TIFFs decode
+        pixels, alpha = arr[:, :, :1], arr[:, :, 1]
+    elif arr.shape[2] == 3:
+        pixels = arr[:, :, ::-1]
+    elif arr.shape[2] == 4:
+        pixels, alpha = arr[:, :, 2::-1], arr[:, :, 3]
+    else:
+        raise ValueError(f"{path}: {arr.shape[2]} channels are not supported (expected 1-4)")
+    if mode in _GRAY_MODES and pixels.shape[2] == 3:
+        # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
+        pixels = pixels[:, :, :1]
+
+    unit, depth = _to_unit(np.ascontiguousarray(pixels))
+    alpha_unit = _to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
+    return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path)
+
+
+def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    arr = np.clip(arr, 0.0, 1.0)
+    if bit_depth == 8:
+        return (arr * 255.0 + 0.5).astype(np.uint8)
+    if bit_depth == 16:
+        return (arr * 65535.0 + 0.5).astype(np.uint16)
+    return arr.astype(np.float32)
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: ImageData,
+    *,
+    quality: int = 95,
+    overwrite: bool = True,
+) -> Path:
+    """Write ``image`` atomically (temporary file in the same folder, then rename).
+
+    The bit depth is kept where the format can store it (PNG/TIFF: 16-bit; TIFF: float); JPEG, WebP and BMP get
+    8 bits (a warning says so). Alpha is kept where the format has it; otherwise it is dropped with a warning.
+
+    Args:
+        path: output file; its extension picks the format.
+        image: pixels (H, W, 1|3) RGB float [0, 1] and optional alpha (H, W).
+        quality: JPEG/WebP quality, 1..100.
+        overwrite: if False an existing file is an error.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path}: already exists")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+
+    depth = image.bit_depth
+    if depth == 32 and ext not in (".tif", ".tiff"):
+        depth = 16
+    if depth > 8 and ext not in _HIGH_DEPTH_EXTS:
+        log.warning("%s: %s stores 8-bit samples; writing 8-bit (use .png or .tif to keep 16-bit)", path, ext)
+        depth = 8
+
+    pixels = image.pixels
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+        raise ValueError(f"pixels must be (H, W, 1) or (H, W, 3), got {pixels.shape}")
+    planes = [pixels[:, :, 0]] if pixels.shape[2] == 1 else [pixels[:, :, 2], pixels[:, :, 1], pixels[:, :, 0]]
+    if image.alpha is not None:
+        if ext in _ALPHA_EXTS:
+            if len(planes) == 1:  # OpenCV writes no gray+alpha: store as BGRA with equal colour planes
+                planes = planes * 3
+            planes.append(image.alpha)
+        else:
+            log.warning("%s: %s has no alpha channel; transparency is dropped (use .png or .webp)", path, ext)
+    arr = _quantise(np.stack(planes, axis=-1) if len(planes) > 1 else planes[0], depth)
+
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fast; level 9 costs ~5x the time for ~5% size
+    ok, buf = cv2.imencode(ext, arr, params)
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{ext}.part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """(H, W, C) float array in [0, 1] -> (1, C, H, W) float32 tensor (same colour order)."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+
+
+def from_tensor(t: torch.Tensor) -> np.ndarray:
+    """(1, C, H, W) or (C, H, W) float tensor -> (H, W, C) float32 array (same colour order, not clamped)."""
+    if t.ndim == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected a batch of one image, got {tuple(t.shape)}")
+        t = t[0]
+    return t.detach().float().cpu().permute(1, 2, 0).contiguous().numpy()
