@@ -53,6 +53,12 @@ def register(sub: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", default="results", help="output folder (created) or, for one input, a file")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
+    p.add_argument(
+        "--interp",
+        default=None,
+        metavar="A:B:ALPHA",
+        help="interpolate models on the fly instead of -m (A:B:0.7 = 0.3*A + 0.7*B; A:B:C:W1,W2,W3)",
+    )
     p.add_argument("-s", "--outscale", type=_positive_float, default=None, help="final scale (default: model's)")
     p.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, 'auto' (default) or 0")
     p.add_argument("--tile-pad", type=int, default=16, help="overlap per tile side in input pixels (default 16)")
@@ -163,7 +169,13 @@ def run(args: argparse.Namespace) -> int:
     out_dir = output.parent if single_file else output
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    net, info = load_model(args.model)
+    if args.interp:
+        from esrgan.models.interpolate import interpolate_models, parse_interp_spec
+
+        net, infos = interpolate_models(*parse_interp_spec(args.interp))
+        info = infos[0]
+    else:
+        net, info = load_model(args.model)
     outscale = args.outscale if args.outscale is not None else float(info.scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
     log.info(

@@ -1,0 +1,77 @@
+"""``esrgan info MODEL...``: what a model file or built-in name is, as detected from its keys and shapes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "info",
+        help="describe model files or built-in models",
+        description="Show format, architecture, scale, channels, sizes, parameters, cost and hash of models.",
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL", help="built-in name or path")
+    p.add_argument("--json", action="store_true", help="one JSON object per model instead of text")
+    p.set_defaults(func=run)
+
+
+def describe(spec: str) -> dict[str, Any]:
+    """Everything `esrgan info` reports about one model, as plain values."""
+    from esrgan.models import load_model
+    from esrgan.models.flops import flops_per_input_pixel
+
+    net, info = load_model(spec)
+    flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, getattr(net, "size_multiple", 1)))
+    return {
+        "model": spec,
+        "kind": "built-in" if info.name else "file",
+        "name": info.name,
+        "path": info.path,
+        "format": info.source_format,
+        "arch": info.arch,
+        "scale": info.scale,
+        "in_channels": info.in_channels,
+        "out_channels": info.out_channels,
+        "hparams": info.hparams,
+        "parameters": info.num_params,
+        "gflop_per_input_megapixel": round(flops * 1e6 / 1e9, 1),
+        "sha256": info.sha256,
+        "notes": list(info.notes),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for spec in args.models:
+        try:
+            d = describe(spec)
+        except (OSError, ValueError) as exc:
+            log.error("%s", exc)
+            failed += 1
+            continue
+        if args.json:
+            sys.stdout.write(json.dumps(d) + "\n")
+            continue
+        h = d["hparams"]
+        sizes = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("num_in_ch", "num_out_ch"))
+        lines = [
+            f"{d['model']}",
+            f"  kind        {d['kind']}" + (f" ({d['name']})" if d["name"] else ""),
+            f"  file        {d['path']}",
+            f"  format      {d['format']}",
+            f"  arch        {d['arch']} x{d['scale']}  ({sizes})",
+            f"  channels    {d['in_channels']} -> {d['out_channels']}",
+            f"  parameters  {d['parameters']:,}",
+            f"  cost        {d['gflop_per_input_megapixel']:,.1f} GFLOP per input megapixel",
+            f"  sha256      {d['sha256']}",
+        ]
+        lines += [f"  note        {n}" for n in d["notes"]]
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 1 if failed else 0
