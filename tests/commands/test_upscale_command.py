@@ -67,7 +67,7 @@ def test_single_file_output_and_outscale(tmp_path: Path, tiny_model: Path) -> No
 def test_keeps_16bit_alpha_and_gray(tmp_path: Path, tiny_model: Path) -> None:
     rgb16 = (photo().astype(np.uint16) * 257)[..., ::-1]
     cv2.imwrite(str(tmp_path / "deep.png"), np.ascontiguousarray(rgb16))
-    rgba = np.dstack([photo(), np.linspace(0, 255, 24 * 32).reshape(24, 32).astype(np.uint8)])
+    rgba = np.dstack([photo(), np.tile(np.linspace(0, 255, 32), (24, 1)).astype(np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
     cv2.imwrite(str(tmp_path / "gray.png"), photo()[..., 0])
     Image.fromarray(rgba).save(tmp_path / "alpha_jpgsource.webp", lossless=True)
