@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+
+from esrgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ def write_image(
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
-    if not overwrite and path.exists():
-        raise FileExistsError(f"{path}: already exists")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: output folder does not exist")
 
@@ -219,14 +218,8 @@ def write_image(
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{ext}.part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(buf.tobytes())
     return path
 
 

