@@ -1,0 +1,202 @@
+"""``esrgan test``: tables, CSV and JSON on tiny made-up sets, the bicubic baseline, a tiny saved model, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from esrgan.cli import main
+from esrgan.commands.test import TestOptions as Options  # not "Test*": pytest would collect it
+from esrgan.metrics import bicubic_degrade, calculate_psnr, calculate_ssim, imresize, mod_crop
+from esrgan.options import load_options
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _hr_set(root: Path) -> dict[str, np.ndarray]:
+    """Three small HR images (RGB), sizes not multiples of 2 or 3, one gray; written as PNG."""
+    images = {
+        "cat": skimage.data.chelsea()[60:125, 100:171],
+        "coffee": skimage.data.coffee()[100:163, 200:258],
+        "gray": skimage.data.camera()[200:261, 180:237],
+    }
+    root.mkdir(parents=True)
+    for name, img in images.items():
+        cv2.imwrite(str(root / f"{name}.png"), img[:, :, ::-1] if img.ndim == 3 else img)
+    return images
+
+
+def _expected_bicubic(images: dict[str, np.ndarray], s: int) -> dict[str, tuple[float, float]]:
+    out = {}
+    for name, img in images.items():
+        hr = mod_crop(img, s)
+        sr = imresize(bicubic_degrade(img, s), s)
+        out[name] = (calculate_psnr(sr, hr, s), calculate_ssim(sr, hr, s))
+    return out
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bicubic_table_csv_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = _hr_set(tmp_path / "Tiny" / "HR")
+    expected = _expected_bicubic(images, 3)
+    out_csv, out_json = tmp_path / "r" / "scores.csv", tmp_path / "r" / "scores.json"
+    argv = ["test", "-m", "bicubic", "--hr", str(tmp_path / "Tiny" / "HR"), "-s", "3", "-q"]
+    assert main([*argv, "--csv", str(out_csv), "--json", str(out_json)]) == 0
+
+    table = capsys.readouterr().out
+    assert "Tiny: bicubic x3, Y, crop border 3, 3 images" in table  # name from the folder above HR/
+    mean_psnr = np.mean([p for p, _ in expected.values()])
+    mean_ssim = np.mean([s for _, s in expected.values()])
+    for name, (psnr, ssim) in expected.items():
+        assert any(
+            line.startswith(name) and f"{psnr:.4f}" in line and f"{ssim:.4f}" in line for line in table.splitlines()
+        )
+    assert any(line.startswith("(mean)") and f"{mean_psnr:.4f}" in line for line in table.splitlines())
+
+    rows = _read_csv(out_csv)
+    assert [r["image"] for r in rows] == ["cat", "coffee", "gray", "(mean)"]
+    for r in rows[:3]:
+        assert float(r["psnr"]) == pytest.approx(expected[r["image"]][0], abs=1e-6)
+        assert float(r["ssim"]) == pytest.approx(expected[r["image"]][1], abs=1e-6)
+        assert (int(r["height"]), int(r["width"])) == mod_crop(images[r["image"]], 3).shape[:2]
+    assert float(rows[3]["psnr"]) == pytest.approx(mean_psnr, abs=1e-6)
+
+    doc = json.loads(out_json.read_text())
+    assert doc["model"] == "bicubic" and doc["scale"] == 3 and doc["model_info"] is None
+    assert doc["protocol"]["channel"] == "y" and doc["protocol"]["crop_border"] == 3
+    (ds,) = doc["datasets"]
+    assert ds["name"] == "Tiny" and ds["num_images"] == 3
+    assert ds["psnr"] == pytest.approx(mean_psnr, abs=1e-9) and ds["ssim"] == pytest.approx(mean_ssim, abs=1e-9)
+    assert {i["image"]: i["psnr"] for i in ds["images"]} == pytest.approx({k: v[0] for k, v in expected.items()})
+
+    # Existing outputs are not replaced without --overwrite.
+    assert main([*argv, "--csv", str(out_csv)]) == 2
+    assert main([*argv, "--csv", str(out_csv), "--overwrite"]) == 0
+
+
+def test_lr_folder_pairs_by_stem_and_rgb_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = _hr_set(tmp_path / "HR")
+    lr_dir = tmp_path / "LR"
+    lr_dir.mkdir()
+    for name, img in images.items():
+        lr = bicubic_degrade(img, 2)
+        stem = f"{name}x2" if name == "cat" else name  # DIV2K-style names pair too
+        cv2.imwrite(str(lr_dir / f"{stem}.png"), lr[:, :, ::-1] if lr.ndim == 3 else lr)
+    out = tmp_path / "given.csv"
+    argv = ["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "--lr", str(lr_dir), "-s", "2", "-q"]
+    assert main([*argv, "--csv", str(out)]) == 0
+    made = tmp_path / "made.csv"
+    assert main(["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "-s", "2", "-q", "--csv", str(made)]) == 0
+    assert [r["psnr"] for r in _read_csv(out)] == [r["psnr"] for r in _read_csv(made)]
+
+    rgb = tmp_path / "rgb.csv"
+    assert main([*argv, "--rgb", "--crop-border", "0", "--csv", str(rgb)]) == 0
+    hr, sr = mod_crop(images["coffee"], 2), imresize(bicubic_degrade(images["coffee"], 2), 2)
+    row = next(r for r in _read_csv(rgb) if r["image"] == "coffee")
+    assert float(row["psnr"]) == pytest.approx(calculate_psnr(sr, hr, 0, test_y_channel=False), abs=1e-6)
+
+
+def test_pairing_and_size_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    images = _hr_set(tmp_path / "HR")
+    lr_dir = tmp_path / "LR"
+    lr_dir.mkdir()
+    for name in ("cat", "coffee"):
+        cv2.imwrite(str(lr_dir / f"{name}.png"), bicubic_degrade(images[name], 4))
+    argv = ["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "--lr", str(lr_dir), "-s", "4", "-q"]
+    with caplog.at_level(logging.ERROR):
+        assert main(argv) == 2
+    assert "no LR image for HR 'gray'" in caplog.text
+
+    cv2.imwrite(str(lr_dir / "gray.png"), bicubic_degrade(images["gray"], 4)[:-1])
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main(argv) == 2
+    assert "gray.png: LR is 14x14 (WxH); x4 gives 56x56" in caplog.text and "is 56x60" in caplog.text
+
+    cv2.imwrite(str(lr_dir / "extra.png"), bicubic_degrade(images["gray"], 4))
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main(argv) == 2
+    assert "extra.png has no HR image" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main(["test", "-m", "bicubic", "--hr", str(tmp_path / "missing"), "-s", "4"]) == 2
+        assert main(["test", "--hr", str(tmp_path / "HR"), "-s", "4"]) == 2
+        assert main(["test", "-m", "bicubic", "--hr", str(tmp_path / "HR")]) == 2
+    assert "HR folder not found" in caplog.text and "no model" in caplog.text and "'scale' is required" in caplog.text
+
+
+def test_yaml_with_several_datasets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _hr_set(tmp_path / "A" / "HR")
+    _hr_set(tmp_path / "B")
+    opt = tmp_path / "test.yml"
+    opt.write_text(
+        f"model: bicubic\nscale: 2\ndatasets:\n  - {{name: A, hr: {tmp_path / 'A' / 'HR'}}}\n"
+        f"  - {{name: B, hr: {tmp_path / 'B'}}}\njson: {tmp_path / 'out.json'}\n"
+    )
+    assert main(["test", "-opt", str(opt), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset  images" in out and "\nA   " in out and "\nB   " in out
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert [d["name"] for d in doc["datasets"]] == ["A", "B"]
+    assert doc["datasets"][0]["psnr"] == doc["datasets"][1]["psnr"]  # the same images
+    # --set overrides the file; a misspelled key names the closest one.
+    assert main(["test", "-opt", str(opt), "--set", "scale=3", "--set", "overwrite=true", "-q"]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["scale"] == 3
+    hr_a = str(tmp_path / "A" / "HR")
+    assert (
+        main(["test", "-m", "bicubic", "--hr", hr_a, "--set", "scale=2", "--json", str(tmp_path / "b.json"), "-q"]) == 0
+    )
+    assert json.loads((tmp_path / "b.json").read_text())["scale"] == 2
+    opt.write_text(opt.read_text() + "crop_boder: 2\n")
+    assert main(["test", "-opt", str(opt), "-q"]) == 2
+
+
+def test_tiny_saved_model_gray_and_saved_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from esrgan.models import build_network, save_model
+
+    images = _hr_set(tmp_path / "HR")
+    torch.manual_seed(0)
+    net = build_network(
+        "SRVGGNetCompact", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2, "upscale": 2}
+    )
+    weights = tmp_path / "tiny.pth"
+    save_model(net, weights)
+    save, out_json = tmp_path / "sr", tmp_path / "tiny.json"
+    argv = ["test", "-m", str(weights), "--hr", str(tmp_path / "HR"), "--name", "tiny", "--device", "cpu", "-q"]
+    assert main([*argv, "--save", str(save), "--json", str(out_json), "--tile", "0"]) == 0
+    doc = json.loads(out_json.read_text())
+    assert doc["scale"] == 2 and doc["model_info"]["arch"] == "SRVGGNetCompact"
+    scores = {i["image"]: i for i in doc["datasets"][0]["images"]}
+    for name, img in images.items():
+        sr = cv2.imread(str(save / "tiny" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        hr = mod_crop(img, 2)
+        assert sr.shape == hr.shape  # the gray image's SR is saved gray
+        sr = sr[:, :, ::-1] if sr.ndim == 3 else sr
+        # What is saved is what was scored.
+        assert scores[name]["psnr"] == pytest.approx(calculate_psnr(sr, hr, 2), abs=1e-9)
+        assert scores[name]["ssim"] == pytest.approx(calculate_ssim(sr, hr, 2), abs=1e-9)
+    assert main([*argv, "--save", str(save)]) == 2  # SR files exist
+    assert main([*argv, "-s", "4"]) == 2  # the model is x2
+
+
+def test_options_files_validate() -> None:
+    files = sorted((REPO / "options").glob("test_*.yml"))
+    assert files
+    for path in files:
+        opts = load_options(Options, path)
+        assert opts.datasets and opts.model
