@@ -1,0 +1,213 @@
+"""`esrgan video` end to end, in-process through esrgan.cli.main, with a tiny random x2 model saved to tmp.
+
+Clips are made here with PyAV: a pan over skimage's "chelsea" (64x48, 12 fps, 24 frames) with a 440 Hz AAC
+track, rotated 90 degrees by display-matrix side data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+import esrgan.video
+from esrgan.archs import SRVGGNetCompact
+from esrgan.cli import main
+from esrgan.commands import video as video_command
+from esrgan.models import BUILTIN_MODELS, DEFAULT_MODEL, save_model
+
+FPS, W, H, N = 12, 64, 48, 24
+
+
+def make_clip(path: Path, *, audio: bool = True, rotate: float | None = 90) -> Path:
+    img = skimage.data.chelsea()
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=FPS)
+    vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+    vs.options = {"crf": "10", "preset": "ultrafast"}
+    if rotate is not None:
+        vs.set_display_rotation(rotate)
+    a = out.add_stream("aac", rate=44100) if audio else None
+    if a is not None:
+        a.layout = "mono"
+    for i in range(N):
+        rgb = np.ascontiguousarray(img[40 + 2 * i : 40 + 2 * i + H, 60 + 3 * i : 60 + 3 * i + W])
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        out.mux(vs.encode(frame))
+    out.mux(vs.encode())
+    if a is not None:
+        n = 44100 * N // FPS
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
+        for i in range(0, n, 1024):
+            af = av.AudioFrame.from_ndarray(wave[None, i : i + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts = 44100, i
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    out.close()
+    return path
+
+
+def decode(path: Path) -> tuple[list[np.ndarray], list[float]]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = [(f.to_ndarray(format="rgb24"), float(f.pts * s.time_base)) for f in c.decode(s)]
+    return [f for f, _ in frames], [t for _, t in frames]
+
+
+def audio_packets(path: Path) -> list[tuple[float, bytes]]:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        return [(float(p.pts * s.time_base), bytes(p)) for p in c.demux(s) if p.size]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("video_cli")
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2)
+    save_model(net, d / "tiny.pth")
+    return {
+        "model": d / "tiny.pth",
+        "mp4": make_clip(d / "clip.mp4"),
+        "mkv": make_clip(d / "clip.mkv", rotate=None),
+    }
+
+
+def run(files: dict[str, Path], src: Path, dst: Path, *extra: str) -> int:
+    # --tile 0: the clips are tiny, and the automatic tile size costs a one-off few seconds per process.
+    return main(["video", str(src), "-o", str(dst), "-m", str(files["model"]), "-q", "--tile", "0", *extra])
+
+
+def test_upscales_and_keeps_timing_rotation_and_audio(files: dict[str, Path], tmp_path: Path) -> None:
+    dst = tmp_path / "out.mp4"
+    assert run(files, files["mp4"], dst) == 0
+    frames, times = decode(dst)
+    _, src_times = decode(files["mp4"])
+    assert len(frames) == N and frames[0].shape == (2 * H, 2 * W, 3)
+    assert times == src_times
+    info = esrgan.video.probe_video(dst)
+    assert (info.codec, info.pix_fmt, info.frame_rate) == ("h264", "yuv420p", FPS)
+    assert info.duration == pytest.approx(N / FPS) and info.rotation == pytest.approx(90)
+    assert audio_packets(dst) == audio_packets(files["mp4"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.parametrize(("outscale", "size"), [("1.5", (96, 72)), ("3", (192, 144)), ("1.3", (84, 62))])
+def test_outscale_resizes_to_even_sizes(files: dict[str, Path], tmp_path: Path, outscale: str, size: tuple) -> None:
+    dst = tmp_path / "s.mp4"
+    assert run(files, files["mp4"], dst, "-s", outscale, "--duration", "0.25") == 0
+    info = esrgan.video.probe_video(dst)
+    assert (info.width, info.height) == size
+
+
+def test_mkv_without_frame_count_shows_progress_without_total(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / "out.mkv"
+    argv = ["video", str(files["mkv"]), "-o", str(dst), "-m", str(files["model"]), "--batch", "4", "--tile", "0"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"{N}frame" in err and f"/{N}" not in err  # a count and a rate, no total
+    assert len(decode(dst)[0]) == N
+
+
+def test_start_and_duration(files: dict[str, Path], tmp_path: Path) -> None:
+    dst = tmp_path / "cut.mp4"
+    assert run(files, files["mp4"], dst, "--start", "0:00.5", "--duration", "1") == 0
+    frames, times = decode(dst)
+    assert len(frames) == 12 and times[0] == 0
+    packets = audio_packets(dst)
+    assert packets and packets[-1][0] - packets[0][0] == pytest.approx(1.0, abs=0.05)
+
+
+def test_interrupted_run_resumes_to_the_same_frames(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    straight = tmp_path / "straight.mp4"
+    assert run(files, files["mp4"], straight, "--segment-frames", "5") == 0
+
+    dst = tmp_path / "out.mp4"
+
+    def ctrl_c_after_two(index: int) -> None:
+        if index == 1:
+            raise KeyboardInterrupt
+
+    original = esrgan.video.upscale_video
+    monkeypatch.setattr(esrgan.video, "upscale_video", functools.partial(original, on_segment=ctrl_c_after_two))
+    assert run(files, files["mp4"], dst, "--segment-frames", "5") == 130
+    monkeypatch.setattr(esrgan.video, "upscale_video", original)
+    assert not dst.exists() and esrgan.video.parts_folder(dst).is_dir()
+
+    caplog.clear()
+    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--resume", "--crf", "23") == 2
+    assert "different settings (crf: 18 → 23)" in caplog.text
+
+    caplog.set_level(logging.INFO)
+    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--resume") == 0
+    assert "resuming" in caplog.text and "10 frames" in caplog.text
+    frames, times = decode(dst)
+    ref_frames, ref_times = decode(straight)
+    assert times == ref_times
+    assert all(np.array_equal(a, b) for a, b in zip(frames, ref_frames, strict=True))
+    assert not esrgan.video.parts_folder(dst).exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("corrupt", "junk.mp4: not a readable media file"),
+        ("same", "is the input file"),
+        ("no_folder", "output folder does not exist"),
+        ("codec", "unknown video encoder 'h266'; available:"),
+        ("container", "cannot hold libx264"),
+        ("preset", "libx264 refused --crf 18, --preset turbo"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(
+    files: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, case: str, message: str
+) -> None:
+    src, dst, extra = files["mp4"], tmp_path / "o.mp4", []
+    if case == "corrupt":
+        src = tmp_path / "junk.mp4"
+        src.write_bytes(b"not a video at all" * 100)
+    elif case == "same":
+        dst = src
+    elif case == "no_folder":
+        dst = tmp_path / "nope" / "o.mp4"
+    elif case == "codec":
+        extra = ["--codec", "h266"]
+    elif case == "preset":
+        extra = ["--preset", "turbo"]
+    else:
+        dst, extra = tmp_path / "o.webm", ["--codec", "libx264"]
+    assert run(files, src, dst, *extra) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and message in errors[0] and "\n" not in errors[0]
+    assert not dst.exists() or dst == src
+
+
+def test_help_names_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert video_command.DEFAULT_MODEL == DEFAULT_MODEL
+    assert video_command.SEGMENT_FRAMES == esrgan.video.DEFAULT_SEGMENT_FRAMES
+    assert video_command.FAST_MODEL in {m.name for m in BUILTIN_MODELS}
+    with pytest.raises(SystemExit):
+        main(["video", "--help"])
+    out = capsys.readouterr().out
+    assert "realesr-animevideov3" in out and "--resume" in out and "libx264" in out
+
+
+def test_parse_time() -> None:
+    assert video_command.parse_time("90") == 90
+    assert video_command.parse_time("1:30") == 90
+    assert video_command.parse_time("1:02:03.5") == 3723.5
+    for bad in ("abc", "1:75", "-3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            video_command.parse_time(bad)
