@@ -58,6 +58,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _convert(value, arg, key, source)
             except OptionsError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1:  # Optional[X]: X's own error ("unknown key ... did you mean") says more
+            raise OptionsError(errors[0])
         expected = " or ".join(_type_name(a) for a in args)
         raise OptionsError(f"{_where(source, key)} must be {expected}, got {value!r}")
     if origin is typing.Literal:

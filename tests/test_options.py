@@ -71,3 +71,14 @@ def test_apply_overrides_does_not_mutate() -> None:
     out = apply_overrides(data, ["a.b=2", "c.d=true"])
     assert data == {"a": {"b": 1}}
     assert out == {"a": {"b": 2}, "c": {"d": True}}
+
+
+@dataclass(frozen=True)
+class WithOptional:
+    optim: Optim | None = None
+
+
+def test_unknown_key_inside_optional_section_keeps_its_message() -> None:
+    with pytest.raises(OptionsError, match=r"unknown key 'optim\.lrr'; did you mean 'lr'\?"):
+        from_dict(WithOptional, {"optim": {"lrr": 1.0}})
+    assert from_dict(WithOptional, {"optim": None}).optim is None

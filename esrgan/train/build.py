@@ -1,0 +1,204 @@
+"""The one place where training options become objects: networks, losses, optimisers, schedule, precision, data.
+
+Everything downstream (steps, loop) receives plain objects and never reads option classes again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from esrgan.archs import ARCHS
+from esrgan.archs.discriminator import VGGStyleDiscriminator
+from esrgan.archs.vgg import VGG19FeatureExtractor
+from esrgan.data import HROnlyDataset, PairedImageDataset, ValidationDataset
+from esrgan.device import resolve_precision
+from esrgan.losses import PerceptualLoss, PixelLoss
+from esrgan.models import build_network, load_model
+from esrgan.train.distributed import DistInfo, ResumableBatchSampler, SeededDataset
+from esrgan.train.options import GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
+from esrgan.train.steps import Amp, Losses
+
+log = logging.getLogger(__name__)
+
+# Name of the scale argument of each generator architecture.
+_SCALE_ARG = {"RRDBNet": "scale", "SRVGGNetCompact": "upscale"}
+
+
+def generator_hparams(opts: GeneratorOptions, scale: int) -> dict[str, Any]:
+    """Constructor arguments of the generator: the architecture's defaults, the options' hparams, the scale.
+
+    Raises:
+        ValueError: ``hparams`` sets a scale different from the top-level ``scale``.
+    """
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(ARCHS[opts.arch]).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    hparams = {**defaults, **opts.hparams}
+    key = _SCALE_ARG[opts.arch]
+    if key in opts.hparams and opts.hparams[key] != scale:
+        raise ValueError(f"network_g.hparams.{key} is {opts.hparams[key]} but scale is {scale}; make them agree")
+    hparams[key] = scale
+    return hparams
+
+
+def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained: bool = True) -> nn.Module:
+    """The generator on ``device`` in train mode, starting from ``network_g.pretrained`` if set and asked for.
+
+    Raises:
+        ValueError: the pretrained weights are a different architecture or shape than the options describe.
+    """
+    g_opts = opts.network_g
+    hparams = generator_hparams(g_opts, opts.scale)
+    net = build_network(g_opts.arch, hparams)
+    if g_opts.pretrained and load_pretrained:
+        try:
+            pre, info = load_model(g_opts.pretrained, device="cpu")
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"network_g.pretrained: {exc} (train the previous stage first, or point it at existing weights)"
+            ) from exc
+        theirs = dict(info.hparams)
+        if info.arch != g_opts.arch or any(theirs.get(k) != v for k, v in hparams.items()):
+            raise ValueError(
+                f"network_g.pretrained {g_opts.pretrained} is {info.arch} {theirs}, but the options describe "
+                f"{g_opts.arch} {hparams}; set network_g.arch/hparams to match the weights"
+            )
+        net.load_state_dict(pre.state_dict(), strict=True)
+        log.info("generator starts from %s (%s, %s parameters)", g_opts.pretrained, info.arch, f"{info.num_params:,}")
+    net = net.to(device).train()
+    if opts.channels_last:
+        _channels_last(net)
+    return net
+
+
+def _channels_last(net: nn.Module) -> None:
+    """Switch the weights to NHWC in place (what Module.to(memory_format=...) does)."""
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the keyword is missing from the stubs
+
+
+def build_discriminator(opts: TrainOptions, device: torch.device, in_channels: int) -> nn.Module:
+    """VGG-style discriminator for HR patches of ``data.train.patch_size`` (GAN stage)."""
+    assert opts.network_d is not None
+    net: nn.Module = VGGStyleDiscriminator(in_channels, opts.network_d.num_feat, opts.data.train.patch_size)
+    net = net.to(device).train()
+    if opts.channels_last:
+        _channels_last(net)
+    return net
+
+
+def build_losses(opts: TrainOptions, device: torch.device) -> Losses:
+    """Pixel loss always; perceptual (VGG19) and the RaGAN weight in the GAN stage."""
+    lo = opts.losses
+    losses = Losses(pixel=PixelLoss(lo.pixel.kind), pixel_weight=lo.pixel.weight)
+    if lo.perceptual is not None and lo.perceptual.weight > 0:
+        p = lo.perceptual
+        vgg = VGG19FeatureExtractor(p.layers, p.weights, allow_random_weights=p.allow_random_weights)
+        vgg = vgg.to(device)
+        if opts.channels_last:
+            _channels_last(vgg)
+        losses.perceptual = PerceptualLoss(vgg, p.layers, p.criterion)
+        losses.perceptual_weight = p.weight
+    if lo.gan is not None:
+        losses.gan_weight = lo.gan.weight
+    return losses
+
+
+def build_optimizer(params: Iterable[nn.Parameter], opts: OptimizerOptions) -> torch.optim.Adam:
+    return torch.optim.Adam(list(params), lr=opts.lr, betas=opts.betas, weight_decay=opts.weight_decay)
+
+
+def scheduled_lr(base_lr: float, iteration: int, opts: SchedulerOptions) -> float:
+    """Learning rate for 1-based ``iteration`` (the step about to be taken); a pure function of its arguments.
+
+    multistep: ``base_lr * gamma ** (milestones passed)``, where a milestone m has passed once ``iteration > m``
+    (milestone 50000: the first 50000 steps use the full rate, step 50001 the reduced one).
+    cosine_restart: within period i (starting at iteration s_i + 1, length T_i, weight w_i),
+    ``eta_min + w_i * (base_lr - eta_min) * (1 + cos(pi * (iteration - 1 - s_i) / T_i)) / 2``.
+    Warm-up multiplies by ``min(1, iteration / warmup_iter)``.
+    """
+    done = iteration - 1  # completed steps
+    if opts.kind == "constant":
+        lr = base_lr
+    elif opts.kind == "multistep":
+        lr = base_lr * opts.gamma ** sum(1 for m in opts.milestones if done >= m)
+    else:
+        weights = opts.restart_weights or [1.0] * len(opts.periods)
+        start = 0
+        lr = opts.eta_min
+        for period, weight in zip(opts.periods, weights, strict=True):
+            if done < start + period:
+                progress = (done - start) / period
+                lr = opts.eta_min + weight * (base_lr - opts.eta_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
+                break
+            start += period
+    if opts.warmup_iter > 0 and iteration < opts.warmup_iter:
+        lr *= iteration / opts.warmup_iter
+    return lr
+
+
+def build_amp(opts: TrainOptions, device: torch.device) -> Amp:
+    """Autocast settings for ``precision``: None for fp32; bf16 anywhere it is supported; fp16 on CUDA with a
+    grad scaler (fp16 gradients underflow without loss scaling)."""
+    dtype = resolve_precision(opts.precision, device)
+    if dtype == torch.float32:
+        return Amp(device.type)
+    if dtype == torch.float16 and device.type != "cuda":
+        raise ValueError(f"precision fp16 needs a CUDA device (training on {device}); use bf16 or fp32")
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return Amp(device.type, dtype, scaler)
+
+
+def build_train_set(opts: TrainOptions) -> Dataset[Any]:
+    """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly."""
+    d = opts.data.train
+    common: dict[str, Any] = {
+        "meta_info": d.meta_info,
+        "hflip": d.hflip,
+        "rot90": d.rot90,
+        "cache": d.cache,
+        "seed": opts.seed,
+    }
+    if d.lr is not None:
+        return PairedImageDataset(d.hr, d.lr, opts.scale, d.patch_size, **common)
+    return HROnlyDataset(d.hr, opts.scale, d.patch_size, **common)
+
+
+def build_train_loader(
+    dataset: Dataset[Any], opts: TrainOptions, dist: DistInfo, start_iter: int, device: torch.device
+) -> DataLoader[Any]:
+    """Worker processes loading the batches of iterations ``start_iter + 1 .. total_iter`` for this rank.
+
+    Batches are ``{"lr": (B, C, h, w), "hr": (B, C, h * scale, w * scale), "path": [str] * B}``.
+    """
+    d = opts.data.train
+    sampler = ResumableBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        d.batch_size,
+        opts.train.total_iter,
+        seed=opts.seed,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        start_iter=start_iter,
+    )
+    return DataLoader(
+        SeededDataset(dataset),
+        batch_sampler=sampler,
+        num_workers=d.num_workers,
+        prefetch_factor=d.prefetch_factor if d.num_workers > 0 else None,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def build_val_set(opts: TrainOptions) -> ValidationDataset | None:
+    v = opts.data.val
+    return None if v is None else ValidationDataset(v.hr, opts.scale, v.lr)

@@ -1,0 +1,465 @@
+"""``fit``: the training loop, read top to bottom — start or resume, then iterate, log, validate, checkpoint.
+
+Outputs go to ``<experiments_root>/<name>/``:
+
+- ``options.yml``: the options of the run (after ``--set`` overrides);
+- ``checkpoints/state_<iter>.pth``: training states (see :mod:`esrgan.train.state`), the last ``checkpoint.keep``;
+- ``models/net_g_<iter>.pth`` and ``models/net_g_latest.pth``: the EMA generator in BasicSR's layout with
+  metadata (``esrgan.models.save_model``), for ``esrgan upscale -m`` and other tools;
+- ``samples/<image>_<iter>.png``: validation strips LR-bicubic | SR | HR;
+- ``train_log.jsonl``, ``curves.png``, ``tb/``: see :mod:`esrgan.train.logger`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from esrgan import __version__
+from esrgan.device import resolve_device
+from esrgan.image import ImageData, from_tensor, write_image
+from esrgan.inference import Upscaler
+from esrgan.metrics import calculate_psnr, calculate_ssim, imresize
+from esrgan.models import save_model
+from esrgan.options import to_dict
+from esrgan.train import build
+from esrgan.train.distributed import (
+    DistInfo,
+    all_finite,
+    any_rank,
+    barrier,
+    broadcast_object,
+    gather_objects,
+    mean_across,
+    sync_buffers,
+    wrap,
+)
+from esrgan.train.logger import TrainLogger, write_text_atomic
+from esrgan.train.options import TrainOptions, ValDataOptions
+from esrgan.train.state import (
+    capture_rng,
+    latest_state,
+    list_states,
+    load_state,
+    make_state,
+    prune_states,
+    restore_rng,
+    save_state,
+    state_path,
+)
+from esrgan.train.steps import EMA, gan_step, psnr_step
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint."""
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` leaves behind (networks unwrapped, on the training device)."""
+
+    iteration: int
+    run_dir: Path
+    net_g: nn.Module
+    net_g_ema: nn.Module
+    net_d: nn.Module | None
+    last_state: Path | None
+    val_scores: dict[str, float] = field(default_factory=dict)
+
+
+def fit(
+    opts: TrainOptions,
+    *,
+    resume: str | None = None,
+    dist: DistInfo | None = None,
+    device: torch.device | None = None,
+) -> FitResult:
+    """Train according to ``opts``.
+
+    Args:
+        opts: validated options (:class:`esrgan.train.options.TrainOptions`).
+        resume: None (a new run; refused if the run folder already has checkpoints), "auto" (the newest state in
+            the run's checkpoints folder, or a new run if there is none), or a training-state path.
+        dist: this process among torchrun's (default: a single process).
+        device: where to train (default: ``opts.device`` resolved).
+
+    Raises:
+        NonFiniteLossError: a loss became NaN/inf (nothing is saved after it).
+        FileExistsError: a new run would overwrite a run with checkpoints.
+    """
+    with _torch_threads(opts.threads):
+        return _fit(opts, resume, dist or DistInfo(), device or resolve_device(opts.device))
+
+
+def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> FitResult:
+    run_dir = opts.experiments_root / opts.name
+    ckpt_dir, models_dir, samples_dir = run_dir / "checkpoints", run_dir / "models", run_dir / "samples"
+    gan = opts.stage == "gan"
+    total = opts.train.total_iter
+
+    # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
+    resume_path = broadcast_object(_resume_path(resume, ckpt_dir, run_dir) if dist.is_main else None, dist)
+    state = load_state(resume_path) if resume_path is not None else None
+    train_set = build.build_train_set(opts)  # data first: a wrong folder fails before anything slow happens
+    val_set = build.build_val_set(opts) if dist.is_main else None
+    _seed_everything(opts.seed)  # same initial weights on every rank
+
+    # ---- networks, losses, optimisers, precision
+    net_g = build.build_generator(opts, device, load_pretrained=state is None)
+    ema = EMA(net_g, opts.train.ema_decay)
+    net_d = build.build_discriminator(opts, device, _out_channels(net_g)) if gan else None
+    losses = build.build_losses(opts, device)
+    opt_g = build.build_optimizer(net_g.parameters(), opts.train.optim_g)
+    opt_d = build.build_optimizer(net_d.parameters(), opts.train.optim_d) if net_d is not None else None
+    amp = build.build_amp(opts, device)
+    start_iter = 0
+    if state is not None:
+        assert resume_path is not None
+        start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path)
+    net_g_train = wrap(net_g, dist, device)
+    net_d_train = wrap(net_d, dist, device) if net_d is not None else None
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels once
+
+    # ---- data order from start_iter on, logging
+    loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
+    logger = TrainLogger(
+        run_dir if dist.is_main else None,
+        start_iter=start_iter,
+        tensorboard=opts.logging.tensorboard,
+        plot=opts.logging.plot,
+        title=f"{opts.name} ({opts.stage} stage)",
+    )
+    if dist.is_main:
+        _write_options(run_dir / "options.yml", opts)
+        log.info(
+            "%s: %s stage, iterations %d..%d, %d training images, batch %d x %d process(es), %s, %s",
+            run_dir,
+            opts.stage,
+            start_iter + 1,
+            total,
+            len(train_set),  # type: ignore[arg-type]
+            opts.data.train.batch_size,
+            dist.world_size,
+            device,
+            str(amp.dtype or torch.float32).replace("torch.", ""),
+        )
+
+    # ---- the loop
+    it = start_iter
+    last_state = resume_path
+    val_scores: dict[str, float] = {}
+    window = _Window()
+    batches = iter(loader)
+    deadline = time.monotonic() + 60.0 * opts.train.max_minutes if opts.train.max_minutes > 0 else None
+    try:
+        while it < total:
+            t0 = time.perf_counter()
+            batch = next(batches)
+            t_data = time.perf_counter() - t0
+            it += 1
+            lr_g = _set_lr(opt_g, build.scheduled_lr(opts.train.optim_g.lr, it, opts.train.scheduler))
+            lr_d = (
+                _set_lr(opt_d, build.scheduled_lr(opts.train.optim_d.lr, it, opts.train.scheduler))
+                if opt_d is not None
+                else None
+            )
+            lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
+            hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
+
+            if gan:
+                assert net_d_train is not None and opt_d is not None
+                out = gan_step(
+                    lr_img, hr_img, net_g_train, net_d_train, opt_g, opt_d, losses, amp, opts.train.grad_clip
+                )
+            else:
+                out = psnr_step(lr_img, hr_img, net_g_train, opt_g, losses, amp, opts.train.grad_clip)
+            ema.update(net_g)
+
+            if not all_finite(out, dist):
+                values = ", ".join(f"{k} {v.item():.4g}" for k, v in out.items())
+                hint = f"{last_state} (continue with --resume {last_state})" if last_state else "none written yet"
+                raise NonFiniteLossError(
+                    f"non-finite loss at iteration {it} ({values}); training stopped. Last good checkpoint: {hint}. "
+                    "A lower learning rate, grad_clip or fp32 may help"
+                )
+            window.add(out, t_data, time.perf_counter() - t0)
+            # The last iteration of this invocation: the end of training, or the time limit (all ranks agree).
+            out_of_time = deadline is not None and any_rank(time.monotonic() > deadline, dist)
+            last = it == total or out_of_time
+
+            if it % opts.logging.every == 0 or last:
+                scalars = mean_across(window.means(), dist, device)
+                scalars["lr_g"] = lr_g
+                if lr_d is not None:
+                    scalars["lr_d"] = lr_d
+                logger.log_train(it, total, scalars)
+                window = _Window()
+
+            val = opts.data.val
+            if val is not None and ((val.every and it % val.every == 0) or last):
+                if dist.is_main:
+                    assert val_set is not None
+                    val_scores = validate(ema.net, val_set, val, opts.scale, device, samples_dir, it)
+                    logger.log_val(it, val_scores)
+                barrier(dist)
+
+            if it % opts.checkpoint.every == 0 or last:
+                if net_d is not None:
+                    sync_buffers(net_d, dist)
+                last_state = _checkpoint(
+                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir
+                )
+
+            if out_of_time:
+                log.warning(
+                    "time limit of %g minutes reached at iteration %d of %d; --resume auto continues the run",
+                    opts.train.max_minutes,
+                    it,
+                    total,
+                )
+                break
+    finally:
+        logger.close()
+    return FitResult(it, run_dir, net_g, ema.net, net_d, last_state, val_scores)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers of fit, in the order it uses them.
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` intra-op threads (0: leave torch's setting) and restore the previous count afterwards."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | None:
+    """The training state to start from (see :func:`fit`), or None for a fresh run."""
+    if resume is None:
+        existing = list_states(ckpt_dir)
+        if existing:
+            raise FileExistsError(
+                f"{run_dir} already holds a run (checkpoints up to iteration {existing[-1][0]}): continue it with "
+                "--resume auto, or start a new run with --name NEW_NAME"
+            )
+        return None
+    if resume == "auto":
+        path = latest_state(ckpt_dir)
+        if path is None:
+            log.info("--resume auto: no training state in %s; starting a new run", ckpt_dir)
+        return path
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {resume}: no such training state (use --resume auto for the latest)")
+    return path
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def _describe(net: nn.Module) -> dict[str, Any]:
+    """{"arch", "hparams"} of one of our networks (esrgan.archs classes carry both)."""
+    return {"arch": getattr(net, "arch_name"), "hparams": getattr(net, "hparams")()}  # noqa: B009
+
+
+def _out_channels(net: nn.Module) -> int:
+    return int(getattr(net, "num_out_ch", 3))
+
+
+def _restore(
+    state: dict[str, Any],
+    opts: TrainOptions,
+    dist: DistInfo,
+    net_g: nn.Module,
+    ema: EMA,
+    net_d: nn.Module | None,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer | None,
+    scaler: torch.amp.GradScaler | None,
+    path: Path,
+) -> int:
+    """Load a training state into the freshly built objects; returns the completed iteration count."""
+    meta = state["esrgan"]
+    if meta.get("stage") != opts.stage:
+        raise ValueError(
+            f"{path} is a {meta.get('stage')}-stage state but the options say stage {opts.stage}; to start the GAN "
+            "stage from PSNR weights set network_g.pretrained to the exported models/net_g_latest.pth instead"
+        )
+    mine = _describe(net_g)
+    if meta.get("arch") != mine["arch"] or meta.get("hparams") != mine["hparams"]:
+        raise ValueError(
+            f"{path} holds {meta.get('arch')} {meta.get('hparams')}, the options build "
+            f"{mine['arch']} {mine['hparams']}; use the options of that run"
+        )
+    net_g.load_state_dict(state["params"])
+    ema.net.load_state_dict(state["params_ema"])
+    opt_g.load_state_dict(state["optimizers"]["g"])
+    if net_d is not None and opt_d is not None:
+        if state["net_d"] is None:
+            raise ValueError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
+        net_d.load_state_dict(state["net_d"])
+        opt_d.load_state_dict(state["optimizers"]["d"])
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    rngs = state["rng"]
+    if len(rngs) != dist.world_size:
+        log.warning("%s was written by %d process(es), this run has %d", path, len(rngs), dist.world_size)
+    restore_rng(rngs[min(dist.rank, len(rngs) - 1)])
+    if dist.is_main:
+        _warn_changed_options(state["options"], to_dict(opts), path)
+        log.info("resumed from %s at iteration %d", path, state["iteration"])
+    return int(state["iteration"])
+
+
+def _warn_changed_options(saved: dict[str, Any], current: dict[str, Any], path: Path, prefix: str = "") -> None:
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            _warn_changed_options(a, b, path, f"{prefix}{key}.")
+        elif a != b:
+            log.warning("option %s%s changed since %s: %r -> %r", prefix, key, path.name, a, b)
+
+
+def _write_options(path: Path, opts: TrainOptions) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, yaml.safe_dump(to_dict(opts), sort_keys=False))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+class _Window:
+    """Sums of the step scalars and timings since the last log line."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.t_data = 0.0
+        self.t_iter = 0.0
+
+    def add(self, out: dict[str, torch.Tensor], t_data: float, t_iter: float) -> None:
+        for k, v in out.items():
+            self.sums[k] = self.sums[k] + v.float() if k in self.sums else v.float()
+        self.count += 1
+        self.t_data += t_data
+        self.t_iter += t_iter
+
+    def means(self) -> dict[str, float]:
+        n = max(self.count, 1)
+        means = {k: float(v.item()) / n for k, v in self.sums.items()}
+        means["time_per_iter"] = self.t_iter / n
+        # Share of the iteration time spent waiting for the DataLoader (0: loading is fully hidden).
+        means["data_wait"] = self.t_data / self.t_iter if self.t_iter > 0 else 0.0
+        return means
+
+
+def validate(
+    net: nn.Module,
+    val_set: Any,
+    val: ValDataOptions,
+    scale: int,
+    device: torch.device,
+    samples_dir: Path,
+    iteration: int,
+) -> dict[str, float]:
+    """PSNR and SSIM on the Y channel (crop border = scale) of ``net``'s outputs rounded to 8 bits.
+
+    The network runs through the inference engine (:class:`esrgan.inference.Upscaler`) on a copy, so the
+    engine's in-place changes (eval mode, memory format) never touch the training networks. The first
+    ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
+    """
+    upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
+    psnrs, ssims = [], []
+    for i in range(len(val_set)):
+        item = val_set[i]
+        sr = upscaler(item["lr"][None])[0]
+        sr8, hr8 = _to_uint8(sr), _to_uint8(item["hr"])
+        if sr8.shape != hr8.shape:
+            raise ValueError(f"{item['path']}: SR is {sr8.shape} but HR is {hr8.shape}")
+        psnrs.append(calculate_psnr(sr8, hr8, crop_border=scale))
+        ssims.append(calculate_ssim(sr8, hr8, crop_border=scale))
+        if i < val.save_samples:
+            bicubic = imresize(item["lr"][None], scale).clamp(0.0, 1.0)[0]
+            strip = torch.cat([bicubic, _from_uint8(sr8), item["hr"]], dim=2)
+            samples_dir.mkdir(parents=True, exist_ok=True)
+            write_image(samples_dir / f"{Path(item['path']).stem}_{iteration:08d}.png", ImageData(from_tensor(strip)))
+    return {"psnr_y": float(np.mean(psnrs)), "ssim_y": float(np.mean(ssims))}
+
+
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float RGB in [0, 1] -> (H, W, C) uint8, rounded as a saved PNG would be."""
+    return (t.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def _from_uint8(a: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) float in [0, 1]."""
+    return torch.from_numpy(a).permute(2, 0, 1).float() / 255.0
+
+
+def _checkpoint(
+    opts: TrainOptions,
+    dist: DistInfo,
+    it: int,
+    net_g: nn.Module,
+    ema: EMA,
+    net_d: nn.Module | None,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer | None,
+    scaler: torch.amp.GradScaler | None,
+    ckpt_dir: Path,
+    models_dir: Path,
+) -> Path:
+    """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
+    rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
+    path = state_path(ckpt_dir, it)
+    if dist.is_main:
+        meta = {**_describe(ema.net), "version": __version__}
+        extra = {"iteration": it, "stage": opts.stage, "name": opts.name}
+        state = make_state(
+            meta={**meta, **extra},
+            params_ema=ema.net.state_dict(),
+            params=net_g.state_dict(),
+            net_d=net_d.state_dict() if net_d is not None else None,
+            net_d_meta=_describe(net_d) if net_d is not None else None,
+            optimizers={"g": opt_g.state_dict(), "d": opt_d.state_dict() if opt_d is not None else None},
+            scaler=scaler.state_dict() if scaler is not None else None,
+            iteration=it,
+            rng=rng,
+            options=to_dict(opts),
+        )
+        save_state(path, state)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        save_model(ema.net, models_dir / f"net_g_{it:08d}.pth", extra=extra)
+        save_model(ema.net, models_dir / "net_g_latest.pth", extra=extra)
+        prune_states(ckpt_dir, opts.checkpoint.keep)
+        log.info("saved %s and %s", path, models_dir / f"net_g_{it:08d}.pth")
+    barrier(dist)
+    return path

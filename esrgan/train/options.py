@@ -1,0 +1,266 @@
+"""Training options: the typed schema of ``options/train_*.yml``.
+
+Every key of a training YAML file is a field below; :func:`esrgan.options.load_options` validates a file against
+:class:`TrainOptions` (unknown key → error with the closest valid key; wrong type → error naming the key). Checks
+that involve several keys live in ``__post_init__`` and raise ``ValueError`` (reported with the file's name).
+Nothing here builds objects: ``esrgan/train/build.py`` does that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from esrgan.archs import ARCHS
+from esrgan.archs.vgg import VGG19_LAYERS
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class TrainDataOptions:
+    """Training images: paired HR/LR folders, or HR only with LR made on the fly (MATLAB bicubic)."""
+
+    hr: Path  # folder of HR images (the targets)
+    lr: Path | None = None  # folder of LR images with the same file stems; null: made from HR on the fly
+    meta_info: Path | None = None  # optional BasicSR meta-info file listing the HR images to use
+    cache: bool = False  # decode all images into memory once (small sets such as T91; workers share it)
+    patch_size: int = 128  # HR patch side; the LR patch is patch_size / scale
+    hflip: bool = True  # random horizontal flips
+    rot90: bool = True  # random vertical flips and 90° rotations (with hflip: all 8 dihedral transforms)
+    batch_size: int = 16  # per process (torchrun: per GPU)
+    num_workers: int = 4  # DataLoader worker processes; 0 loads in the training process
+    prefetch_factor: int = 2  # batches each worker prepares ahead
+
+    def __post_init__(self) -> None:
+        if self.patch_size <= 0 or self.batch_size <= 0:
+            raise ValueError(f"patch_size and batch_size must be positive, got {self.patch_size}, {self.batch_size}")
+        if self.num_workers < 0 or self.prefetch_factor <= 0:
+            raise ValueError("num_workers must be >= 0 and prefetch_factor > 0")
+
+
+@dataclass(frozen=True)
+class ValDataOptions:
+    """Validation images, scored with PSNR/SSIM on the Y channel (crop border = scale)."""
+
+    hr: Path  # folder of HR images
+    lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
+    every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
+    save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
+    tile: int = 0  # tile size for the inference engine (0: whole images)
+    precision: Precision = "fp32"  # precision of validation inference (fp32: scores comparable across runs)
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.save_samples < 0 or self.tile < 0:
+            raise ValueError("val.every, val.save_samples and val.tile must be >= 0")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    train: TrainDataOptions
+    val: ValDataOptions | None = None
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    """The generator: an architecture of ``esrgan.archs`` and its constructor arguments."""
+
+    arch: Literal["RRDBNet", "SRVGGNetCompact"] = "RRDBNet"
+    hparams: dict[str, int | str] = field(default_factory=dict)  # constructor kwargs; unset ones keep defaults
+    # Start from these weights: a built-in model name (e.g. realesrgan-x4plus) or a weights file (load_model).
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        params = [p for p in inspect.signature(ARCHS[self.arch]).parameters if p != "self"]
+        for key in self.hparams:
+            if key not in params:
+                close = difflib.get_close_matches(key, params, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(params)})"
+                raise ValueError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+
+
+@dataclass(frozen=True)
+class DiscriminatorOptions:
+    """VGG-style discriminator; its input size is the HR patch size (data.train.patch_size)."""
+
+    num_feat: int = 64
+
+
+@dataclass(frozen=True)
+class OptimizerOptions:
+    """Adam."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or not all(0 <= b < 1 for b in self.betas) or self.weight_decay < 0:
+            raise ValueError(f"need lr > 0, 0 <= betas < 1, weight_decay >= 0; got {self}")
+
+
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """Learning-rate schedule, a pure function of the iteration (so resuming needs no scheduler state).
+
+    - constant: the optimiser's lr throughout.
+    - multistep: lr * gamma^k after k milestones have passed (MultiStepLR).
+    - cosine_restart: cosine from lr * restart_weights[i] down to eta_min over each period (BasicSR's
+      CosineAnnealingRestartLR); after the last period the lr stays at eta_min.
+    warmup_iter > 0 ramps the lr linearly from lr / warmup_iter to the scheduled value over the first iterations.
+    """
+
+    kind: Literal["constant", "multistep", "cosine_restart"] = "constant"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    periods: list[int] = field(default_factory=list)
+    restart_weights: list[float] = field(default_factory=list)  # one per period; empty: all 1
+    eta_min: float = 1e-7
+    warmup_iter: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "multistep" and (not self.milestones or sorted(self.milestones) != self.milestones):
+            raise ValueError("scheduler.milestones must be a non-empty increasing list for kind: multistep")
+        if self.kind == "cosine_restart":
+            if not self.periods or min(self.periods) <= 0:
+                raise ValueError("scheduler.periods must be a non-empty list of positive lengths for cosine_restart")
+            if self.restart_weights and len(self.restart_weights) != len(self.periods):
+                raise ValueError("scheduler.restart_weights must have one weight per period (or be empty)")
+        if self.warmup_iter < 0 or self.eta_min < 0:
+            raise ValueError("scheduler.warmup_iter and scheduler.eta_min must be >= 0")
+
+
+@dataclass(frozen=True)
+class PixelLossOptions:
+    kind: Literal["l1", "mse", "charbonnier"] = "l1"
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class PerceptualLossOptions:
+    """VGG19 feature loss. Names: conv1_1..conv5_4 (before ReLU), relu1_1..relu5_4, pool1..pool5."""
+
+    weight: float = 1.0
+    layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    criterion: Literal["l1", "mse"] = "l1"
+    # torchvision's vgg19-dcbb9e9d.pth; null: <torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth
+    weights: Path | None = None
+    allow_random_weights: bool = False  # smoke tests only: random VGG features are not perceptual
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("perceptual.layers must name at least one VGG19 layer")
+        for name in self.layers:
+            if name not in VGG19_LAYERS:
+                close = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown VGG19 layer 'perceptual.layers.{name}'{hint}")
+
+
+@dataclass(frozen=True)
+class GanLossOptions:
+    """Relativistic average GAN (ESRGAN); weight applies to the generator's adversarial term."""
+
+    weight: float = 5e-3
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    pixel: PixelLossOptions = field(default_factory=PixelLossOptions)
+    perceptual: PerceptualLossOptions | None = None  # GAN stage only
+    gan: GanLossOptions | None = None  # GAN stage only
+
+
+@dataclass(frozen=True)
+class OptimOptions:
+    """Optimisation: iterations, optimisers, schedule, EMA, clipping."""
+
+    total_iter: int
+    optim_g: OptimizerOptions = field(default_factory=OptimizerOptions)
+    optim_d: OptimizerOptions = field(default_factory=lambda: OptimizerOptions(lr=1e-4))
+    scheduler: SchedulerOptions = field(default_factory=SchedulerOptions)
+    ema_decay: float = 0.999  # EMA of the generator's weights (saved as params_ema); 0: EMA = current weights
+    grad_clip: float = 0.0  # clip the gradient norm of each network to this (0: no clipping)
+    # Stop this invocation after this many minutes (0: no limit), with a final validation and checkpoint; the
+    # schedule is not shortened, so --resume auto continues exactly where it stopped.
+    max_minutes: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.total_iter <= 0:
+            raise ValueError(f"total_iter must be positive, got {self.total_iter}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.grad_clip < 0 or self.max_minutes < 0:
+            raise ValueError(f"grad_clip and max_minutes must be >= 0, got {self.grad_clip}, {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class LoggingOptions:
+    every: int = 100  # log losses, learning rates, timings every N iterations
+    tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
+    plot: bool = True  # redraw <experiment>/curves.png at each log and validation
+
+    def __post_init__(self) -> None:
+        if self.every <= 0:
+            raise ValueError(f"logging.every must be positive, got {self.every}")
+
+
+@dataclass(frozen=True)
+class CheckpointOptions:
+    every: int = 5000  # write the training state and the exported generator every N iterations (and at the end)
+    keep: int = 3  # training states to keep (older ones are deleted; exported generators are all kept); 0: all
+
+    def __post_init__(self) -> None:
+        if self.every <= 0 or self.keep < 0:
+            raise ValueError("checkpoint.every must be positive and checkpoint.keep >= 0")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """A training run. ``stage: psnr`` trains G with the pixel loss; ``stage: gan`` adds perceptual and RaGAN
+    losses and a discriminator (ESRGAN's second stage)."""
+
+    name: str  # experiment name: outputs go to <experiments_root>/<name>/
+    stage: Literal["psnr", "gan"]
+    scale: int
+    data: DataOptions
+    train: OptimOptions
+    network_g: GeneratorOptions = field(default_factory=GeneratorOptions)
+    network_d: DiscriminatorOptions | None = None  # GAN stage only
+    losses: LossOptions = field(default_factory=LossOptions)
+    logging: LoggingOptions = field(default_factory=LoggingOptions)
+    checkpoint: CheckpointOptions = field(default_factory=CheckpointOptions)
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N (torchrun: each process uses cuda:LOCAL_RANK)
+    # Autocast dtype: bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler); auto: fp16 on CUDA, bf16 on CPUs with
+    # native bf16 instructions, fp32 elsewhere (esrgan.device.resolve_precision).
+    precision: Precision = "fp32"
+    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16 and on tensor cores)
+    threads: int = 0  # torch intra-op threads on the CPU (0: torch's default)
+    experiments_root: Path = Path("experiments")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
+            raise ValueError(f"name must be letters, digits, '.', '_', '+', '-' (a folder name), got {self.name!r}")
+        if self.scale not in (1, 2, 3, 4, 8):
+            raise ValueError(f"scale must be 1, 2, 3, 4 or 8, got {self.scale}")
+        if self.data.train.patch_size % self.scale:
+            raise ValueError(
+                f"data.train.patch_size ({self.data.train.patch_size}) must be a multiple of scale ({self.scale})"
+            )
+        if self.stage == "gan":
+            if self.losses.gan is None or self.network_d is None:
+                raise ValueError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
+            if self.data.train.patch_size % 32:
+                raise ValueError(
+                    f"stage gan: data.train.patch_size ({self.data.train.patch_size}) must be a multiple of 32 "
+                    "(the discriminator halves it five times)"
+                )
+        elif self.losses.gan is not None or self.losses.perceptual is not None or self.network_d is not None:
+            raise ValueError("stage psnr uses the pixel loss only: remove losses.gan, losses.perceptual and network_d")
+        if self.threads < 0 or self.seed < 0:
+            raise ValueError(f"threads and seed must be >= 0, got {self.threads} and {self.seed}")

@@ -1,0 +1,172 @@
+"""One optimisation step of each ESRGAN stage, and the generator's EMA.
+
+- :func:`psnr_step` (stage 1): G minimises the pixel loss.
+- :func:`gan_step` (stage 2): G minimises pixel + perceptual + RaGAN losses, then D minimises the RaGAN loss.
+
+Both take a batch of (LR, HR) RGB float tensors in [0, 1] already on the device and return the step's scalars as
+detached 0-d tensors (no host synchronisation here; the loop reads them when it logs).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss
+from esrgan.train.distributed import unwrap
+
+
+@dataclass
+class Amp:
+    """Mixed precision: autocast ``dtype`` (None: fp32) on ``device_type``, with a grad scaler for fp16."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+
+@dataclass
+class Losses:
+    """Loss modules and their weights (perceptual and GAN are None in the PSNR stage)."""
+
+    pixel: PixelLoss
+    pixel_weight: float = 1.0
+    perceptual: PerceptualLoss | None = None
+    perceptual_weight: float = 0.0
+    gan_weight: float = 0.0
+
+
+class EMA:
+    """Exponential moving average of a network's weights: ema = decay * ema + (1 - decay) * weights.
+
+    Buffers (none in RRDBNet; BatchNorm statistics elsewhere) are copied, not averaged. The copy lives on the
+    network's device, in eval mode, without gradients.
+    """
+
+    def __init__(self, net: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.net = copy.deepcopy(net).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        ema: list[torch.Tensor] = list(self.net.parameters())
+        cur: list[torch.Tensor] = [p.detach() for p in net.parameters()]
+        torch._foreach_lerp_(ema, cur, 1.0 - self.decay)
+        for b_ema, b in zip(self.net.buffers(), net.buffers(), strict=True):
+            b_ema.copy_(b)
+
+
+def _update(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: Iterable[nn.Parameter], amp: Amp, grad_clip: float
+) -> None:
+    """Backward, optional gradient-norm clipping, optimiser step (through the grad scaler for fp16)."""
+    optimizer.zero_grad(set_to_none=True)
+    if amp.scaler is not None:
+        amp.scaler.scale(loss).backward()
+        if grad_clip > 0:
+            amp.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        amp.scaler.step(optimizer)
+    else:
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+
+
+def psnr_step(
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    net_g: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    losses: Losses,
+    amp: Amp,
+    grad_clip: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """Stage 1: one Adam step of G on the pixel loss.
+
+    Args:
+        lr: (B, C, h, w) LR patches; hr: (B, C, h * scale, w * scale) HR patches, RGB in [0, 1].
+        net_g: the generator (possibly DDP-wrapped), in train mode.
+
+    Returns:
+        {"l_pix": weighted pixel loss}.
+    """
+    with amp.autocast():
+        sr = net_g(lr)
+    l_pix = losses.pixel_weight * losses.pixel(sr, hr)
+    _update(l_pix, opt_g, net_g.parameters(), amp, grad_clip)
+    if amp.scaler is not None:
+        amp.scaler.update()
+    return {"l_pix": l_pix.detach()}
+
+
+def gan_step(
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    net_g: nn.Module,
+    net_d: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    losses: Losses,
+    amp: Amp,
+    grad_clip: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """Stage 2: one step of G (pixel + perceptual + RaGAN), then one step of D (RaGAN), as in ESRGAN.
+
+    Args:
+        lr, hr: as in :func:`psnr_step`; HR patches must have the discriminator's input size.
+        net_g, net_d: generator and discriminator (possibly DDP-wrapped), in train mode.
+
+    Returns:
+        Weighted losses ``l_pix``, ``l_percep`` (if used), ``l_g_gan``, the D loss ``l_d``, the mean logits
+        ``d_real`` and ``d_fake``, and ``p_real``: the mean relativistic probability D gives real patches
+        (0.5: D cannot tell; near 1: D wins easily).
+    """
+    # Generator update. D runs unwrapped and frozen: G's loss must not touch D's weights (nor D's DDP reducer,
+    # which would wait for gradients D does not get here).
+    d_plain = unwrap(net_d)
+    d_plain.requires_grad_(False)
+    with amp.autocast():
+        sr = net_g(lr)
+    out: dict[str, torch.Tensor] = {}
+    l_pix = losses.pixel_weight * losses.pixel(sr, hr)
+    l_g = l_pix
+    out["l_pix"] = l_pix.detach()
+    if losses.perceptual is not None:
+        with amp.autocast():
+            l_percep = losses.perceptual_weight * losses.perceptual(sr, hr)
+        l_g = l_g + l_percep
+        out["l_percep"] = l_percep.detach()
+    with amp.autocast():
+        real_for_g = d_plain(hr).detach()
+        fake_for_g = d_plain(sr)
+    l_g_gan = losses.gan_weight * ragan_g_loss(real_for_g, fake_for_g)
+    l_g = l_g + l_g_gan
+    out["l_g_gan"] = l_g_gan.detach()
+    _update(l_g, opt_g, net_g.parameters(), amp, grad_clip)
+
+    # Discriminator update on the same fake patches (detached: G is not updated by D's loss).
+    d_plain.requires_grad_(True)
+    with amp.autocast():
+        real = net_d(hr)
+        fake = net_d(sr.detach())
+    l_d = ragan_d_loss(real, fake)
+    _update(l_d, opt_d, net_d.parameters(), amp, grad_clip)
+    if amp.scaler is not None:
+        amp.scaler.update()
+
+    with torch.no_grad():
+        real32, fake32 = real.detach().float(), fake.detach().float()
+        out["l_d"] = l_d.detach()
+        out["d_real"] = real32.mean()
+        out["d_fake"] = fake32.mean()
+        out["p_real"] = torch.sigmoid(real32 - fake32.mean()).mean()
+    return out

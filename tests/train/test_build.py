@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from esrgan.options import from_dict
+from esrgan.train import build
+from esrgan.train.options import GeneratorOptions, SchedulerOptions, TrainOptions
+
+
+def test_multistep_schedule_halves_after_each_milestone() -> None:
+    s = SchedulerOptions(kind="multistep", milestones=[50000, 100000, 200000, 300000], gamma=0.5)
+    lr = [build.scheduled_lr(1e-4, it, s) for it in (1, 50000, 50001, 100000, 100001, 200001, 300001, 400000)]
+    assert lr == pytest.approx([1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6, 6.25e-6])
+
+
+def test_cosine_restarts_match_basicsr_formula() -> None:
+    s = SchedulerOptions(kind="cosine_restart", periods=[10, 20], restart_weights=[1.0, 0.5], eta_min=1e-7)
+
+    def expected(it: int) -> float:
+        done = it - 1
+        start, period, w = (0, 10, 1.0) if done < 10 else (10, 20, 0.5)
+        return 1e-7 + w * (2e-4 - 1e-7) * 0.5 * (1 + math.cos(math.pi * (done - start) / period))
+
+    for it in (1, 2, 6, 10, 11, 12, 25, 30):
+        assert build.scheduled_lr(2e-4, it, s) == pytest.approx(expected(it), rel=1e-12)
+    assert build.scheduled_lr(2e-4, 1, s) == pytest.approx(2e-4)
+    assert build.scheduled_lr(2e-4, 11, s) == pytest.approx(1e-7 + 0.5 * (2e-4 - 1e-7))  # the restart
+    assert build.scheduled_lr(2e-4, 31, s) == 1e-7  # after the last period
+
+
+def test_warmup_is_linear_then_hands_over() -> None:
+    s = SchedulerOptions(kind="constant", warmup_iter=4)
+    assert [build.scheduled_lr(1.0, it, s) for it in (1, 2, 3, 4, 5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_generator_hparams_fill_defaults_and_the_scale() -> None:
+    hp = build.generator_hparams(GeneratorOptions(arch="RRDBNet", hparams={"num_block": 3}), 2)
+    assert hp == {"num_in_ch": 3, "num_out_ch": 3, "scale": 2, "num_feat": 64, "num_block": 3, "num_grow_ch": 32}
+    hp = build.generator_hparams(GeneratorOptions(arch="SRVGGNetCompact", hparams={"num_conv": 4}), 3)
+    assert hp["upscale"] == 3 and hp["num_conv"] == 4
+    with pytest.raises(ValueError, match=r"network_g\.hparams\.scale is 2 but scale is 4"):
+        build.generator_hparams(GeneratorOptions(hparams={"scale": 2}), 4)
+
+
+def test_pretrained_weights_are_loaded_and_checked(make_options: Callable[..., dict[str, Any]], tmp_path: Any) -> None:
+    from esrgan.archs import RRDBNet
+    from esrgan.models import save_model
+
+    src = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    save_model(src, tmp_path / "w.pth")
+    opts = from_dict(TrainOptions, make_options("psnr", network_g={"pretrained": str(tmp_path / "w.pth")}))
+    net = build.build_generator(opts, torch.device("cpu"))
+    for k, v in src.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v), k
+    assert net.training
+    other = make_options("psnr", network_g={"pretrained": str(tmp_path / "w.pth"), "hparams": {"num_block": 2}})
+    with pytest.raises(ValueError, match=r"w\.pth is RRDBNet .* but the options describe RRDBNet"):
+        build.build_generator(from_dict(TrainOptions, other), torch.device("cpu"))
+
+
+def test_precision_choices(make_options: Callable[..., dict[str, Any]]) -> None:
+    cpu = torch.device("cpu")
+    assert build.build_amp(from_dict(TrainOptions, make_options("psnr")), cpu).dtype is None
+    bf16 = build.build_amp(from_dict(TrainOptions, make_options("psnr", precision="bf16")), cpu)
+    assert bf16.dtype == torch.bfloat16 and bf16.scaler is None
+    with pytest.raises(ValueError, match="fp16"):
+        build.build_amp(from_dict(TrainOptions, make_options("psnr", precision="fp16")), cpu)
+
+
+def test_train_loader_batches(make_options: Callable[..., dict[str, Any]]) -> None:
+    from esrgan.train.distributed import DistInfo
+
+    opts = from_dict(TrainOptions, make_options("psnr", data={"train": {"batch_size": 3}}))
+    ds = build.build_train_set(opts)
+    loader = build.build_train_loader(ds, opts, DistInfo(), 1, torch.device("cpu"))
+    batches = list(loader)
+    assert len(batches) == opts.train.total_iter - 1
+    assert batches[0]["lr"].shape == (3, 3, 8, 8) and batches[0]["hr"].shape == (3, 3, 32, 32)
+    assert batches[0]["lr"].dtype == torch.float32 and 0.0 <= float(batches[0]["hr"].min()) <= 1.0

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+import torch
+import yaml
+
+from esrgan.cli import main
+from esrgan.options import from_dict
+from esrgan.train import loop as loop_module
+from esrgan.train.loop import NonFiniteLossError, fit
+from esrgan.train.options import TrainOptions
+
+MakeOptions = Callable[..., dict[str, Any]]
+
+
+def _write(path: Path, opts: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(opts))
+    return path
+
+
+def _records(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_smoke_two_stages_through_the_cli(make_options: MakeOptions, tmp_path: Path, no_vgg_weights: Path) -> None:
+    """Stage 1 (3 iterations, DataLoader workers), then stage 2 from its exported weights, with validation,
+    samples, checkpoints and both output formats loadable by esrgan.models.load_model."""
+    from esrgan.models import load_model
+
+    psnr = make_options("psnr", data={"train": {"num_workers": 2}})
+    assert main(["train", "-opt", str(_write(tmp_path / "psnr.yml", psnr))]) == 0
+    run = tmp_path / "exp" / "psnr"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["state_00000002.pth", "state_00000003.pth"]
+    records = _records(run)
+    assert [r["iter"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+    assert [r["iter"] for r in records if r["kind"] == "val"] == [2, 3]
+    assert all(0.0 <= r["data_wait"] <= 1.0 and r["time_per_iter"] > 0 for r in records if r["kind"] == "train")
+    strip = cv2.imread(str(run / "samples" / "val0_00000003.png"))
+    assert strip is not None and strip.shape == (64, 3 * 48, 3)  # LR-bicubic | SR | HR
+    assert cv2.imread(str(run / "curves.png")) is not None
+    assert yaml.safe_load((run / "options.yml").read_text())["name"] == "psnr"
+
+    state = torch.load(run / "checkpoints" / "state_00000003.pth", weights_only=True)
+    assert state["iteration"] == 3 and state["esrgan"]["kind"] == "training_state"
+    for path in (run / "checkpoints" / "state_00000003.pth", run / "models" / "net_g_latest.pth"):
+        net, info = load_model(path)
+        assert info.arch == "RRDBNet" and info.hparams["num_feat"] == 8
+        for k, v in net.state_dict().items():
+            torch.testing.assert_close(v, state["params_ema"][k].float(), msg=k)
+
+    gan = make_options("gan", network_g={"pretrained": str(run / "models" / "net_g_latest.pth")})
+    assert main(["train", "-opt", str(_write(tmp_path / "gan.yml", gan))]) == 0
+    run2 = tmp_path / "exp" / "gan"
+    last = [r for r in _records(run2) if r["kind"] == "train"][-1]
+    for key in ("l_pix", "l_percep", "l_g_gan", "l_d", "d_real", "d_fake", "p_real", "lr_g", "lr_d"):
+        assert key in last
+    state2 = torch.load(run2 / "checkpoints" / "state_00000003.pth", weights_only=True)
+    assert state2["net_d"] is not None and state2["optimizers"]["d"] is not None
+    assert state2["net_d_meta"]["hparams"]["input_size"] == 32
+
+
+def _tensors(state: dict[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested state, by dotted path (the RNG states excluded: the runs draw no random numbers
+    in the main process, but the two runs' histories of DataLoader set-up differ)."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if k == "rng":
+            continue
+        if isinstance(v, torch.Tensor):
+            out[prefix + str(k)] = v
+        elif isinstance(v, dict):
+            out.update(_tensors(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            out.update(_tensors({str(i): x for i, x in enumerate(v)}, f"{prefix}{k}."))
+    return out
+
+
+@pytest.mark.parametrize("stage", ["psnr", "gan"])
+def test_resume_continues_the_same_curve(
+    stage: str, make_options: MakeOptions, tmp_path: Path, no_vgg_weights: Path
+) -> None:
+    """N iterations straight == k iterations, then N - k resumed: same weights, EMA, D, optimiser states."""
+    changes = {"train": {"total_iter": 4}, "checkpoint": {"every": 2}, "data": {"val": None}}
+    straight = from_dict(TrainOptions, make_options(stage, name="straight", **changes))
+    fit(straight)
+    first = from_dict(TrainOptions, make_options(stage, name="resumed", **{**changes, "train": {"total_iter": 2}}))
+    fit(first)
+    second = from_dict(TrainOptions, make_options(stage, name="resumed", **changes))
+    result = fit(second, resume="auto")
+    assert result.iteration == 4
+    a = torch.load(tmp_path / "exp" / "straight" / "checkpoints" / "state_00000004.pth", weights_only=True)
+    b = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000004.pth", weights_only=True)
+    ta, tb = _tensors(a), _tensors(b)
+    assert ta.keys() == tb.keys() and any(k.startswith("optimizers.g.state") for k in ta)
+    for k in ta:
+        torch.testing.assert_close(tb[k], ta[k], rtol=1e-5, atol=1e-6, msg=k)
+    # The training changed the weights (the comparison is not between two untouched networks).
+    init = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000002.pth", weights_only=True)
+    assert not torch.equal(init["params"]["conv_first.weight"], a["params"]["conv_first.weight"])
+    # The log of the resumed run tells one story: iterations 1..4 once each.
+    assert [r["iter"] for r in _records(tmp_path / "exp" / "resumed")] == [1, 2, 3, 4]
+
+
+def test_existing_run_is_not_overwritten(make_options: MakeOptions, tmp_path: Path) -> None:
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 2}, data={"val": None}))
+    fit(opts)
+    with pytest.raises(FileExistsError, match=r"already holds a run .*--resume auto.*--name"):
+        fit(opts)
+    assert fit(opts, resume="auto").iteration == 2  # nothing left to do: resumes at the end
+    with pytest.raises(FileNotFoundError, match="no such training state"):
+        fit(opts, resume=str(tmp_path / "missing.pth"))
+
+
+def test_resume_auto_without_checkpoints_starts_fresh(make_options: MakeOptions) -> None:
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 1}, data={"val": None}))
+    assert fit(opts, resume="auto").iteration == 1
+
+
+def test_nan_loss_stops_and_names_the_last_good_checkpoint(
+    make_options: MakeOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    real_step = loop_module.psnr_step
+
+    def failing_step(*args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        out = real_step(*args, **kwargs)
+        calls["n"] += 1
+        return {"l_pix": torch.tensor(float("nan"))} if calls["n"] == 3 else out
+
+    monkeypatch.setattr(loop_module, "psnr_step", failing_step)
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 5}, data={"val": None}))
+    ckpts = tmp_path / "exp" / "psnr" / "checkpoints"
+    with pytest.raises(NonFiniteLossError, match=r"iteration 3 .*state_00000002\.pth"):
+        fit(opts)
+    assert [p.name for p in ckpts.iterdir()] == ["state_00000002.pth"]  # nothing written after the NaN
+
+
+def test_nan_loss_exit_status_through_the_cli(make_options: MakeOptions, tmp_path: Path) -> None:
+    opts = make_options("psnr", train={"total_iter": 2}, data={"val": None})
+    path = _write(tmp_path / "nan.yml", opts)
+    # A NaN loss weight makes the very first loss NaN: exit status 1, no checkpoint.
+    assert main(["train", "-opt", str(path), "--set", "losses.pixel.weight=.nan"]) == 1
+    assert not (tmp_path / "exp" / "psnr" / "checkpoints").exists()
+
+
+def test_cli_name_and_override_errors(make_options: MakeOptions, tmp_path: Path) -> None:
+    path = _write(tmp_path / "o.yml", make_options("psnr", train={"total_iter": 1}, data={"val": None}))
+    assert main(["train", "-opt", str(path), "--name", "other", "--set", "checkpoint.every=1"]) == 0
+    assert (tmp_path / "exp" / "other" / "checkpoints" / "state_00000001.pth").is_file()
+    assert main(["train", "-opt", str(path), "--set", "train.totl_iter=5"]) == 2
+    assert main(["train", "-opt", str(path), "--name", "bad/name"]) == 2
+
+
+def test_validate_scores_y_psnr_with_crop_border(tmp_path: Path, image_dirs: dict[str, Path]) -> None:
+    """validate() scores the engine's 8-bit output on Y with crop = scale, like esrgan.metrics does."""
+    import torch.nn.functional as F
+
+    from esrgan.data import ValidationDataset
+    from esrgan.metrics import calculate_psnr, calculate_ssim
+    from esrgan.train.options import ValDataOptions
+
+    class Nearest(torch.nn.Module):
+        scale = 4
+        size_multiple = 1
+        num_in_ch = 3
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(x, scale_factor=4, mode="nearest")
+
+    val_set = ValidationDataset(image_dirs["val"], 4)
+    scores = loop_module.validate(
+        Nearest(), val_set, ValDataOptions(hr=image_dirs["val"], save_samples=2), 4, torch.device("cpu"), tmp_path, 7
+    )
+    psnrs, ssims = [], []
+    for i in range(len(val_set)):
+        item = val_set[i]
+        sr = F.interpolate(item["lr"][None], scale_factor=4, mode="nearest")[0]
+        sr8 = (sr.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        hr8 = (item["hr"] * 255).round().byte().permute(1, 2, 0).numpy()
+        psnrs.append(calculate_psnr(sr8, hr8, crop_border=4))
+        ssims.append(calculate_ssim(sr8, hr8, crop_border=4))
+    assert scores["psnr_y"] == pytest.approx(sum(psnrs) / 2)
+    assert scores["ssim_y"] == pytest.approx(sum(ssims) / 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val0_00000007.png", "val1_00000007.png"]
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(make_options: MakeOptions, tmp_path: Path) -> None:
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3, "max_minutes": 1e-9}))
+    result = fit(opts)
+    assert result.iteration == 1 and result.last_state is not None
+    assert result.last_state.name == "state_00000001.pth" and result.val_scores  # validated at the stop
+    assert fit(opts, resume="auto").iteration == 2  # each invocation gets the (tiny) limit anew
+    unlimited = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3}))
+    assert fit(unlimited, resume="auto").iteration == 3
