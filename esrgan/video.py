@@ -51,6 +51,8 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
+from esrgan.fileio import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, "int | None"], None]
@@ -784,9 +786,7 @@ class Manifest:
             raise VideoError(f"{path}: unreadable resume manifest ({exc}); run without --resume to start over") from exc
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(asdict(self), indent=1))
 
     @property
     def frames_done(self) -> int:

@@ -19,12 +19,13 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from esrgan.commands.common import add_engine_args
+from esrgan.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,22 +132,9 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", type=Path, help="write per-image and mean scores to this CSV file")
     p.add_argument("--json", type=Path, help="write the scores and protocol to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace existing CSV/JSON/SR files")
-    p.add_argument("--tile", type=_tile, help="tile size in LR pixels, 'auto' (default) or 0 (whole images)")
-    p.add_argument("--tile-pad", type=int, help="tile overlap in LR pixels (default 16)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="default fp32")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble")
+    add_engine_args(p, defaults=False)  # defaults come from TestOptions (precision fp32 for comparable scores)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def _tile(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--tile must be 'auto' or a size in pixels, got {text!r}") from None
 
 
 def _default_name(hr: Path) -> str:
@@ -293,14 +281,7 @@ def _match_channels(lr: np.ndarray, gray: bool, lr_path: Path) -> np.ndarray:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _fmt(x: float, digits: int) -> str:

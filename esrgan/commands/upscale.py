@@ -13,35 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from esrgan.commands.common import add_engine_args, positive_float
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "realesrgan-x4plus"
 DEFAULT_MAX_PIXELS = 25_000_000
 EXT_CHOICES = ("auto", "png", "jpg", "webp", "tif")
-
-
-def _tile(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--tile must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}"
-        ) from None
-    if value < 0 or 0 < value < 16:
-        raise argparse.ArgumentTypeError(f"--tile must be 0 or at least 16 pixels, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    return value
 
 
 def register(sub: Any) -> None:
@@ -59,12 +37,8 @@ def register(sub: Any) -> None:
         metavar="A:B:ALPHA",
         help="interpolate models on the fly instead of -m (A:B:0.7 = 0.3*A + 0.7*B; A:B:C:W1,W2,W3)",
     )
-    p.add_argument("-s", "--outscale", type=_positive_float, default=None, help="final scale (default: model's)")
-    p.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, 'auto' (default) or 0")
-    p.add_argument("--tile-pad", type=int, default=16, help="overlap per tile side in input pixels (default 16)")
-    p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (8x slower, slightly better)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("-s", "--outscale", type=positive_float, default=None, help="final scale (default: model's)")
+    add_engine_args(p)
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--ext", default="auto", choices=EXT_CHOICES, help="output format (auto: as the input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import re
 from typing import Any
+
+from esrgan.commands.common import add_engine_args, positive_float, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -49,38 +50,6 @@ def parse_time(text: str) -> float:
     return hours * 3600 + minutes * 60 + float(sec)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _tile(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"tile must be 'auto', 0 (off) or a size in pixels, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"tile must be >= 0, got {value}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "video",
@@ -100,7 +69,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-s",
         "--outscale",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="final scale relative to the input (the model's output is resized; sizes are made even)",
     )
@@ -129,17 +98,13 @@ def register(subparsers: Any) -> None:
     )
     rng.add_argument(
         "--segment-frames",
-        type=_positive_int,
+        type=positive_int,
         default=SEGMENT_FRAMES,
         help=f"frames per resumable segment (default {SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
-    eng.add_argument("--batch", type=_positive_int, default=1, help="frames per network call (default 1)")
-    eng.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, 0 = off, auto (default)")
-    eng.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
-    eng.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations (8x slower)")
-    eng.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
-    eng.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
+    add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     p.set_defaults(func=run)
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from esrgan.archs import ARCHS
+from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -788,8 +788,8 @@ def write_ncnn(
     lines, blob = w.lines_and_blobs()
     param = Path(param_path)
     bin_ = param.with_suffix(".bin")
-    _atomic_write(param, ("\n".join(lines) + "\n").encode())
-    _atomic_write(bin_, blob)
+    write_bytes_atomic(param, ("\n".join(lines) + "\n").encode())
+    write_bytes_atomic(bin_, blob)
     return param, bin_
 
 
@@ -835,13 +835,3 @@ def _write_srvgg(w: _GraphWriter, net: Any, x: str) -> str:
     return w.add("BinaryOp", [cur, base], {})
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write through a new file beside ``path`` (umask permissions, unlike mkstemp's 0600), then os.replace."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from esrgan.fileio import write_bytes_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +123,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             log.warning("%s:%d: not JSON (a write cut short?); dropped", path, n)
     return records
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """UTF-8 text version of :func:`write_bytes_atomic`."""
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _duration(seconds: float) -> str:

@@ -29,6 +29,7 @@ from torch import nn
 
 from esrgan import __version__
 from esrgan.device import resolve_device
+from esrgan.fileio import write_text_atomic
 from esrgan.image import ImageData, from_tensor, write_image
 from esrgan.inference import Upscaler
 from esrgan.metrics import calculate_psnr, calculate_ssim, imresize
@@ -46,7 +47,7 @@ from esrgan.train.distributed import (
     sync_buffers,
     wrap,
 )
-from esrgan.train.logger import TrainLogger, write_text_atomic
+from esrgan.train.logger import TrainLogger
 from esrgan.train.options import TrainOptions, ValDataOptions
 from esrgan.train.state import (
     capture_rng,

@@ -24,12 +24,13 @@ import logging
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from esrgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +69,10 @@ def prune_states(folder: Path, keep: int) -> None:
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` atomically: a temporary file in the same folder, flushed to disk, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_four_channel_network_takes_alpha_directly() -> None:
 def test_outscale_sizes(outscale: float) -> None:
     sr, _ = upscale_image(Nearest(3), torch.rand(1, 3, 10, 7), None, net_channels=3, scale=2, outscale=outscale)
     assert sr.shape[-2:] == output_size(10, 7, outscale) == (round(10 * outscale), round(7 * outscale))
-    assert 0.0 <= float(sr.min()) and float(sr.max()) <= 1.0
+    assert float(sr.min()) >= 0.0 and float(sr.max()) <= 1.0
 
 
 def test_downscale_resize_is_antialiased() -> None:
