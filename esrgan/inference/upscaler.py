@@ -1,0 +1,289 @@
+"""The inference engine: pad → self-ensemble(tiles(network)) → crop → clamp, on any device and precision.
+
+``Upscaler(net)(x)`` upscales a (B, C, H, W) RGB float batch in [0, 1] and returns float32 on the CPU.
+Tiling bounds memory (and, on the CPU, keeps every tensor small enough to stay fast); a CUDA out-of-memory
+error halves the tile and retries. See :mod:`esrgan.inference.tiling` for the blend and
+:mod:`esrgan.device` for how "auto" is resolved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
+from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
+from esrgan.inference.tiling import ProgressFn, split_axis, tiled
+
+log = logging.getLogger(__name__)
+
+# Largest automatic tile side on the CPU. Eager CPU inference gets slower per pixel on big inputs (page faults
+# on the large full-resolution activations: 1.5 M per call at 256 px, 9.9 M at 384 px), while small tiles pay
+# for their overlap. RealESRGAN_x4plus, fp32, 2 threads, wall time per output pixel of an interior tile with
+# pad 16: tile 64: 466 us, 128: 339, 192: 322, 256: 348, 384: 393, 512: 368; a whole 384x384 image is 6%
+# slower than 2x2 tiles of 192 and 10% faster than 3x3 tiles of 128. Cores are evened out, so a cap of 256
+# gives tiles of 128-256.
+CPU_TILE_CAP = 256
+# Smallest tile the out-of-memory retry goes down to before giving up.
+MIN_TILE = 32
+# Share of the free memory one tile's activations may take (the rest: other processes, allocator slack).
+MEMORY_FRACTION = {"cuda": 0.7, "cpu": 0.4, "mps": 0.4}
+# Peak activation memory of a forward pass divided by the largest (input + output) of one layer. Measured on
+# the CPU (RSS high-water minus RSS before, minus the output): 1.2-1.4 for RRDBNet x4 at 128-192 px, 1.3-2.5
+# for SRVGGNetCompact at 128-256 px. 2.5 leaves headroom for allocator caching and oneDNN scratch space.
+PEAK_FACTOR = 2.5
+# Tile when free memory cannot be read.
+FALLBACK_TILE = 256
+
+
+class Upscaler:
+    """Runs a super-resolution network over images of any size.
+
+    Args:
+        net: network with ``.scale`` (int) and optionally ``.size_multiple`` (input sides must be multiples of
+            it) and ``.num_in_ch``. It is put in eval mode and moved to ``device`` in place (like
+            ``nn.Module.to``); on CPU and CUDA its weights are also switched to channels_last.
+        tile: "auto" picks the largest tile that fits in free memory (capped on the CPU at
+            :data:`CPU_TILE_CAP`, which is faster); 0 disables tiling; N uses cores of at most N input
+            pixels per side.
+        tile_pad: context per tile side in input pixels; neighbours overlap and are blended over 2 * tile_pad.
+        ensemble: average the 8 flips/rotations ("x8" self-ensemble, 8x slower).
+        precision: "auto", "fp32", "bf16" or "fp16" (see :func:`esrgan.device.resolve_precision`).
+        device: "auto", "cpu", "cuda", "cuda:N", "mps" or a torch.device.
+        on_tile: progress callback ``on_tile(done, total)`` counting network calls over all tiles and
+            ensemble passes of one image batch.
+        tile_batch: same-shaped tiles stacked into one network call (helps GPUs with small tiles).
+        channels_last: None = on for CPU and CUDA (oneDNN / cuDNN NHWC kernels are faster).
+
+    Attributes:
+        scale: output / input size ratio. device, dtype: resolved device and compute dtype.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        tile: int | Literal["auto"] = "auto",
+        tile_pad: int = 16,
+        ensemble: bool = False,
+        precision: str = "auto",
+        device: str | torch.device = "auto",
+        on_tile: ProgressFn | None = None,
+        tile_batch: int = 1,
+        channels_last: bool | None = None,
+    ) -> None:
+        if not (tile == "auto" or (isinstance(tile, int) and tile >= 0)):
+            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {tile!r}")
+        if tile_pad < 0:
+            raise ValueError(f"tile_pad must be >= 0, got {tile_pad}")
+        if tile_batch < 1:
+            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.scale = int(getattr(net, "scale", 0))
+        if self.scale < 1:
+            raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
+        self.size_multiple = int(getattr(net, "size_multiple", 1))
+        self.in_channels: int | None = getattr(net, "num_in_ch", None)
+        self.out_channels: int = getattr(net, "num_out_ch", self.in_channels or 3)
+        self.tile = tile
+        self.tile_pad = tile_pad
+        self.ensemble = ensemble
+        self.on_tile = on_tile
+        self.tile_batch = tile_batch
+        self.channels_last = self.device.type in ("cpu", "cuda") if channels_last is None else channels_last
+        self.net = net.eval().to(self.device)
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from stubs
+        # After an out-of-memory error the smaller tile is kept for later images (e.g. video frames).
+        self._tile_limit: int | None = None
+        self._bytes_per_pixel: float | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Upscale a batch.
+
+        Args:
+            x: (B, C, H, W) float RGB in [0, 1] on any device; C must match the network's input channels.
+
+        Returns:
+            (B, C_out, H * scale, W * scale) float32 on the CPU, clamped to [0, 1].
+        """
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"expected float RGB in [0, 1], got dtype {x.dtype}; convert with esrgan.image")
+        if self.in_channels is not None and x.shape[1] != self.in_channels:
+            raise ValueError(f"the network takes {self.in_channels} channels, the input has {x.shape[1]}")
+        height, width = x.shape[-2:]
+        with torch.inference_mode():
+            x = pad_to_multiple(x.detach().to("cpu", torch.float32), self.size_multiple)
+            y = self._run(x, self.dtype)
+            if self.dtype == torch.float16:
+                bad = broken_outputs(x, y)
+                if bad.any():
+                    log.warning(
+                        "fp16 output of %d image(s) is NaN/inf or black; recomputing them in fp32",
+                        int(bad.sum()),
+                    )
+                    y[bad] = self._run(x[bad], torch.float32)
+            return y[:, :, : height * self.scale, : width * self.scale].clamp_(0.0, 1.0).contiguous()
+
+    def tile_for(self, x: torch.Tensor) -> int:
+        """The tile side ``tile="auto"`` would use for the padded batch ``x`` (0 = whole image at once).
+
+        Memory: a tile of side t + 2 * tile_pad must fit in :data:`MEMORY_FRACTION` of the free memory at
+        :meth:`activation_bytes_per_pixel`; on the CPU the full-size output (twice with ensemble) is
+        reserved first, because it lives in the same RAM.
+        """
+        B, _, H, W = x.shape
+        free = free_memory_bytes(self.device)
+        if free is None:
+            log.debug("free memory unknown on %s; using tile %d", self.device, FALLBACK_TILE)
+            side = FALLBACK_TILE
+        else:
+            budget = free * MEMORY_FRACTION.get(self.device.type, 0.4)
+            if self.device.type != "cuda":
+                outputs = 2 if self.ensemble else 1
+                budget -= outputs * B * 4 * H * W * self.scale**2 * self.out_channels
+            per_pixel = self.activation_bytes_per_pixel() * B
+            side = math.isqrt(int(max(budget, 0.0) / per_pixel)) - 2 * self.tile_pad
+        if self.device.type == "cpu":
+            side = min(side, CPU_TILE_CAP)
+        side = max(side, MIN_TILE)
+        return 0 if side >= max(H, W) else side
+
+    def activation_bytes_per_pixel(self) -> float:
+        """Estimated peak activation memory of one forward pass per input pixel, in bytes, at ``self.dtype``.
+
+        Runs the network once on a shape-only ("meta") input, recording the largest input + output of any
+        layer, and multiplies by :data:`PEAK_FACTOR`. For RRDBNet x4 the largest layer is a 64-channel
+        convolution at 4x resolution: 2 * 64 * 16 = 2048 values per input pixel.
+        """
+        if self._bytes_per_pixel is None:
+            side = 8 * self.size_multiple
+            largest = _largest_layer_values(self.net, self.in_channels or 3, side)
+            element = torch.finfo(self.dtype).bits // 8
+            self._bytes_per_pixel = PEAK_FACTOR * largest / side**2 * element
+        return self._bytes_per_pixel
+
+    def _run(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Upscale the padded CPU batch ``x``, halving the tile after each out-of-memory error."""
+        tile = self.tile_for(x) if self.tile == "auto" else self.tile
+        if self._tile_limit is not None:
+            tile = min(tile or self._tile_limit, self._tile_limit)
+        while True:
+            try:
+                return self._run_tiles(x, dtype, tile)
+            except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError on torch >= 2.5
+                tried = tile or max(x.shape[-2:])
+                smaller = tried // 2 // self.size_multiple * self.size_multiple
+                if smaller < MIN_TILE:
+                    raise RuntimeError(
+                        f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
+                        f"or use a smaller --tile-pad, --precision fp16/bf16 or --device cpu"
+                    ) from exc
+                log.warning("out of memory on %s with tile %d; retrying with tile %d", self.device, tried, smaller)
+            # Out here the failed attempt's frames, and the tensors they hold, are gone: the cache can shrink.
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            tile = self._tile_limit = smaller
+
+    def _run_tiles(self, x: torch.Tensor, dtype: torch.dtype, tile: int) -> torch.Tensor:
+        passes = NUM_TRANSFORMS if self.ensemble else 1
+        per_pass = len(split_axis(x.shape[-2], tile, 0, self.size_multiple)) * len(
+            split_axis(x.shape[-1], tile, 0, self.size_multiple)
+        )
+        progress = _Progress(self.on_tile, per_pass * passes)
+
+        def forward(t: torch.Tensor) -> torch.Tensor:
+            return self._forward(t, dtype)
+
+        def upscale(image: torch.Tensor) -> torch.Tensor:
+            return tiled(
+                forward,
+                image,
+                scale=self.scale,
+                tile=tile,
+                pad=self.tile_pad,
+                multiple=self.size_multiple,
+                batch_size=self.tile_batch,
+                on_tile=progress,
+            )
+
+        return self_ensemble(upscale, x) if self.ensemble else upscale(x)
+
+    def _forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """One network call: CPU float32 (N, C, h, w) in, CPU float32 (N, C_out, h * s, w * s) out."""
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = x.to(self.device, memory_format=memory_format)
+        # Autocast keeps the float32 weights, so an fp16 failure can be redone in fp32 with the same module.
+        precision = (
+            torch.autocast(self.device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
+        )
+        with precision:
+            y = self.net(x)
+        return y.to("cpu", torch.float32)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (B, C, H, W) at the bottom and right so H and W are multiples of ``multiple``.
+
+    Each axis is reflected (no new edge) where it is long enough, replicated where it is shorter than its pad.
+    """
+    pad_h, pad_w = -x.shape[-2] % multiple, -x.shape[-1] % multiple
+    if pad_w:
+        x = F.pad(x, (0, pad_w, 0, 0), mode="reflect" if pad_w < x.shape[-1] else "replicate")
+    if pad_h:
+        x = F.pad(x, (0, 0, 0, pad_h), mode="reflect" if pad_h < x.shape[-2] else "replicate")
+    return x
+
+
+def broken_outputs(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per image of the batch: True where the output has NaN/inf, or is black although the input is not
+    (fp16 overflow symptoms). x (B, C, H, W) and y (B, C_out, H', W'), both float in [0, 1] nominally."""
+    non_finite = ~torch.isfinite(y).flatten(1).all(dim=1)
+    black = (y.flatten(1).amax(dim=1) < 0.5 / 255) & (x.flatten(1).amax(dim=1) >= 1 / 255)
+    return non_finite | black
+
+
+class _Progress:
+    """Turns the per-pass tile counts of :func:`tiled` into one running count over all ensemble passes."""
+
+    def __init__(self, callback: ProgressFn | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.finished = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.callback is not None:
+            self.callback(self.finished + done, self.total)
+        if done == total:
+            self.finished += total
+
+
+def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
+    """Largest input + output element count of any module (the network itself included, for networks that
+    are mostly functional calls) for a (1, in_channels, side, side) input, computed on the meta device
+    (shapes only: no memory, no arithmetic)."""
+    largest = 0
+
+    def record(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
+        nonlocal largest
+        values = sum(t.numel() for t in (*inputs, output) if isinstance(t, torch.Tensor))
+        largest = max(largest, values)
+
+    hooks = [m.register_forward_hook(record) for m in net.modules()]
+    try:
+        meta = {name: torch.empty_like(t, device="meta") for name, t in (*net.named_parameters(), *net.named_buffers())}
+        functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return largest
