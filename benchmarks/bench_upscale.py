@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.device import tune_cpu_allocator
 from esrgan.inference import Upscaler
 from esrgan.models import load_model
 
@@ -74,22 +75,45 @@ def time_interleaved(
     return times, outputs
 
 
+def plain_child(model: str, size: int, repeat: int, out: str) -> None:
+    """The reference in a process of its own, with glibc's default allocator as Real-ESRGAN's scripts run."""
+    net, _ = load_model(model)
+    x = photo(size)
+    times, outputs = time_interleaved({"plain": plain_forward(net)}, x, repeat)
+    torch.save({"times": times["plain"], "output": outputs["plain"]}, out)
+
+
 def speed(model: str, size: int, repeat: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/plain.pt"
+        cmd = [sys.executable, "-m", "benchmarks.bench_upscale", "--plain-child", model, str(size), str(repeat), out]
+        cmd += ["--threads", str(torch.get_num_threads())]
+        print("speed: reference in its own process (default allocator):", flush=True)
+        subprocess.run(cmd, check=True)
+        child = torch.load(out, weights_only=True)
+    # Everything below runs as the `esrgan` command runs: allocator tuned (see esrgan.device.tune_cpu_allocator).
+    tuned = tune_cpu_allocator()
     net, _info = load_model(model)
     reference = copy.deepcopy(net)  # the Upscaler converts its network to channels_last in place
     x = photo(size)
     fp32 = Upscaler(net, precision="fp32", device="cpu")
     auto = Upscaler(net, precision="auto", device="cpu")
     configs: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-        "plain fp32 NCHW model(x)": plain_forward(reference),
+        "plain fp32 NCHW model(x)": lambda _x: child["output"],
+        "plain, tuned allocator": plain_forward(reference),
         f"Upscaler fp32 (tile {fp32.tile_for(x) or 'none'})": fp32,
         f"Upscaler auto = {str(auto.dtype).removeprefix('torch.')}": auto,
     }
+    print(f"allocator tuned in this process: {tuned}")
     print(f"speed: {model}, {size}x{size} photo crop, {torch.get_num_threads()} threads, best of {repeat}")
     with torch.inference_mode():
         auto(x[..., :32, :32])  # warm up oneDNN kernels
-    times, outputs = time_interleaved(configs, x, repeat)
+    times, outputs = time_interleaved(dict(list(configs.items())[1:]), x, repeat)
     base_name = next(iter(configs))
+    times[base_name] = [tuple(t) for t in child["times"]]
+    outputs[base_name] = child["output"]
     base_wall = min(w for w, _ in times[base_name])
     base_cpu = min(c for _, c in times[base_name])
     base = outputs[base_name]
@@ -173,6 +197,7 @@ def memory(model: str, size: int) -> None:
 
 
 def memory_child(model: str, size: int) -> None:
+    tune_cpu_allocator()  # as the esrgan command runs
     net, _info = load_model(model)
     x = photo(size)
     up = Upscaler(net, device="cpu")
@@ -227,10 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--sweep", default="", help="comma-separated tile sizes to time, e.g. 64,128,256,512")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    parser.add_argument("--plain-child", nargs=4, metavar=("MODEL", "SIZE", "REPEAT", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.plain_child:
+        model, size, repeat, out = args.plain_child
+        plain_child(model, int(size), int(repeat), out)
+        return 0
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return 0

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-BENCHMARKS = {"upscale": "benchmarks.bench_upscale"}
+BENCHMARKS = {"upscale": "benchmarks.bench_upscale", "video": "benchmarks.bench_video"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

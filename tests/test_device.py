@@ -110,3 +110,20 @@ def test_cuda_resolution() -> None:
     assert (free_memory_bytes(device) or 0) > 0
     with pytest.raises(ValueError, match="CUDA device"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_allocator_tuning_opt_out_and_idempotence(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import esrgan.device as device
+
+    monkeypatch.setattr(device, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setenv("ESRGAN_MALLOC_TUNING", "0")
+    assert device.tune_cpu_allocator() is False
+    monkeypatch.delenv("ESRGAN_MALLOC_TUNING")
+    if sys.platform.startswith("linux"):
+        import platform
+
+        if platform.libc_ver()[0] == "glibc":
+            assert device.tune_cpu_allocator() is True
+            assert device.tune_cpu_allocator() is True  # second call: no-op
