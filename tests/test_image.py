@@ -100,7 +100,7 @@ def test_exif_orientation_applied(tmp_path: Path, orientation: int) -> None:
 
 
 def test_bad_files_raise_with_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="missing.png"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
         read_image(tmp_path / "missing.png")
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty\.png: empty file"):

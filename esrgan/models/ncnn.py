@@ -833,5 +833,3 @@ def _write_srvgg(w: _GraphWriter, net: Any, x: str) -> str:
     cur = w.add("PixelShuffle", [cur], {0: int(net.upscale)})
     base = w.add("Interp", [x], {0: 1, 1: float(net.upscale), 2: float(net.upscale)})
     return w.add("BinaryOp", [cur, base], {})
-
-

@@ -35,7 +35,7 @@ def test_unmappable_channels_error() -> None:
 def test_alpha_through_model_or_bicubic() -> None:
     rgb, alpha = torch.rand(1, 3, 8, 8), torch.rand(1, 1, 8, 8)
     net = Nearest(3)
-    sr, a = upscale_image(net, rgb, alpha, net_channels=3, scale=2, alpha_mode="model")
+    _, a = upscale_image(net, rgb, alpha, net_channels=3, scale=2, alpha_mode="model")
     assert a is not None
     torch.testing.assert_close(a, F.interpolate(alpha, scale_factor=2, mode="nearest"))
     assert len(net.seen) == 2  # colour and alpha both went through the network
@@ -47,7 +47,7 @@ def test_alpha_through_model_or_bicubic() -> None:
 def test_four_channel_network_takes_alpha_directly() -> None:
     rgb, alpha = torch.rand(1, 3, 4, 4), torch.rand(1, 1, 4, 4)
     net = Nearest(4)
-    sr, a = upscale_image(net, rgb, alpha, net_channels=4, scale=2)
+    _, a = upscale_image(net, rgb, alpha, net_channels=4, scale=2)
     assert len(net.seen) == 1 and a is not None
     torch.testing.assert_close(a, F.interpolate(alpha, scale_factor=2, mode="nearest"))
 
