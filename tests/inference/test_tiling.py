@@ -262,7 +262,6 @@ def test_tiling_a_network_is_seamless() -> None:
     assert seams_hard > seams_whole * 1.1, "the seam measure should see the seams of unblended tiles"
 
 
-@pytest.mark.slow
 def test_tiling_a_real_model_is_seamless() -> None:
     """realesr-animevideov3 on the 512x512 astronaut, tile 128: >= 45 dB vs untiled and no visible seam."""
     models = pytest.importorskip("esrgan.models")
