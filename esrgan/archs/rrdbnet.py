@@ -3,7 +3,9 @@
 Parameter names match BasicSR / Real-ESRGAN exactly (``conv_first``, ``body.N.rdbK.convJ``, ``conv_body``,
 ``conv_up1``, ``conv_up2``, ``conv_hr``, ``conv_last``) so their state dicts load without renaming. Scale 8
 adds ``conv_up3`` (spandrel's convention for x8 ESRGAN models). Scales 1 and 2 pixel-unshuffle the input
-(by 4 and 2) as Real-ESRGAN's x2plus does, so the trunk always runs at 1/4 of the output resolution.
+(by 4 and 2) as Real-ESRGAN's x2plus does, so the trunk always runs at 1/4 of the output resolution; with
+``pixel_unshuffle=False`` they instead have 0 or 1 upsampling convolutions, as the original ESRGAN code builds
+x1/x2 models (some community models use that layout).
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class RRDBNet(nn.Module):
         num_feat: trunk channels (64 in ESRGAN).
         num_block: number of RRDB blocks (23 in ESRGAN).
         num_grow_ch: growth channels of the dense blocks (32 in ESRGAN).
+        pixel_unshuffle: scales 1 and 2 only: fold the input's pixels into channels and keep two x2
+            upsampling convolutions (Real-ESRGAN, default), or run the trunk at input resolution with
+            log2(scale) upsampling convolutions (original ESRGAN code).
 
     Shapes:
         input (B, num_in_ch, H, W) with H and W multiples of :attr:`size_multiple`;
@@ -82,6 +87,7 @@ class RRDBNet(nn.Module):
         num_feat: int = 64,
         num_block: int = 23,
         num_grow_ch: int = 32,
+        pixel_unshuffle: bool = True,
     ) -> None:
         super().__init__()
         if scale not in SUPPORTED_SCALES:
@@ -92,16 +98,16 @@ class RRDBNet(nn.Module):
         self.num_feat = num_feat
         self.num_block = num_block
         self.num_grow_ch = num_grow_ch
+        self.pixel_unshuffle = pixel_unshuffle or scale >= 4
         # Scales 1 and 2 fold space into channels first, so the trunk and the two x2 upsamplers are shared.
-        self.unshuffle = {1: 4, 2: 2}.get(scale, 1)
+        self.unshuffle = {1: 4, 2: 2}.get(scale, 1) if self.pixel_unshuffle else 1
+        self.num_upsample = {1: 0, 2: 1, 4: 2, 8: 3}[scale * self.unshuffle]
         first_in = num_in_ch * self.unshuffle**2
         self.conv_first = nn.Conv2d(first_in, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        if scale == 8:
-            self.conv_up3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        for i in range(1, self.num_upsample + 1):  # conv_up1, conv_up2(, conv_up3): BasicSR/spandrel names
+            setattr(self, f"conv_up{i}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
@@ -111,8 +117,9 @@ class RRDBNet(nn.Module):
         """Input height and width must be multiples of this (pixel-unshuffle factor)."""
         return self.unshuffle
 
-    def hparams(self) -> dict[str, int]:
-        """Constructor arguments, for self-describing checkpoints."""
+    def hparams(self) -> dict[str, int | bool]:
+        """Constructor arguments, for self-describing checkpoints (``pixel_unshuffle`` only when it matters)."""
+        extra = {} if self.pixel_unshuffle else {"pixel_unshuffle": False}
         return {
             "num_in_ch": self.num_in_ch,
             "num_out_ch": self.num_out_ch,
@@ -120,14 +127,14 @@ class RRDBNet(nn.Module):
             "num_feat": self.num_feat,
             "num_block": self.num_block,
             "num_grow_ch": self.num_grow_ch,
+            **extra,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
         feat = self.conv_first(feat)
         feat = feat + self.conv_body(self.body(feat))
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        if self.scale == 8:
-            feat = self.lrelu(self.conv_up3(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        for i in range(1, self.num_upsample + 1):
+            conv = getattr(self, f"conv_up{i}")
+            feat = self.lrelu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))

@@ -547,12 +547,16 @@ def _rrdb_hparams(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
     # then takes 4x or 16x the output channels.
     unshuffle = {4 * num_out: 2, 16 * num_out: 4}.get(first_in, 1)
     scale = 2**num_up / unshuffle
-    if not ((num_up == 2 and unshuffle in (1, 2, 4)) or (num_up == 3 and unshuffle == 1)):
+    # Real-ESRGAN: 2 upsampling convs (x4, or x2/x1 after pixel-unshuffle) or 3 (x8); original ESRGAN code also
+    # builds x1/x2 with 0/1 upsampling convs and no unshuffle.
+    plain_low_scale = num_up in (0, 1) and unshuffle == 1
+    if not ((num_up == 2 and unshuffle in (1, 2, 4)) or (num_up == 3 and unshuffle == 1) or plain_low_scale):
         raise ValueError(
             f"{where}: RRDBNet with {num_up} upsampling conv(s) and pixel-unshuffle {unshuffle} (x{scale:g}) "
-            f"cannot be built: esrgan's RRDBNet has 2 upsampling convs (x4, or x2/x1 after pixel-unshuffle) or 3 (x8)"
+            "cannot be built: esrgan's RRDBNet has 2 upsampling convs (x4, or x2/x1 after pixel-unshuffle), "
+            "3 (x8), or 1/0 (x2/x1 without pixel-unshuffle)"
         )
-    return {
+    hparams: dict[str, Any] = {
         "num_in_ch": first_in // unshuffle**2,
         "num_out_ch": num_out,
         "scale": int(scale),
@@ -560,6 +564,9 @@ def _rrdb_hparams(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
         "num_block": num_block,
         "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
     }
+    if plain_low_scale:
+        hparams["pixel_unshuffle"] = False
+    return hparams
 
 
 def _srvgg_hparams(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:

@@ -810,7 +810,7 @@ def _write_rrdb(w: _GraphWriter, net: Any, x: str) -> str:
             cur = w.add("Eltwise", [x5, feats[0]], {0: 1, 1: [0.2, 1.0]})
         cur = w.add("Eltwise", [cur, block_in], {0: 1, 1: [0.2, 1.0]})
     cur = w.add("BinaryOp", [first, w.conv(net.conv_body, cur)], {})  # op 0 (add) is the default
-    ups = [net.conv_up1, net.conv_up2] + ([net.conv_up3] if net.scale == 8 else [])
+    ups = [getattr(net, f"conv_up{i}") for i in range(1, net.num_upsample + 1)]
     for up in ups:
         cur = w.conv(up, w.add("Interp", [cur], {0: 1, 1: 2.0, 2: 2.0}), lrelu)
     return w.conv(net.conv_last, w.conv(net.conv_hr, cur, lrelu))

@@ -67,11 +67,12 @@ def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained
             raise FileNotFoundError(
                 f"network_g.pretrained: {exc} (train the previous stage first, or point it at existing weights)"
             ) from exc
-        theirs = dict(info.hparams)
-        if info.arch != g_opts.arch or any(theirs.get(k) != v for k, v in hparams.items()):
+        # Compare canonical forms: each network's hparams() leaves out defaults that do not change it.
+        theirs, mine = dict(info.hparams), getattr(net, "hparams")()  # noqa: B009 (nn.Module hides the type)
+        if info.arch != g_opts.arch or theirs != mine:
             raise ValueError(
                 f"network_g.pretrained {g_opts.pretrained} is {info.arch} {theirs}, but the options describe "
-                f"{g_opts.arch} {hparams}; set network_g.arch/hparams to match the weights"
+                f"{g_opts.arch} {mine}; set network_g.arch/hparams to match the weights"
             )
         net.load_state_dict(pre.state_dict(), strict=True)
         log.info("generator starts from %s (%s, %s parameters)", g_opts.pretrained, info.arch, f"{info.num_params:,}")

@@ -61,3 +61,13 @@ def test_srvgg_shapes_and_residual(act: str, scale: int) -> None:
     out = net(x)
     assert out.shape == (1, 3, 5 * scale, 7 * scale)
     torch.testing.assert_close(out, torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest"))
+
+
+@pytest.mark.parametrize("scale, ups", [(1, 0), (2, 1)])
+def test_rrdbnet_without_pixel_unshuffle(scale: int, ups: int) -> None:
+    net = RRDBNet(scale=scale, num_feat=8, num_block=1, num_grow_ch=4, pixel_unshuffle=False)
+    assert net.size_multiple == 1 and net.num_upsample == ups
+    assert sum(k.startswith("conv_up") for k in net.state_dict()) == 2 * ups
+    assert net(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5 * scale, 7 * scale)  # odd sizes: no unshuffle
+    assert net.hparams()["pixel_unshuffle"] is False
+    assert "pixel_unshuffle" not in RRDBNet(scale=scale, num_block=1).hparams()

@@ -29,6 +29,8 @@ RRDB_CASES = [
     (1, 2, 8, 1, 4),
     (4, 1, 4, 1, 4),
     (3, 8, 4, 3, 2),
+    (3, 2, 8, 1, 4, False),  # original-ESRGAN-style x2: one upsampling conv, no pixel-unshuffle
+    (1, 1, 4, 2, 4, False),  # ... and x1: no upsampling conv
 ]
 # (in_ch, num_feat, num_conv, upscale, act_type)
 SRVGG_CASES = [
@@ -50,9 +52,10 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def make_rrdb(case: tuple[int, int, int, int, int]) -> RRDBNet:
-    c, scale, nf, nb, gc = case
-    return RRDBNet(c, c, scale=scale, num_feat=nf, num_block=nb, num_grow_ch=gc).eval()
+def make_rrdb(case: tuple[Any, ...]) -> RRDBNet:
+    c, scale, nf, nb, gc, *unshuffle = case
+    net = RRDBNet(c, c, scale=scale, num_feat=nf, num_block=nb, num_grow_ch=gc, pixel_unshuffle=all(unshuffle))
+    return net.eval()
 
 
 def make_srvgg(case: tuple[int, int, int, int, str]) -> SRVGGNetCompact:
@@ -118,7 +121,7 @@ def _rrdb_layouts() -> dict[str, Callable[[nn.Module, Path], tuple[Path, str]]]:
         return {k: v.clone() for k, v in net.state_dict().items()}
 
     def old(net: Any, d: Path) -> tuple[Path, str]:
-        num_up = 3 if net.scale == 8 else 2
+        num_up = net.num_upsample
         torch.save(to_old_esrgan(sd(net), net.num_block, num_up), d / "old.pth", _use_new_zipfile_serialization=False)
         return d / "old.pth", "pth:esrgan-old"
 
@@ -182,7 +185,11 @@ SRVGG_LAYOUTS = {
 
 
 @pytest.mark.parametrize("layout", list(RRDB_LAYOUTS))
-@pytest.mark.parametrize("case", RRDB_CASES, ids=[f"c{c}x{s}nf{f}nb{b}gc{g}" for c, s, f, b, g in RRDB_CASES])
+@pytest.mark.parametrize(
+    "case",
+    RRDB_CASES,
+    ids=[f"c{c[0]}x{c[1]}nf{c[2]}nb{c[3]}gc{c[4]}{'' if len(c) == 5 else 'plain'}" for c in RRDB_CASES],
+)
 def test_rrdbnet_every_layout_loads_to_the_same_network(case: Any, layout: str, tmp_path: Path) -> None:
     net = make_rrdb(case)
     path, fmt = RRDB_LAYOUTS[layout](net, tmp_path)
@@ -424,13 +431,12 @@ def test_empty_missing_and_foreign_files(tmp_path: Path) -> None:
 
 
 def test_unsupported_variants_explain_why(tmp_path: Path) -> None:
-    # Original-layout x2 with a single upsampling conv (no pixel-unshuffle) cannot be an esrgan RRDBNet.
-    sd = to_old_esrgan(make_rrdb((3, 4, 4, 1, 4)).state_dict(), 1, 2)
-    del sd["model.6.weight"], sd["model.6.bias"]
-    sd = {re.sub(r"^model\.(8|10)\.", lambda m: f"model.{int(m[1]) - 3}.", k): v for k, v in sd.items()}
-    torch.save(sd, tmp_path / "x2.pth")
+    # Four upsampling convs (x16) is no RRDBNet esrgan builds.
+    sd = make_rrdb((3, 8, 4, 1, 4)).state_dict()
+    sd["conv_up4.weight"], sd["conv_up4.bias"] = sd["conv_up3.weight"].clone(), sd["conv_up3.bias"].clone()
+    torch.save(sd, tmp_path / "x16.pth")
     one_line_error(
-        ValueError, tmp_path / "x2.pth", r"1 upsampling conv\(s\) and pixel-unshuffle 1 \(x2\) cannot be built"
+        ValueError, tmp_path / "x16.pth", r"4 upsampling conv\(s\) and pixel-unshuffle 1 \(x16\) cannot be built"
     )
     # A layer missing from an otherwise recognised file.
     sd = make_rrdb((3, 4, 4, 1, 4)).state_dict()

@@ -40,7 +40,8 @@ def test_warmup_is_linear_then_hands_over() -> None:
 
 def test_generator_hparams_fill_defaults_and_the_scale() -> None:
     hp = build.generator_hparams(GeneratorOptions(arch="RRDBNet", hparams={"num_block": 3}), 2)
-    assert hp == {"num_in_ch": 3, "num_out_ch": 3, "scale": 2, "num_feat": 64, "num_block": 3, "num_grow_ch": 32}
+    assert hp == {"num_in_ch": 3, "num_out_ch": 3, "scale": 2, "num_feat": 64, "num_block": 3, "num_grow_ch": 32,
+                  "pixel_unshuffle": True}  # fmt: skip
     hp = build.generator_hparams(GeneratorOptions(arch="SRVGGNetCompact", hparams={"num_conv": 4}), 3)
     assert hp["upscale"] == 3 and hp["num_conv"] == 4
     with pytest.raises(ValueError, match=r"network_g\.hparams\.scale is 2 but scale is 4"):
