@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,15 +12,6 @@ import torch.nn.functional as F
 
 from esrgan.archs import RRDBNet
 from esrgan.inference.tiling import BLEND, axis_normaliser, plan_tiles, ramp, span_weights, split_axis, tiled
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """These networks are tiny: thread wake-ups and barriers cost more than their arithmetic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def nearest(scale: int):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import os
 import pickle
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,6 @@ SRVGG_CASES = [
     (3, 6, 0, 1, "prelu"),
     (3, 4, 2, 2, "lrelu"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny networks: one thread is faster than two for 4x4-pixel convolutions (0.2 ms vs 6-8 ms per conv
-    # measured while the machine's two cores were shared), so these tests use one and restore the setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_rrdb(case: tuple[Any, ...]) -> RRDBNet:

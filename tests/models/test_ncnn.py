@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ SRVGG_CASES = [
     (3, 6, 0, 1, "relu"),
     (3, 4, 2, 2, "lrelu"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny networks: one thread is faster than two for 4x4-pixel convolutions (0.2 ms vs 6-8 ms per conv
-    # measured while the machine's two cores were shared), so these tests use one and restore the setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def fp16_rounded(net: nn.Module) -> nn.Module:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -14,16 +13,6 @@ import torch
 from torch import nn
 
 from esrgan.models import load_model, zoo
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny networks: one thread is faster than two for 4x4-pixel convolutions (0.2 ms vs 6-8 ms per conv
-    # measured while the machine's two cores were shared), so these tests use one and restore the setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
