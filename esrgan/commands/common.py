@@ -71,3 +71,19 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=d("auto"), help="auto: fp16 on CUDA, bf16 on CPUs "
                    "with native bf16, else fp32")  # fmt: skip
     p.add_argument("--device", default=d("auto"), help="auto, cpu, cuda, cuda:N or mps")
+
+
+def upscaler_from(net: Any, flags: Any, **kwargs: Any) -> Any:
+    """The engine for ``net`` configured from anything with ``tile``, ``tile_pad``, ``ensemble``, ``precision`` and
+    ``device`` attributes: parsed engine flags or an options dataclass. ``kwargs`` go to the Upscaler as well."""
+    from esrgan.inference import Upscaler
+
+    return Upscaler(
+        net,
+        tile=flags.tile,
+        tile_pad=flags.tile_pad,
+        ensemble=flags.ensemble,
+        precision=flags.precision,
+        device=flags.device,
+        **kwargs,
+    )

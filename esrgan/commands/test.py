@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from esrgan.commands.common import add_engine_args
+from esrgan.commands.common import add_engine_args, upscaler_from
 from esrgan.fileio import write_text_atomic
 
 if TYPE_CHECKING:
@@ -376,7 +376,6 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
 
     import torch
 
-    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     net, info = load_model(opts.model)
@@ -384,14 +383,7 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
         raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
         raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
-    upscaler = Upscaler(
-        net,
-        tile=opts.tile,
-        tile_pad=opts.tile_pad,
-        ensemble=opts.ensemble,
-        precision=opts.precision,
-        device=opts.device,
-    )
+    upscaler = upscaler_from(net, opts)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
         info.name or info.path,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float
+from esrgan.commands.common import add_engine_args, positive_float, upscaler_from
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
-    from esrgan.inference import Upscaler
     from esrgan.inference.pipeline import upscale_image
     from esrgan.models import load_model
 
@@ -171,15 +170,7 @@ def run(args: argparse.Namespace) -> int:
         tile_bar[0].n = done
         tile_bar[0].refresh()
 
-    upscaler = Upscaler(
-        net,
-        tile=args.tile,
-        tile_pad=args.tile_pad,
-        ensemble=args.ensemble,
-        precision=args.precision,
-        device=args.device,
-        on_tile=on_tile,
-    )
+    upscaler = upscaler_from(net, args, on_tile=on_tile)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
 
     inputs_resolved = {src.resolve() for src, _ in found}

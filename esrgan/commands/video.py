@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, positive_int
+from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from esrgan import video
-    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     # Cheap checks first: a typo in a path should not wait for a model to load.
@@ -125,14 +124,7 @@ def run(args: argparse.Namespace) -> int:
     )
     info = video.probe_video(src)
     net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-    upscaler = Upscaler(
-        net,
-        tile=args.tile,
-        tile_pad=args.tile_pad,
-        ensemble=args.ensemble,
-        precision=args.precision,
-        device=args.device,
-    )
+    upscaler = upscaler_from(net, args)
     log.info(
         "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
         src,
