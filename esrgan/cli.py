@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from esrgan import __version__
 
 # Verb modules in the order `esrgan --help` lists them.
-COMMANDS = ("upscale", "video", "models", "info", "test", "train", "interp", "export", "bench")
+COMMANDS = ("upscale", "video", "models", "info", "test", "train", "interp")
 
 log = logging.getLogger("esrgan")
 
@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"esrgan.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"esrgan.commands.{name}":
-                continue  # verb not part of this build
-            raise
-        module.register(sub)
+        importlib.import_module(f"esrgan.commands.{name}").register(sub)
     return parser
 
 
