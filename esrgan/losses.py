@@ -1,4 +1,5 @@
-"""Training losses: pixel (L1, MSE, Charbonnier), perceptual (VGG19 features) and relativistic average GAN.
+"""Training losses: pixel (L1, MSE, Charbonnier), perceptual (VGG19 features), relativistic average GAN, and
+feature matching between a student and a teacher network (knowledge distillation).
 
 All losses take RGB float tensors (B, C, H, W) in [0, 1] (or discriminator logits (B, 1)) and return a scalar
 mean. They compute in float32 whatever dtype comes in, so autocast never reduces a loss in bf16/fp16.
@@ -17,7 +18,7 @@ from esrgan.archs.vgg import VGG19FeatureExtractor
 
 PixelKind = Literal["l1", "mse", "charbonnier"]
 
-__all__ = ["PerceptualLoss", "PixelKind", "PixelLoss", "ragan_d_loss", "ragan_g_loss"]
+__all__ = ["FeatureMatchingLoss", "PerceptualLoss", "PixelKind", "PixelLoss", "ragan_d_loss", "ragan_g_loss"]
 
 
 class PixelLoss(nn.Module):
@@ -82,6 +83,38 @@ class PerceptualLoss(nn.Module):
         for name, weight in self.layer_weights.items():
             total = total + weight * dist(out_feats[name].float(), tgt_feats[name].float())
         return total
+
+
+class FeatureMatchingLoss(nn.Module):
+    """Distance between a student's feature map, projected by a learned 1x1 convolution, and a teacher's.
+
+    The projection lets a narrow student (say 32 channels) match a wide teacher (64): it is trained with the
+    student's optimiser and discarded afterwards (the exported student never needs it).
+
+    Args:
+        student_channels, teacher_channels: channels of the two feature maps.
+        criterion: "l1" or "mse".
+
+    Shapes:
+        student (B, student_channels, h, w), teacher (B, teacher_channels, h, w) -> scalar float32.
+    """
+
+    def __init__(self, student_channels: int, teacher_channels: int, criterion: Literal["l1", "mse"] = "l1") -> None:
+        super().__init__()
+        if criterion not in ("l1", "mse"):
+            raise ValueError(f"feature criterion must be l1 or mse, got {criterion!r}")
+        self.adapter = nn.Conv2d(student_channels, teacher_channels, 1)
+        self.criterion = criterion
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        if student.shape[-2:] != teacher.shape[-2:]:
+            raise ValueError(
+                f"feature maps differ in size: student {tuple(student.shape)}, teacher {tuple(teacher.shape)}; "
+                "tap layers at the same resolution"
+            )
+        projected = self.adapter(student).float()
+        dist = F.l1_loss if self.criterion == "l1" else F.mse_loss
+        return dist(projected, teacher.detach().float())
 
 
 def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -126,9 +126,14 @@ class VGG19FeatureExtractor(nn.Module):
             )
             self._truncate()
             self.features.to_empty(device="cpu")
+            # torchvision's VGG initialisation (Kaiming normal, fan-out, ReLU gain): activations keep their scale
+            # through 16 layers. PyTorch's default conv init shrinks the variance ~3x per layer, leaving conv5_4
+            # features (and the perceptual loss) around 1e-8: a smoke test would then exercise nothing.
             for layer in self.features:
                 if isinstance(layer, nn.Conv2d):
-                    layer.reset_parameters()
+                    nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                    assert layer.bias is not None
+                    nn.init.zeros_(layer.bias)
             self.random_weights = True
             return
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -66,6 +66,8 @@ class TestOptions:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
     device: str = "auto"
     ensemble: bool = False  # x8 self-ensemble
+    backend: Literal["torch", "onnxruntime", "openvino"] = "torch"  # onnxruntime/openvino: CPU, compiled
+    compile: bool = False  # torch.compile the network (torch backend)
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -180,9 +182,10 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         "tile_pad": args.tile_pad,
         "precision": args.precision,
         "device": args.device,
+        "backend": args.backend,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
-    for name, flag in (("overwrite", args.overwrite), ("ensemble", args.ensemble)):
+    for name, flag in (("overwrite", args.overwrite), ("ensemble", args.ensemble), ("compile", args.compile)):
         if flag:
             data[name] = True
     if args.rgb:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from typing import Literal
+import time
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from esrgan.backends import BACKENDS, Runner, make_runner
 from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
@@ -41,6 +43,13 @@ MEMORY_FRACTION = {"cuda": 0.7, "cpu": 0.4, "mps": 0.4}
 PEAK_FACTOR = 2.5
 # Tile when free memory cannot be read.
 FALLBACK_TILE = 256
+# compile=True: largest difference between the first compiled output and eager's that is accepted, per compute
+# dtype. fp32 differs only by kernel order (~1e-6); bf16/fp16 keep 8/11 significant bits, and fused kernels
+# round at other points than eager ones, so their bounds are looser (bounds chosen, not measured).
+COMPILE_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 3e-2, torch.float16: 1e-2}
+# Input height and width of that check (rounded up to the network's size multiple): small, and not square, so
+# that the dynamic-shape graph does not give height and width one symbol and recompile for non-square tiles.
+COMPILE_CHECK_SIDES = (20, 28)
 
 
 class Upscaler:
@@ -61,9 +70,19 @@ class Upscaler:
             ensemble passes of one image batch.
         tile_batch: same-shaped tiles stacked into one network call (helps GPUs with small tiles).
         channels_last: None = on for CPU and CUDA (oneDNN / cuDNN NHWC kernels are faster).
+        backend: "torch" (eager PyTorch, any device), or "onnxruntime" / "openvino" (CPU only; the network is
+            exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
+            backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
+            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16.
+        compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
+            The first call compiles (the warm-up time is logged) and checks the compiled output against eager
+            on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
+            warns and stays eager.
 
     Attributes:
-        scale: output / input size ratio. device, dtype: resolved device and compute dtype.
+        scale: output / input size ratio. device, dtype: resolved device and compute dtype. backend: backend
+        name; runner: the backend's compiled network (None for torch). compiled: whether torch.compile is in
+        use (None until the first call decides).
     """
 
     def __init__(
@@ -78,6 +97,8 @@ class Upscaler:
         on_tile: ProgressFn | None = None,
         tile_batch: int = 1,
         channels_last: bool | None = None,
+        backend: str = "torch",
+        compile: bool = False,
     ) -> None:
         if not (tile == "auto" or (isinstance(tile, int) and tile >= 0)):
             raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {tile!r}")
@@ -85,8 +106,18 @@ class Upscaler:
             raise ValueError(f"tile_pad must be >= 0, got {tile_pad}")
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        if backend != "torch":
+            if compile:
+                raise ValueError(f"compile applies to the torch backend only, not {backend}; drop --compile")
+            if isinstance(device, str) and device.strip().lower() == "auto":
+                device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
+        if backend != "torch" and self.device.type != "cpu":
+            raise ValueError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
+        # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
+        self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
         self.scale = int(getattr(net, "scale", 0))
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
@@ -105,6 +136,19 @@ class Upscaler:
         # After an out-of-memory error the smaller tile is kept for later images (e.g. video frames).
         self._tile_limit: int | None = None
         self._bytes_per_pixel: float | None = None
+        self.backend = backend
+        self.runner: Runner | None = None
+        if backend != "torch":
+            runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
+            self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+        self.compiled: bool | None = None if compile else False
+        self._compiled_net: Any = None
+        # Per compute dtype: whether the compiled network agreed with eager (checked on first use).
+        self._compile_ok: dict[torch.dtype, bool] = {}
+        if compile:
+            # No `freezing`: on torch 2.13 it gave wrong output for these networks. dynamic=True: tiles come in
+            # several sizes, and one graph with symbolic sizes avoids a recompile per tile shape.
+            self._compiled_net = torch.compile(self.net, dynamic=True, options={"freezing": False})
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale a batch.
@@ -221,15 +265,60 @@ class Upscaler:
 
     def _forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """One network call: CPU float32 (N, C, h, w) in, CPU float32 (N, C_out, h * s, w * s) out."""
+        if self.runner is not None:
+            return self.runner(x)
+        net = self._network(dtype)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         x = x.to(self.device, memory_format=memory_format)
         # Autocast keeps the float32 weights, so an fp16 failure can be redone in fp32 with the same module.
-        precision = (
-            torch.autocast(self.device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
-        )
-        with precision:
-            y = self.net(x)
+        with self._autocast(dtype):
+            y = net(x)
         return y.to("cpu", torch.float32)
+
+    def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _network(self, dtype: torch.dtype) -> Any:
+        """The callable to run at ``dtype``: the compiled network once it has matched eager, else ``self.net``."""
+        if self._compiled_net is None:
+            return self.net
+        if dtype not in self._compile_ok:
+            self._compile_ok[dtype] = self._check_compiled(dtype)
+            self.compiled = any(self._compile_ok.values())
+        return self._compiled_net if self._compile_ok[dtype] else self.net
+
+    def _check_compiled(self, dtype: torch.dtype) -> bool:
+        """Compile (first call) and compare with eager on a small random input at ``dtype``; False = use eager."""
+        m = self.size_multiple
+        sides = [-(-side // m) * m for side in COMPILE_CHECK_SIDES]
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(1, self.in_channels or 3, *sides, generator=generator)
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = x.to(self.device, memory_format=memory_format)
+        started = time.perf_counter()
+        try:
+            with self._autocast(dtype):
+                got = self._compiled_net(x)
+        except Exception as exc:  # inductor needs a C++ compiler, Triton, ...; any failure means: stay eager
+            log.warning("torch.compile failed (%s: %s); running eager", type(exc).__name__, exc)
+            return False
+        warm_up = time.perf_counter() - started
+        with self._autocast(dtype):
+            expected = self.net(x)
+        diff = float((got.float() - expected.float()).abs().max())
+        tolerance = COMPILE_TOLERANCE.get(dtype, 1e-3)
+        if not diff <= tolerance:  # also catches NaN
+            log.warning(
+                "torch.compile output differs from eager by %.3g (> %.0e) at %s; running eager",
+                diff,
+                tolerance,
+                str(dtype).replace("torch.", ""),
+            )
+            return False
+        log.info("torch.compile warm-up %.1f s; compiled output matches eager (max diff %.2g)", warm_up, diff)
+        return True
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -20,11 +20,13 @@ from esrgan.archs.discriminator import VGGStyleDiscriminator
 from esrgan.archs.vgg import VGG19FeatureExtractor
 from esrgan.data import HROnlyDataset, PairedImageDataset, ValidationDataset
 from esrgan.device import resolve_precision
-from esrgan.losses import PerceptualLoss, PixelLoss
-from esrgan.models import build_network, load_model
-from esrgan.train.distributed import DistInfo, ResumableBatchSampler, SeededDataset
+from esrgan.inference import Upscaler
+from esrgan.losses import FeatureMatchingLoss, PerceptualLoss, PixelLoss
+from esrgan.models import ModelInfo, build_network, load_model
+from esrgan.train.distributed import DistInfo, ResumableBatchSampler, SeededDataset, wrap
 from esrgan.train.options import GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
-from esrgan.train.steps import Amp, Losses
+from esrgan.train.steps import Amp, Losses, OnlineTeacher
+from esrgan.train.teacher import FeatureTap, default_feature_layer, targets_key
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,80 @@ def build_losses(opts: TrainOptions, device: torch.device) -> Losses:
     return losses
 
 
+def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, ModelInfo]:
+    """The distillation teacher (``teacher.model``): frozen, eval mode, on ``device``.
+
+    Raises:
+        ValueError: its scale differs from the student's, or its input sides must be multiples of a number that
+            the LR patch is not (pixel-unshuffle x1/x2 models with online targets).
+    """
+    assert opts.teacher is not None
+    t = opts.teacher
+    try:
+        net, info = load_model(t.model, device="cpu")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"teacher.model: {exc}") from exc
+    if info.scale != opts.scale:
+        raise ValueError(f"teacher {t.model} upscales x{info.scale} but scale is {opts.scale}; they must agree")
+    multiple = int(getattr(net, "size_multiple", 1))
+    lr_patch = opts.data.train.patch_size // opts.scale
+    if t.targets == "online" and lr_patch % multiple:
+        raise ValueError(
+            f"teacher {t.model} needs input sides that are multiples of {multiple}; the LR patch is {lr_patch} "
+            f"(set data.train.patch_size to a multiple of {multiple * opts.scale})"
+        )
+    net = net.eval().requires_grad_(False).to(device)
+    if opts.channels_last:
+        _channels_last(net)
+    log.info("teacher: %s", info.summary())
+    return net, info
+
+
+def teacher_engine(teacher: nn.Module, opts: TrainOptions, device: torch.device) -> Upscaler:
+    """The inference engine that makes precomputed targets and validation references from the teacher."""
+    assert opts.teacher is not None
+    return Upscaler(teacher, tile=opts.teacher.tile, precision=opts.teacher.precision, device=device)
+
+
+def teacher_targets_dir(opts: TrainOptions, info: ModelInfo, part: str, lr_downscales: list[int]) -> str:
+    """``<run>/teacher/<part>-<key>``: the folder of one set of teacher targets (see esrgan.train.teacher)."""
+    assert opts.teacher is not None
+    key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision)
+    return str(opts.experiments_root / opts.name / "teacher" / f"{part}-{key}")
+
+
+def build_online_teacher(
+    opts: TrainOptions, teacher: nn.Module, net_g: nn.Module, dist: DistInfo, device: torch.device
+) -> OnlineTeacher:
+    """The per-step teacher of ``teacher.targets: online``, with feature taps and the adapter of
+    ``losses.feature`` (its channels found by one small forward pass of both networks)."""
+    assert opts.teacher is not None
+    online = OnlineTeacher(teacher, _amp(opts.teacher.precision, device))
+    f = opts.losses.feature
+    if f is None or f.weight <= 0:
+        return online
+    online.tap = FeatureTap(teacher, f.teacher or default_feature_layer(teacher))
+    online.student_tap = FeatureTap(net_g, f.student or default_feature_layer(net_g))
+    probe = torch.zeros(1, int(getattr(net_g, "num_in_ch", 3)), 16, 16, device=device)
+    with torch.no_grad():
+        teacher(probe)
+        net_g(probe)
+    t_map, s_map = online.tap.take(), online.student_tap.take()
+    if t_map.shape[-2:] != s_map.shape[-2:]:
+        raise ValueError(
+            f"losses.feature: student layer {online.student_tap.name} gives {tuple(s_map.shape[-2:])} maps for a "
+            f"16x16 input, teacher layer {online.tap.name} {tuple(t_map.shape[-2:])}; tap layers of the same size"
+        )
+    loss = FeatureMatchingLoss(s_map.shape[1], t_map.shape[1], f.criterion).to(device)
+    if opts.channels_last:
+        _channels_last(loss)
+    online.feature = wrap(loss, dist, device)
+    online.feature_weight = f.weight
+    log.info("feature matching: student %s (%d ch) -> teacher %s (%d ch), weight %g",
+             online.student_tap.name, s_map.shape[1], online.tap.name, t_map.shape[1], f.weight)  # fmt: skip
+    return online
+
+
 def build_optimizer(params: Iterable[nn.Parameter], opts: OptimizerOptions) -> torch.optim.Adam:
     return torch.optim.Adam(list(params), lr=opts.lr, betas=opts.betas, weight_decay=opts.weight_decay)
 
@@ -150,7 +226,11 @@ def scheduled_lr(base_lr: float, iteration: int, opts: SchedulerOptions) -> floa
 def build_amp(opts: TrainOptions, device: torch.device) -> Amp:
     """Autocast settings for ``precision``: None for fp32; bf16 anywhere it is supported; fp16 on CUDA with a
     grad scaler (fp16 gradients underflow without loss scaling)."""
-    dtype = resolve_precision(opts.precision, device)
+    return _amp(opts.precision, device)
+
+
+def _amp(precision: str, device: torch.device) -> Amp:
+    dtype = resolve_precision(precision, device)
     if dtype == torch.float32:
         return Amp(device.type)
     if dtype == torch.float16 and device.type != "cuda":
@@ -159,8 +239,11 @@ def build_amp(opts: TrainOptions, device: torch.device) -> Amp:
     return Amp(device.type, dtype, scaler)
 
 
-def build_train_set(opts: TrainOptions) -> Dataset[Any]:
-    """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly."""
+def build_train_set(opts: TrainOptions, targets: tuple[str, str] | None = None) -> Dataset[Any]:
+    """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly.
+
+    Distillation with precomputed ``targets`` (lr folder, teacher-output folder): pairs of those folders.
+    """
     d = opts.data.train
     common: dict[str, Any] = {
         "meta_info": d.meta_info,
@@ -169,6 +252,9 @@ def build_train_set(opts: TrainOptions) -> Dataset[Any]:
         "cache": d.cache,
         "seed": opts.seed,
     }
+    if targets is not None:
+        common["meta_info"] = None  # the targets folder holds exactly the pairs made from the listed images
+        return PairedImageDataset(targets[1], targets[0], opts.scale, d.patch_size, **common)
     if d.lr is not None:
         return PairedImageDataset(d.hr, d.lr, opts.scale, d.patch_size, **common)
     return HROnlyDataset(d.hr, opts.scale, d.patch_size, **common)
@@ -200,6 +286,13 @@ def build_train_loader(
     )
 
 
-def build_val_set(opts: TrainOptions) -> ValidationDataset | None:
+def build_val_set(opts: TrainOptions, reference: tuple[str, str] | None = None) -> ValidationDataset | None:
+    """The validation images; distillation without ``data.val.hr``: the teacher's outputs on ``data.val.lr``
+    (``reference`` = (lr folder, teacher-output folder)) are the reference."""
     v = opts.data.val
-    return None if v is None else ValidationDataset(v.hr, opts.scale, v.lr)
+    if v is None:
+        return None
+    if reference is not None:
+        return ValidationDataset(reference[1], opts.scale, reference[0])
+    assert v.hr is not None  # TrainOptions checks this outside stage distill
+    return ValidationDataset(v.hr, opts.scale, v.lr)

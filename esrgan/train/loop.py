@@ -45,6 +45,7 @@ from esrgan.train.distributed import (
     gather_objects,
     mean_across,
     sync_buffers,
+    unwrap,
     wrap,
 )
 from esrgan.train.logger import TrainLogger
@@ -60,7 +61,8 @@ from esrgan.train.state import (
     save_state,
     state_path,
 )
-from esrgan.train.steps import EMA, gan_step, psnr_step
+from esrgan.train.steps import EMA, OnlineTeacher, distill_step, gan_step, psnr_step
+from esrgan.train.teacher import prepare_targets
 
 log = logging.getLogger(__name__)
 
@@ -109,28 +111,38 @@ def fit(
 def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> FitResult:
     run_dir = opts.experiments_root / opts.name
     ckpt_dir, models_dir, samples_dir = run_dir / "checkpoints", run_dir / "models", run_dir / "samples"
-    gan = opts.stage == "gan"
+    gan, distill = opts.stage == "gan", opts.stage == "distill"
     total = opts.train.total_iter
 
     # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
     resume_path = broadcast_object(_resume_path(resume, ckpt_dir, run_dir) if dist.is_main else None, dist)
     state = load_state(resume_path) if resume_path is not None else None
-    train_set = build.build_train_set(opts)  # data first: a wrong folder fails before anything slow happens
-    val_set = build.build_val_set(opts) if dist.is_main else None
+    # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
+    teacher, targets, val_reference = None, None, None
+    if distill:
+        build.build_train_set(opts)  # checks the image folder before the teacher is loaded
+        teacher, targets, val_reference = _teacher_and_targets(opts, dist, device)
+    train_set = build.build_train_set(opts, targets)
+    val_set = build.build_val_set(opts, val_reference) if dist.is_main else None
     _seed_everything(opts.seed)  # same initial weights on every rank
 
     # ---- networks, losses, optimisers, precision
     net_g = build.build_generator(opts, device, load_pretrained=state is None)
     ema = EMA(net_g, opts.train.ema_decay)
     net_d = build.build_discriminator(opts, device, _out_channels(net_g)) if gan else None
+    online: OnlineTeacher | None = None
+    if teacher is not None and opts.teacher is not None and opts.teacher.targets == "online":
+        online = build.build_online_teacher(opts, teacher, net_g, dist, device)  # after EMA: its hooks stay off it
+    feature = online.feature if online is not None else None
     losses = build.build_losses(opts, device)
-    opt_g = build.build_optimizer(net_g.parameters(), opts.train.optim_g)
+    g_params = list(net_g.parameters()) + (list(feature.parameters()) if feature is not None else [])
+    opt_g = build.build_optimizer(g_params, opts.train.optim_g)
     opt_d = build.build_optimizer(net_d.parameters(), opts.train.optim_d) if net_d is not None else None
     amp = build.build_amp(opts, device)
     start_iter = 0
     if state is not None:
         assert resume_path is not None
-        start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path)
+        start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path, feature)
     net_g_train = wrap(net_g, dist, device)
     net_d_train = wrap(net_d, dist, device) if net_d is not None else None
     memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
@@ -188,6 +200,10 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
                 out = gan_step(
                     lr_img, hr_img, net_g_train, net_d_train, opt_g, opt_d, losses, amp, opts.train.grad_clip
                 )
+            elif distill:
+                # Precomputed: "hr" holds the teacher's output. Online: the teacher makes it from the LR patch.
+                target = hr_img if online is None else None
+                out = distill_step(lr_img, target, net_g_train, opt_g, losses, amp, opts.train.grad_clip, online)
             else:
                 out = psnr_step(lr_img, hr_img, net_g_train, opt_g, losses, amp, opts.train.grad_clip)
             ema.update(net_g)
@@ -224,7 +240,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
                 if net_d is not None:
                     sync_buffers(net_d, dist)
                 last_state = _checkpoint(
-                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir
+                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir, feature
                 )
 
             if out_of_time:
@@ -277,6 +293,48 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
     return path
 
 
+def _teacher_and_targets(
+    opts: TrainOptions, dist: DistInfo, device: torch.device
+) -> tuple[nn.Module, tuple[str, str] | None, tuple[str, str] | None]:
+    """Distillation: the teacher, the (lr, sr) folders of precomputed training targets (None for online targets)
+    and of the validation reference (None when ``data.val.hr`` is the reference). Every process makes its share
+    of the training targets; rank 0 makes the validation reference."""
+    assert opts.teacher is not None
+    t, d, v = opts.teacher, opts.data.train, opts.data.val
+    teacher, info = build.build_teacher(opts, device)
+    engine = build.teacher_engine(teacher, opts, device)
+
+    def progress(what: str) -> Any:
+        step = 0
+
+        def report(done: int, total: int) -> None:
+            nonlocal step
+            if done * 10 // total > step or done == total:
+                step = done * 10 // total
+                log.info("teacher %s: %d/%d images", what, done, total)
+
+        return report
+
+    targets = None
+    if t.targets == "precomputed":
+        out = Path(build.teacher_targets_dir(opts, info, "train", t.lr_downscales))
+        log.info("teacher targets for training: %s (made once, reused by later runs)", out)
+        lr_dir, sr_dir = prepare_targets(
+            engine, d.hr, out, t.lr_downscales, meta_info=d.meta_info, min_lr_side=d.patch_size // opts.scale,
+            rank=dist.rank, world_size=dist.world_size, progress=progress("targets"),
+        )  # fmt: skip
+        barrier(dist)
+        targets = (str(lr_dir), str(sr_dir))
+    reference = None
+    if v is not None and v.hr is None and dist.is_main:
+        assert v.lr is not None  # ValDataOptions needs hr or lr
+        out = Path(build.teacher_targets_dir(opts, info, "val", [1]))
+        lr_dir, sr_dir = prepare_targets(engine, v.lr, out, [1], progress=progress("validation reference"))
+        reference = (str(lr_dir), str(sr_dir))
+        log.info("validation scores the student against the teacher's outputs on %s", v.lr)
+    return teacher, targets, reference
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -303,6 +361,7 @@ def _restore(
     opt_d: torch.optim.Optimizer | None,
     scaler: torch.amp.GradScaler | None,
     path: Path,
+    feature: nn.Module | None = None,
 ) -> int:
     """Load a training state into the freshly built objects; returns the completed iteration count."""
     meta = state["esrgan"]
@@ -327,6 +386,10 @@ def _restore(
         opt_d.load_state_dict(state["optimizers"]["d"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
+    if feature is not None:
+        if state.get("feature") is None:
+            raise ValueError(f"{path} has no feature-matching adapter; resume it without losses.feature")
+        unwrap(feature).load_state_dict(state["feature"])
     rngs = state["rng"]
     if len(rngs) != dist.world_size:
         log.warning("%s was written by %d process(es), this run has %d", path, len(rngs), dist.world_size)
@@ -437,6 +500,7 @@ def _checkpoint(
     scaler: torch.amp.GradScaler | None,
     ckpt_dir: Path,
     models_dir: Path,
+    feature: nn.Module | None = None,
 ) -> Path:
     """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
     rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
@@ -455,6 +519,7 @@ def _checkpoint(
             iteration=it,
             rng=rng,
             options=to_dict(opts),
+            feature=unwrap(feature).state_dict() if feature is not None else None,
         )
         save_state(path, state)
         models_dir.mkdir(parents=True, exist_ok=True)

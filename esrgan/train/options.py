@@ -25,7 +25,8 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 class TrainDataOptions:
     """Training images: paired HR/LR folders, or HR only with LR made on the fly (MATLAB bicubic)."""
 
-    hr: Path  # folder of HR images (the targets)
+    # Folder of HR images (the targets). Stage distill: any images; the student's LR inputs are made from them.
+    hr: Path
     lr: Path | None = None  # folder of LR images with the same file stems; null: made from HR on the fly
     meta_info: Path | None = None  # optional BasicSR meta-info file listing the HR images to use
     cache: bool = False  # decode all images into memory once (small sets such as T91; workers share it)
@@ -47,7 +48,8 @@ class TrainDataOptions:
 class ValDataOptions:
     """Validation images, scored with PSNR/SSIM on the Y channel (crop border = scale)."""
 
-    hr: Path  # folder of HR images
+    # Folder of HR images. Stage distill: null scores the student against the teacher's outputs on ``lr``.
+    hr: Path | None = None
     lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
     every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
     save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
@@ -57,6 +59,8 @@ class ValDataOptions:
     def __post_init__(self) -> None:
         if self.every < 0 or self.save_samples < 0 or self.tile < 0:
             raise ValueError("val.every, val.save_samples and val.tile must be >= 0")
+        if self.hr is None and self.lr is None:
+            raise ValueError("data.val needs hr (reference images), lr (inputs), or both")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,33 @@ class GeneratorOptions:
                 close = difflib.get_close_matches(key, params, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(params)})"
                 raise ValueError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+
+
+@dataclass(frozen=True)
+class TeacherOptions:
+    """Knowledge distillation (stage distill): the network whose outputs the student learns.
+
+    LR inputs are made from the training images by MATLAB-compatible bicubic downscaling, once per factor in
+    ``lr_downscales`` (1: an image is used as an LR input as it is), so any folder of photos works: no HR/LR pairs.
+    ``targets: precomputed`` runs the teacher once over every whole LR image (tiled, cached under
+    ``<run>/teacher/`` and reused by later runs and --resume) and trains on aligned crops of (LR, teacher output):
+    the cheap way when the teacher is slow. ``targets: online`` runs the teacher on every LR batch instead (LR
+    crops made from ``scale``-downscaled crops); needed for ``losses.feature``, which matches inner features.
+    """
+
+    model: str  # a built-in name (e.g. realesrgan-x4plus) or any weights file esrgan.models.load_model reads
+    targets: Literal["precomputed", "online"] = "precomputed"
+    lr_downscales: list[int] = field(default_factory=lambda: [4])
+    precision: Precision = "auto"  # teacher inference; auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32
+    tile: int = 256  # tile size when precomputing (0: whole images)
+
+    def __post_init__(self) -> None:
+        if not self.lr_downscales or min(self.lr_downscales) < 1:
+            raise ValueError(
+                f"teacher.lr_downscales must be a non-empty list of factors >= 1, got {self.lr_downscales}"
+            )
+        if self.tile < 0:
+            raise ValueError(f"teacher.tile must be >= 0, got {self.tile}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +193,19 @@ class PerceptualLossOptions:
 
 
 @dataclass(frozen=True)
+class FeatureLossOptions:
+    """Feature matching (stage distill, online targets): a learned 1x1 convolution maps the output of the
+    student's module ``student`` onto the teacher's module ``teacher`` (same spatial size), compared with
+    ``criterion``. Module names are as in ``net.named_modules()``; null picks the last feature map before the
+    upsampler (RRDBNet: ``conv_body``; SRVGGNetCompact: the last activation)."""
+
+    weight: float = 0.1
+    student: str | None = None
+    teacher: str | None = None
+    criterion: Literal["l1", "mse"] = "l1"
+
+
+@dataclass(frozen=True)
 class GanLossOptions:
     """Relativistic average GAN (ESRGAN); weight applies to the generator's adversarial term."""
 
@@ -171,8 +215,9 @@ class GanLossOptions:
 @dataclass(frozen=True)
 class LossOptions:
     pixel: PixelLossOptions = field(default_factory=PixelLossOptions)
-    perceptual: PerceptualLossOptions | None = None  # GAN stage only
+    perceptual: PerceptualLossOptions | None = None  # GAN and distill stages
     gan: GanLossOptions | None = None  # GAN stage only
+    feature: FeatureLossOptions | None = None  # distill stage with teacher.targets: online
 
 
 @dataclass(frozen=True)
@@ -222,15 +267,17 @@ class CheckpointOptions:
 @dataclass(frozen=True)
 class TrainOptions:
     """A training run. ``stage: psnr`` trains G with the pixel loss; ``stage: gan`` adds perceptual and RaGAN
-    losses and a discriminator (ESRGAN's second stage)."""
+    losses and a discriminator (ESRGAN's second stage); ``stage: distill`` trains G (the student) on a teacher's
+    outputs with pixel, optional perceptual and optional feature-matching losses."""
 
     name: str  # experiment name: outputs go to <experiments_root>/<name>/
-    stage: Literal["psnr", "gan"]
+    stage: Literal["psnr", "gan", "distill"]
     scale: int
     data: DataOptions
     train: OptimOptions
     network_g: GeneratorOptions = field(default_factory=GeneratorOptions)
     network_d: DiscriminatorOptions | None = None  # GAN stage only
+    teacher: TeacherOptions | None = None  # distill stage only
     losses: LossOptions = field(default_factory=LossOptions)
     logging: LoggingOptions = field(default_factory=LoggingOptions)
     checkpoint: CheckpointOptions = field(default_factory=CheckpointOptions)
@@ -260,7 +307,23 @@ class TrainOptions:
                     f"stage gan: data.train.patch_size ({self.data.train.patch_size}) must be a multiple of 32 "
                     "(the discriminator halves it five times)"
                 )
-        elif self.losses.gan is not None or self.losses.perceptual is not None or self.network_d is not None:
-            raise ValueError("stage psnr uses the pixel loss only: remove losses.gan, losses.perceptual and network_d")
+        elif self.losses.gan is not None or self.network_d is not None:
+            raise ValueError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
+        if self.stage == "psnr" and self.losses.perceptual is not None:
+            raise ValueError("stage psnr uses the pixel loss only: remove losses.perceptual (or use stage gan)")
+        if self.stage == "distill":
+            if self.teacher is None:
+                raise ValueError("stage distill needs a teacher section (teacher.model: a built-in name or a file)")
+            if self.teacher.targets == "online" and self.teacher.lr_downscales != [self.scale]:
+                raise ValueError(
+                    f"teacher.targets online makes LR crops at the training scale: set teacher.lr_downscales to "
+                    f"[{self.scale}] or use targets: precomputed"
+                )
+            if self.losses.feature is not None and self.teacher.targets != "online":
+                raise ValueError("losses.feature needs the teacher's inner features: set teacher.targets to online")
+        elif self.teacher is not None or self.losses.feature is not None:
+            raise ValueError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
+        if self.data.val is not None and self.data.val.hr is None and self.stage != "distill":
+            raise ValueError("data.val.hr is required (only stage distill can score against its teacher instead)")
         if self.threads < 0 or self.seed < 0:
             raise ValueError(f"threads and seed must be >= 0, got {self.threads} and {self.seed}")

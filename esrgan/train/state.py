@@ -13,6 +13,7 @@ A training state is a plain dict of tensors, numbers, strings, lists and dicts, 
     iteration    completed iterations (int)
     rng          one dict per rank: {"torch", "numpy", "python", "cuda"}
     options      the run's options as a plain dict (esrgan.options.to_dict)
+    feature      distillation: state dict of the feature-matching adapter, or None
 
 The learning-rate schedule is a pure function of ``iteration`` (esrgan/train/build.py), so ``iteration`` is the
 whole scheduler state; the data order is a function of (seed, iteration) (esrgan/train/distributed.py).
@@ -140,6 +141,7 @@ def make_state(
     iteration: int,
     rng: list[dict[str, Any]],
     options: dict[str, Any],
+    feature: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Assemble a training state in the layout described in this module's docstring."""
     return {
@@ -153,4 +155,5 @@ def make_state(
         "iteration": iteration,
         "rng": rng,
         "options": options,
+        "feature": feature,
     }

@@ -2,6 +2,8 @@
 
 - :func:`psnr_step` (stage 1): G minimises the pixel loss.
 - :func:`gan_step` (stage 2): G minimises pixel + perceptual + RaGAN losses, then D minimises the RaGAN loss.
+- :func:`distill_step` (distillation): the student G minimises pixel (+ perceptual, + feature matching) losses
+  against the teacher's output.
 
 Both take a batch of (LR, HR) RGB float tensors in [0, 1] already on the device and return the step's scalars as
 detached 0-d tensors (no host synchronisation here; the loop reads them when it logs).
@@ -18,6 +20,7 @@ from torch import nn
 
 from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss
 from esrgan.train.distributed import unwrap
+from esrgan.train.teacher import FeatureTap
 
 
 @dataclass
@@ -41,6 +44,26 @@ class Losses:
     perceptual: PerceptualLoss | None = None
     perceptual_weight: float = 0.0
     gan_weight: float = 0.0
+
+
+@dataclass
+class OnlineTeacher:
+    """A teacher run inside each distillation step (``teacher.targets: online``).
+
+    Attributes:
+        net: the teacher, frozen, in eval mode, on the training device.
+        amp: its autocast settings.
+        tap, student_tap: feature taps for feature matching (None without ``losses.feature``).
+        feature: the feature-matching loss with its adapter (possibly DDP-wrapped), or None.
+        feature_weight: its weight.
+    """
+
+    net: nn.Module
+    amp: Amp
+    tap: FeatureTap | None = None
+    student_tap: FeatureTap | None = None
+    feature: nn.Module | None = None
+    feature_weight: float = 0.0
 
 
 class EMA:
@@ -169,4 +192,59 @@ def gan_step(
         out["d_real"] = real32.mean()
         out["d_fake"] = fake32.mean()
         out["p_real"] = torch.sigmoid(real32 - fake32.mean()).mean()
+    return out
+
+
+def distill_step(
+    lr: torch.Tensor,
+    target: torch.Tensor | None,
+    net_g: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    losses: Losses,
+    amp: Amp,
+    grad_clip: float = 0.0,
+    teacher: OnlineTeacher | None = None,
+) -> dict[str, torch.Tensor]:
+    """Distillation: one Adam step of the student G towards the teacher's output.
+
+    Args:
+        lr: (B, C, h, w) LR patches, RGB in [0, 1].
+        target: (B, C, h * scale, w * scale) teacher outputs for ``lr`` (precomputed targets), or None when
+            ``teacher`` computes them here.
+        net_g: the student (possibly DDP-wrapped), in train mode.
+        teacher: the online teacher; with feature matching, ``opt_g`` must also hold the adapter's parameters.
+
+    Returns:
+        Weighted losses ``l_pix``, ``l_percep`` and ``l_feat`` (those in use).
+    """
+    t_feat: torch.Tensor | None = None
+    if teacher is not None:
+        with torch.no_grad(), teacher.amp.autocast():
+            target = teacher.net(lr).float().clamp_(0.0, 1.0)
+        if teacher.tap is not None:
+            t_feat = teacher.tap.take()
+    if target is None:
+        raise ValueError("distill_step needs precomputed targets or an online teacher")
+    with amp.autocast():
+        sr = net_g(lr)
+    out: dict[str, torch.Tensor] = {}
+    l_pix = losses.pixel_weight * losses.pixel(sr, target)
+    loss = l_pix
+    out["l_pix"] = l_pix.detach()
+    if losses.perceptual is not None:
+        with amp.autocast():
+            l_percep = losses.perceptual_weight * losses.perceptual(sr, target)
+        loss = loss + l_percep
+        out["l_percep"] = l_percep.detach()
+    params = list(net_g.parameters())
+    if teacher is not None and teacher.feature is not None:
+        assert teacher.student_tap is not None and t_feat is not None
+        with amp.autocast():
+            l_feat = teacher.feature_weight * teacher.feature(teacher.student_tap.take(), t_feat)
+        loss = loss + l_feat
+        out["l_feat"] = l_feat.detach()
+        params += list(teacher.feature.parameters())
+    _update(loss, opt_g, params, amp, grad_clip)
+    if amp.scaler is not None:
+        amp.scaler.update()
     return out

@@ -81,6 +81,18 @@ def test_random_weights_only_when_allowed_and_warned(
     assert "RANDOM weights" in caplog.text and "smoke tests only" in caplog.text
 
 
+def test_random_weights_keep_the_feature_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision's init: deep random features stay O(1), so a smoke test's perceptual loss is not ~0."""
+    import skimage.data
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    torch.manual_seed(0)
+    net = VGG19FeatureExtractor(["conv5_4"], allow_random_weights=True)
+    photo = torch.from_numpy(skimage.data.astronaut()[::4, ::4].copy()).permute(2, 0, 1)[None].float() / 255
+    std = float(net(photo)["conv5_4"].std())
+    assert 0.05 < std < 20, std  # PyTorch's default init gives ~1e-7 here
+
+
 def test_layers_normalisation_and_freezing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     net = VGG19FeatureExtractor(["conv1_1", "relu1_1", "pool1", "conv5_4", "relu5_4"], allow_random_weights=True)

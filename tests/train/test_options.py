@@ -73,7 +73,9 @@ def test_stage_consistency(make_options: Callable[..., dict[str, Any]]) -> None:
     gan = make_options("gan")
     from_dict(TrainOptions, gan)
     assert "stage gan needs losses.gan and network_d" in _errors({**gan, "network_d": None})
-    assert "stage psnr uses the pixel loss only" in _errors({**gan, "stage": "psnr"})
+    assert "stage psnr has no discriminator" in _errors({**gan, "stage": "psnr"})
+    percep_only = {**gan, "stage": "psnr", "network_d": None, "losses": {"perceptual": gan["losses"]["perceptual"]}}
+    assert "stage psnr uses the pixel loss only" in _errors(percep_only)
     bad_patch = make_options("gan", data={"train": {"patch_size": 48}})
     assert "must be a multiple of 32" in _errors(bad_patch)
     with pytest.raises(ValueError, match=r"unknown VGG19 layer 'perceptual.layers.conv5_5'; did you mean 'conv5_4'"):

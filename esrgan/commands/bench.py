@@ -1,0 +1,324 @@
+"""``esrgan bench``: time the engine against the plain fp32 forward, side by side in one run.
+
+Prints the machine's measured convolution peaks, then a table per model: configuration, input size, tile, time
+(median), warm-up, speed-up over ``plain`` (same run), achieved GFLOP/s, % of the conv peak of the same dtype,
+PSNR and max difference against the plain fp32 output, and peak memory. ``--linear`` instead reports µs per
+input pixel and memory over several sizes up to a tiled 1080p frame. The measurements are in
+:mod:`esrgan.benchmark`; each configuration runs in a fresh process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from esrgan.commands.common import non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from esrgan.benchmark import Config, ConvPeak, Measurement, Row, Scaling
+
+DEFAULT_SIZES = {"realesrgan-x4plus": "256", "realesr-animevideov3": "320x180"}
+# --linear: time per pixel and memory from small inputs to a tiled 1080p frame. realesr-animevideov3 by default:
+# realesrgan-x4plus needs ~30x its time per pixel (minutes per 1080p frame on 2 cores).
+LINEAR_MODEL = "realesr-animevideov3"
+LINEAR_SIZES = ("128", "256", "512", "1080p")
+MISSING = "—"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time the engine against the plain fp32 forward: speed-up, GFLOP/s, %% of peak, PSNR, memory",
+        description="Time upscaling configurations side by side in one run, each in a fresh process, against "
+        "the plain fp32 NCHW model(x) forward that reference implementations use. Without -m: "
+        "realesrgan-x4plus at 256x256 and realesr-animevideov3 at 320x180.",
+    )
+    p.add_argument("-m", "--model", dest="models", nargs="+", action="extend", metavar="MODEL",
+                   help="built-in names or model files (repeatable)")  # fmt: skip
+    p.add_argument("--sizes", nargs="+", type=_size, metavar="SIZE",
+                   help="input sizes: N (square), WxH, or 480p/720p/1080p/1440p/2160p (default: 256 per model, "
+                   "320x180 for realesr-animevideov3)")  # fmt: skip
+    p.add_argument("--configs", metavar="LIST",
+                   help="comma-separated configurations; each is tokens joined with +: plain (the reference), "
+                   "default (what `esrgan upscale` runs), auto/fp32/bf16, torch/onnxruntime/openvino, compile, "
+                   "tile=N. Default: plain,default,fp32 and each installed backend")  # fmt: skip
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed calls; the median is reported (default 3)")
+    p.add_argument("--warmup", type=non_negative_int, default=1,
+                   help="untimed calls first; the first one's time is reported (default 1)")  # fmt: skip
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: PyTorch's, one per core)")
+    p.add_argument("--device", default="cpu", help="where the networks run (default cpu)")
+    p.add_argument("--linear", action="store_true",
+                   help=f"linear-scaling check: µs per input pixel and peak memory at {', '.join(LINEAR_SIZES)} "
+                   f"(tiled), config default, model {LINEAR_MODEL}, unless -m/--sizes/--configs are given")  # fmt: skip
+    p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    p.add_argument("--no-peak", action="store_true", help="skip the convolution peak (no %% peak column)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every configuration in this process: starts faster, but memory figures and the "
+                   "allocator are then shared between configurations")  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _size(text: str) -> tuple[int, int]:
+    from esrgan.benchmark import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from esrgan import benchmark as bm
+    from esrgan.fileio import write_text_atomic
+
+    configs = _configs(args)
+    per_model = _plan_sizes(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = bm.machine_info()
+    _print(_machine_line(machine, args))
+    peaks: list[ConvPeak] = []
+    if not args.no_peak and torch.device(args.device).type == "cpu":
+        peaks = bm.conv_peaks(args.threads)
+        _print(_peaks_table(peaks))
+    jobs = bm.plan(
+        per_model,
+        None,
+        configs,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        threads=args.threads,
+        device=args.device,
+    )
+    bar = tqdm(total=len(jobs), unit="run", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+    all_rows: list[Row] = []
+    try:
+        for model in per_model:
+            model_jobs = [j for j in jobs if j.model == model]
+
+            def start(job: bm.Job) -> None:
+                bar.set_description(f"{job.model} {job.config.name} {job.width}x{job.height}")
+
+            def done(_job: bm.Job, _result: Measurement) -> None:
+                bar.update()
+
+            results = bm.run_jobs(model_jobs, isolate=not args.in_process, on_start=start, on_done=done)
+            rows = bm.summarise(results, peaks)
+            all_rows += rows
+            bar.clear()
+            _print(_linear_table(model, rows) if args.linear else _model_table(model, rows))
+            bar.refresh()
+    finally:
+        bar.close()
+    scaling = bm.scaling(all_rows)  # only (model, config) pairs measured at two or more sizes
+    if scaling:
+        _print(_scaling_lines(scaling))
+    if args.json:
+        doc = {
+            "machine": machine,
+            "settings": {
+                "repeats": args.repeats,
+                "warmup": args.warmup,
+                "threads": args.threads,
+                "device": args.device,
+                "isolated": not args.in_process,
+                "configs": [c.name for c in configs],
+            },
+            "conv_peaks": [vars(p) for p in peaks],
+            "rows": [r.to_json() for r in all_rows],
+            "scaling": [vars(s) for s in scaling],
+        }
+        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
+        _print(f"figures written to {args.json}")
+    return 1 if any(r.status == bm.FAILED for r in all_rows) else 0
+
+
+def _configs(args: argparse.Namespace) -> list[Config]:
+    from esrgan.benchmark import default_configs, parse_config
+
+    if args.configs:
+        configs = [parse_config(c) for c in args.configs.split(",") if c.strip()]
+        if not configs:
+            raise ValueError("--configs is empty: give e.g. plain,default,fp32")
+        names = [c.name for c in configs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"--configs names {duplicates[0]!r} twice")
+        return configs
+    if args.linear:
+        return [parse_config("default")]
+    return default_configs()
+
+
+def _plan_sizes(args: argparse.Namespace) -> dict[str, list[tuple[int, int]]]:
+    """Model spec -> input sizes, from -m/--sizes/--linear and the defaults."""
+    from esrgan.benchmark import parse_size
+
+    if args.linear:
+        models = args.models or [LINEAR_MODEL]
+        sizes = args.sizes or [parse_size(s) for s in LINEAR_SIZES]
+        return {m: list(sizes) for m in dict.fromkeys(models)}
+    models = args.models or list(DEFAULT_SIZES)
+    return {m: list(args.sizes or [parse_size(DEFAULT_SIZES.get(m, "256"))]) for m in dict.fromkeys(models)}
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _machine_line(machine: dict[str, Any], args: argparse.Namespace) -> str:
+    load = machine.get("load_average")
+    return (
+        f"machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch {machine['torch']}, "
+        f"{machine['torch_threads']} threads, native bf16: {'yes' if machine['native_bf16'] else 'no'}"
+        + (f", load average {load[0]:.1f}" if load else "")
+        + f"\nsettings: median of {args.repeats} timed call(s) after {args.warmup} warm-up call(s), "
+        + ("all in this process" if args.in_process else "each configuration in a fresh process")
+        + "\n"
+    )
+
+
+def _peaks_table(peaks: Sequence[ConvPeak]) -> str:
+    from esrgan.benchmark import CONV_CHANNELS, CONV_SIZE
+
+    lines = [
+        f"convolution peak (3x3, {CONV_CHANNELS}->{CONV_CHANNELS}, 1x{CONV_CHANNELS}x{CONV_SIZE}x{CONV_SIZE}):",
+        "",
+        "| dtype, layout | GFLOP/s |",
+        "|---|---|",
+    ]
+    for p in peaks:
+        value = f"{p.gflops:.1f}" if p.gflops is not None else f"unavailable: {p.reason}"
+        lines.append(f"| {p.name} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def _model_table(model: str, rows: Sequence[Row]) -> str:
+    header = [
+        "config",
+        "size",
+        "tile",
+        "time s",
+        "warm-up s",
+        "speed-up",
+        "GFLOP/s",
+        "% peak",
+        "PSNR vs fp32",
+        "max diff",
+        "peak MiB",
+        "over base MiB",
+    ]
+    lines = [_model_header(model, rows), "", _row(header), _row(["---"] * len(header))]
+    for r in rows:
+        if r.status != "ok":
+            continue
+        if r.config == "plain":
+            fidelity = ["reference", MISSING]
+        else:
+            fidelity = [_num(r.psnr_db, "{:.1f} dB"), _num(r.max_diff_255, "{:.2f}/255")]
+        lines.append(
+            _row(
+                [
+                    _label(r),
+                    r.size,
+                    _tile(r.tile),
+                    _secs(r.seconds),
+                    _secs(r.warmup_seconds),
+                    _num(r.speedup, "{:.2f}x"),
+                    _num(r.gflops, "{:.1f}"),
+                    _num(r.pct_peak, "{:.0f}%"),
+                    *fidelity,
+                    _num(r.peak_mib, "{:.0f}"),
+                    _num(r.over_baseline_mib, "{:.0f}"),
+                ]
+            )
+        )
+    lines += _not_run(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _linear_table(model: str, rows: Sequence[Row]) -> str:
+    header = ["config", "size", "pixels", "tile", "time s", "µs/px", "peak MiB", "over base MiB", "output MiB"]
+    lines = [_model_header(model, rows), "", _row(header), _row(["---"] * len(header))]
+    for r in rows:
+        if r.status != "ok":
+            continue
+        lines.append(
+            _row(
+                [
+                    _label(r),
+                    r.size,
+                    f"{r.width * r.height:,}",
+                    _tile(r.tile),
+                    _secs(r.seconds),
+                    _num(r.us_per_pixel, "{:.1f}"),
+                    _num(r.peak_mib, "{:.0f}"),
+                    _num(r.over_baseline_mib, "{:.0f}"),
+                    _num(r.output_mib, "{:.0f}"),
+                ]
+            )
+        )
+    lines += _not_run(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _scaling_lines(scaling: Sequence[Scaling]) -> str:
+    lines = ["scaling with image size:"]
+    for s in scaling:
+        memory = (
+            f"; memory beyond the output at most {s.activations_mib_max:.0f} MiB"
+            if s.activations_mib_max is not None
+            else ""
+        )
+        lines.append(
+            f"  {s.model} {s.config}: {s.us_per_pixel_min:.1f}-{s.us_per_pixel_max:.1f} µs per input pixel over "
+            f"{', '.join(s.sizes)} (max/min {s.spread:.2f}; 1.00 = linear){memory}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _model_header(model: str, rows: Sequence[Row]) -> str:
+    flops = next((r.flops_per_pixel for r in rows if r.flops_per_pixel), None)
+    threads = next((r.threads for r in rows if r.threads), None)
+    parts = [f"{flops / 1e6:.2f} MFLOP per input pixel" if flops else None, f"{threads} threads" if threads else None]
+    return f"{model}: " + ", ".join(p for p in parts if p) if any(parts) else model
+
+
+def _label(r: Row) -> str:
+    """The configuration's name, plus the dtype it resolved to when the name does not say (``default (fp32)``)."""
+    said = r.config == "plain" or not r.dtype or r.dtype in r.config.lower().split("+")
+    return r.config if said else f"{r.config} ({r.dtype})"
+
+
+def _not_run(rows: Sequence[Row]) -> list[str]:
+    return [f"- {r.status} {r.config} {r.size}: {r.reason}" for r in rows if r.status != "ok"]
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _num(value: float | None, spec: str) -> str:
+    if value is None:
+        return MISSING
+    if value == float("inf"):
+        return "exact" if "dB" in spec else "inf"
+    return spec.format(value)
+
+
+def _secs(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}" if value >= 0.1 else f"{value:.4f}"
+
+
+def _tile(tile: int | None) -> str:
+    return MISSING if tile is None else "none" if tile == 0 else str(tile)

@@ -1,0 +1,173 @@
+"""Knowledge distillation: the teacher's targets, made once and cached, and taps on inner feature maps.
+
+The student of ``stage: distill`` learns ``teacher(LR)``. LR inputs come from any folder of images, downscaled by
+each factor of ``teacher.lr_downscales`` with the MATLAB-compatible bicubic (rounded to the image's sample type,
+like offline-made LR files). With precomputed targets the teacher upscales every whole LR image once, through the
+tiled inference engine, and the pairs are written as PNG files::
+
+    <run>/teacher/<key>/lr/<stem>_d<factor>.png     the student's input
+    <run>/teacher/<key>/sr/<stem>_d<factor>.png     the teacher's output (``scale`` times larger)
+
+``<key>`` hashes the teacher's weights, the factors, the scale and the precision, so changing any of them makes new
+targets while a rerun or ``--resume`` reuses finished files (each is written atomically: a file that exists is
+complete). Training then reads the folders as an ordinary paired dataset: aligned crops, flips and rotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from esrgan.data import ImageSource
+from esrgan.fileio import write_text_atomic
+from esrgan.image import ImageData, from_tensor, to_tensor, write_image
+from esrgan.metrics.imresize import imresize, mod_crop
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FeatureTap", "default_feature_layer", "make_lr", "prepare_targets", "targets_key"]
+
+ProgressFn = Callable[[int, int], None]
+
+
+def targets_key(teacher_sha256: str, lr_downscales: Sequence[int], scale: int, precision: str) -> str:
+    """Folder name of a set of teacher targets: 12 hex digits of a hash of everything that changes them."""
+    text = json.dumps([teacher_sha256, list(lr_downscales), scale, precision])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def make_lr(image: np.ndarray, factor: int) -> np.ndarray:
+    """The student's LR input made from ``image``: MATLAB bicubic downscaling by ``factor`` (1: unchanged).
+
+    Args:
+        image: (H, W, 3) RGB, uint8 / uint16 (rounded back to that type, like offline LR files) or float.
+        factor: integer downscaling factor >= 1; the image is first mod-cropped to a multiple of it.
+
+    Returns:
+        (H // factor, W // factor, 3) in the input's sample type.
+    """
+    if factor == 1:
+        return image
+    return imresize(mod_crop(image, factor), 1 / factor)
+
+
+def prepare_targets(
+    teacher: Callable[[torch.Tensor], torch.Tensor],
+    images: str | Path,
+    out_dir: Path,
+    lr_downscales: Sequence[int],
+    *,
+    meta_info: str | Path | None = None,
+    min_lr_side: int = 1,
+    rank: int = 0,
+    world_size: int = 1,
+    progress: ProgressFn | None = None,
+) -> tuple[Path, Path]:
+    """Make (LR, teacher output) pairs for every image and factor, skipping pairs already on disk.
+
+    Args:
+        teacher: the inference engine of the teacher (e.g. :class:`esrgan.inference.Upscaler`): (1, 3, h, w) RGB
+            float in [0, 1] -> (1, 3, h * scale, w * scale) RGB float in [0, 1] on the CPU.
+        images: folder (or LMDB) of source images, any size.
+        out_dir: ``<run>/teacher/<key>``; ``lr/`` and ``sr/`` are made inside.
+        lr_downscales: downscaling factors (see :func:`make_lr`).
+        meta_info: optional meta-info file restricting the source images.
+        min_lr_side: LR images with a side shorter than this (the training LR patch) are skipped with a warning.
+        rank, world_size: this process makes every ``world_size``-th pair starting at ``rank`` (torchrun: the
+            processes share the work; wait at a barrier before reading the folders).
+        progress: ``callback(done, total)`` after each pair of this process.
+
+    Returns:
+        (lr folder, sr folder), paired by stem.
+    """
+    source = ImageSource(images, meta_info)
+    lr_dir, sr_dir = out_dir / "lr", out_dir / "sr"
+    lr_dir.mkdir(parents=True, exist_ok=True)
+    sr_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(key, factor) for key in source.keys for factor in lr_downscales][rank::world_size]
+    made = skipped = 0
+    for done, (key, factor) in enumerate(jobs, 1):
+        stem = f"{key}_d{factor}"
+        lr_path, sr_path = lr_dir / f"{stem}.png", sr_dir / f"{stem}.png"
+        if not (lr_path.is_file() and sr_path.is_file()):
+            image = source.read(key)
+            lr = make_lr(image, factor)
+            if min(lr.shape[:2]) < min_lr_side:
+                log.warning("%s at 1/%d is %dx%d, smaller than a training patch: skipped",
+                            source.name(key), factor, lr.shape[1], lr.shape[0])  # fmt: skip
+                skipped += 1
+                continue
+            depth = 16 if lr.dtype == np.uint16 else 8
+            lr_float = lr.astype(np.float32) / (65535.0 if depth == 16 else 255.0)
+            sr = teacher(to_tensor(lr_float))
+            # The LR file first: a pair counts as done only when the SR file exists, and it is written last.
+            write_image(lr_path, ImageData(lr_float, bit_depth=depth))
+            write_image(sr_path, ImageData(from_tensor(sr), bit_depth=depth))
+            made += 1
+        if progress is not None:
+            progress(done, len(jobs))
+    if rank == 0:
+        info = {"images": str(images), "lr_downscales": list(lr_downscales), "pairs": len(source.keys)}
+        write_text_atomic(out_dir / "targets.json", json.dumps(info))
+    log.info("teacher targets in %s: %d made, %d reused, %d skipped", out_dir, made, len(jobs) - made - skipped,
+             skipped)  # fmt: skip
+    return lr_dir, sr_dir
+
+
+def default_feature_layer(net: nn.Module) -> str:
+    """Name of the last feature map before a network's upsampler: where feature matching taps by default.
+
+    RRDBNet: ``conv_body`` (the trunk's last convolution, ``num_feat`` channels at the input size);
+    SRVGGNetCompact: the activation after its last hidden convolution.
+    """
+    arch = getattr(net, "arch_name", type(net).__name__)
+    if arch == "RRDBNet":
+        return "conv_body"
+    if arch == "SRVGGNetCompact":
+        body: nn.ModuleList = net.body  # type: ignore[assignment]  # SRVGGNetCompact.body
+        return f"body.{len(body) - 2}"
+    raise ValueError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
+
+
+class FeatureTap:
+    """Keeps the output of one named submodule from the last forward pass (a forward hook).
+
+    Args:
+        net: the network (not a DDP wrapper: hooks go on the inner module).
+        name: a name from ``net.named_modules()``.
+
+    Attributes:
+        output: (B, C, h, w) of the last forward, or None before the first.
+    """
+
+    def __init__(self, net: nn.Module, name: str) -> None:
+        modules = dict(net.named_modules())
+        if name not in modules or not name:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(modules), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"{type(net).__name__} has no module named {name!r}{hint}")
+        self.name = name
+        self.output: torch.Tensor | None = None
+        self._handle = modules[name].register_forward_hook(self._hook)
+
+    def _hook(self, _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self.output = output
+
+    def take(self) -> torch.Tensor:
+        """The stored output, cleared so a stale map is never used twice."""
+        if self.output is None:
+            raise RuntimeError(f"feature tap {self.name!r}: no forward pass has run since the last take()")
+        out, self.output = self.output, None
+        return out
+
+    def remove(self) -> None:
+        self._handle.remove()
