@@ -28,6 +28,7 @@ import yaml
 from torch import nn
 
 from esrgan import __version__
+from esrgan.data import ImageSource
 from esrgan.device import resolve_device
 from esrgan.fileio import write_text_atomic
 from esrgan.image import ImageData, from_tensor, write_image
@@ -120,7 +121,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
     # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
     teacher, targets, val_reference = None, None, None
     if distill:
-        build.build_train_set(opts)  # checks the image folder before the teacher is loaded
+        ImageSource(opts.data.train.hr, opts.data.train.meta_info)  # a wrong folder fails before the teacher loads
         teacher, targets, val_reference = _teacher_and_targets(opts, dist, device)
     train_set = build.build_train_set(opts, targets)
     val_set = build.build_val_set(opts, val_reference) if dist.is_main else None

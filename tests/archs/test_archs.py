@@ -71,3 +71,21 @@ def test_rrdbnet_without_pixel_unshuffle(scale: int, ups: int) -> None:
     assert net(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5 * scale, 7 * scale)  # odd sizes: no unshuffle
     assert net.hparams()["pixel_unshuffle"] is False
     assert "pixel_unshuffle" not in RRDBNet(scale=scale, num_block=1).hparams()
+
+
+@pytest.mark.parametrize("act", ["prelu", "lrelu", "relu"])
+def test_srvgg_initialisation_keeps_the_signal(act: str) -> None:
+    """A fresh SRVGGNetCompact starts near nearest upsampling but with a live signal through all 17 layers
+    (PyTorch's default init left ~1e-7 of it, and a from-scratch student sat at the nearest-neighbour output)."""
+    import skimage.data
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(act_type=act)
+    x = torch.from_numpy(skimage.data.astronaut()[::8, ::8].copy()).permute(2, 0, 1)[None].float() / 255
+    h = x
+    with torch.no_grad():
+        for layer in list(net.body)[:-1]:
+            h = layer(h)
+        residual = net.body[-1](h)
+    assert 0.05 < float(h.std()) < 5.0
+    assert 0.005 < float(residual.std()) < 0.5  # small: the output begins close to nearest upsampling
