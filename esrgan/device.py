@@ -173,7 +173,9 @@ def tune_cpu_allocator() -> bool:
     RealESRGAN_x4plus that is ~10 million faults and a third of the wall time in the kernel. Raising the mmap
     and trim thresholds lets freed blocks be reused (measured: 1.3-1.5x faster fp32 inference, faults down
     20-40x). The cost is a resident size that stays at its high-water mark, which the tiling bounds anyway.
-    The ``esrgan`` command calls this at start; library users may call it. ``ESRGAN_MALLOC_TUNING=0`` opts out.
+    The ``esrgan`` command calls this at start; library users may call it, also at start: changing malloc's
+    thresholds while other threads allocate (OpenVINO/TBB workers, video threads) crashed a test process about one
+    run in two. ``ESRGAN_MALLOC_TUNING=0`` opts out.
 
     Returns:
         True if the allocator was tuned (now or before), False where this is not glibc or it was disabled.

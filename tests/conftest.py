@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+
+# esrgan.cli.main() tunes glibc malloc at start; the tests call it in-process after OpenVINO/TBB and video threads
+# exist, where mallopt() is unsafe (it crashed a run). tests/test_device.py checks the tuning in a fresh process.
+os.environ.setdefault("ESRGAN_MALLOC_TUNING", "0")
 
 # One intra-op thread: the test networks are tiny, and for them thread wake-ups and barriers cost more than the
 # arithmetic (measured 0.2 ms vs 6-8 ms per 4x4 convolution on a busy 2-core machine).
