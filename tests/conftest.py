@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,3 +49,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random RRDBNet x4 (8 features, 1 block, growth 4) saved with esrgan.models.save_model."""
+    from esrgan.archs import RRDBNet
+    from esrgan.models import save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny_rrdb.pth"
+    save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
+    return path

@@ -12,16 +12,6 @@ import pytest
 import torch
 
 from esrgan import benchmark as bm
-from esrgan.archs import RRDBNet
-from esrgan.models import save_model
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("bench") / "tiny_rrdb.pth"
-    save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
-    return path
 
 
 @pytest.fixture

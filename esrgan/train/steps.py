@@ -104,6 +104,21 @@ def _update(
         optimizer.step()
 
 
+def _content_loss(
+    sr: torch.Tensor, target: torch.Tensor, losses: Losses, amp: Amp, out: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Weighted pixel loss plus, when configured, the weighted perceptual loss; records ``l_pix`` and
+    ``l_percep`` (detached) in ``out``. Shared by the GAN and distillation steps."""
+    l_pix = losses.pixel_weight * losses.pixel(sr, target)
+    out["l_pix"] = l_pix.detach()
+    if losses.perceptual is None:
+        return l_pix
+    with amp.autocast():
+        l_percep = losses.perceptual_weight * losses.perceptual(sr, target)
+    out["l_percep"] = l_percep.detach()
+    return l_pix + l_percep
+
+
 def psnr_step(
     lr: torch.Tensor,
     hr: torch.Tensor,
@@ -160,14 +175,7 @@ def gan_step(
     with amp.autocast():
         sr = net_g(lr)
     out: dict[str, torch.Tensor] = {}
-    l_pix = losses.pixel_weight * losses.pixel(sr, hr)
-    l_g = l_pix
-    out["l_pix"] = l_pix.detach()
-    if losses.perceptual is not None:
-        with amp.autocast():
-            l_percep = losses.perceptual_weight * losses.perceptual(sr, hr)
-        l_g = l_g + l_percep
-        out["l_percep"] = l_percep.detach()
+    l_g = _content_loss(sr, hr, losses, amp, out)
     with amp.autocast():
         real_for_g = d_plain(hr).detach()
         fake_for_g = d_plain(sr)
@@ -228,14 +236,7 @@ def distill_step(
     with amp.autocast():
         sr = net_g(lr)
     out: dict[str, torch.Tensor] = {}
-    l_pix = losses.pixel_weight * losses.pixel(sr, target)
-    loss = l_pix
-    out["l_pix"] = l_pix.detach()
-    if losses.perceptual is not None:
-        with amp.autocast():
-            l_percep = losses.perceptual_weight * losses.perceptual(sr, target)
-        loss = loss + l_percep
-        out["l_percep"] = l_percep.detach()
+    loss = _content_loss(sr, target, losses, amp, out)
     params = list(net_g.parameters())
     if teacher is not None and teacher.feature is not None:
         assert teacher.student_tap is not None and t_feat is not None

@@ -11,9 +11,7 @@ import pytest
 import torch
 
 from esrgan import benchmark as bm
-from esrgan.archs import RRDBNet
 from esrgan.cli import build_parser, main
-from esrgan.models import save_model
 
 TABLE_COLUMNS = ["config", "size", "tile", "time s", "warm-up s", "speed-up", "GFLOP/s", "% peak", "PSNR vs fp32",
                  "max diff", "peak MiB", "over base MiB"]  # fmt: skip
@@ -23,14 +21,6 @@ FAKE_PEAKS = [
     bm.ConvPeak("bf16 NCHW", "bf16", False, None, "no native bf16 here"),
     bm.ConvPeak("bf16 channels_last", "bf16", True, None, "no native bf16 here"),
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("bench") / "tiny_rrdb.pth"
-    save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
-    return path
 
 
 @pytest.fixture(autouse=True)
