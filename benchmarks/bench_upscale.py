@@ -4,7 +4,8 @@
 Without arguments, two runs, each printing its tables and writing its figures as JSON under ``outputs/bench/``:
 
 1. the comparison: realesrgan-x4plus at 256x256 and realesr-animevideov3 at 320x180, configurations plain (the
-   fp32 NCHW reference), default, fp32 and each installed backend, each in a fresh process (``upscale.json``);
+   fp32 NCHW reference), default, fp32, and torch plus each installed backend, each in a fresh process
+   (``upscale.json``);
 2. the linear-scaling check: realesr-animevideov3, default configuration, 128, 256, 512 and a tiled 1080p frame:
    µs per input pixel and peak memory (``linear.json``).
 

@@ -241,13 +241,12 @@ def _registered_backends() -> set[str] | None:
 
 
 def default_configs() -> list[Config]:
-    """``plain``, ``default`` and ``fp32``, plus each optional backend that is installed here."""
+    """``plain``, ``default`` and ``fp32``, plus each optional backend that is installed here, and then ``torch``
+    too (the default backend, ``auto``, may pick an installed one: this row shows the torch engine beside it)."""
     configs = [parse_config(name) for name in (PLAIN, "default", "fp32")]
-    for backend in BACKEND_PACKAGES:
-        config = parse_config(backend)
-        if unavailable_reason(config) is None:
-            configs.append(config)
-    return configs
+    backends = [parse_config(backend) for backend in BACKEND_PACKAGES]
+    installed = [config for config in backends if unavailable_reason(config) is None]
+    return configs + ([parse_config("torch"), *installed] if installed else [])
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ import torch
 # esrgan.cli.main() tunes glibc malloc at start; the tests call it in-process after OpenVINO/TBB and video threads
 # exist, where mallopt() is unsafe (it crashed a run). tests/test_device.py checks the tuning in a fresh process.
 os.environ.setdefault("ESRGAN_MALLOC_TUNING", "0")
+
+# Compiled backends cache their builds in a private folder, never in the user's ~/.cache/esrgan.
+os.environ.setdefault("ESRGAN_CACHE_DIR", tempfile.mkdtemp(prefix="esrgan-tests-cache-"))
 
 # One intra-op thread: the test networks are tiny, and for them thread wake-ups and barriers cost more than the
 # arithmetic (measured 0.2 ms vs 6-8 ms per 4x4 convolution on a busy 2-core machine).
@@ -23,6 +27,14 @@ def _seed_and_threads() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
     torch.set_num_threads(1)  # a test that trains with `threads: 2` must not change the next one
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
+    outputs stay comparable with the torch engine; tests marked ``auto_backend`` see the real choice."""
+    if "auto_backend" not in request.keywords:
+        monkeypatch.setattr("esrgan.inference.upscaler.auto_backend", lambda *args, **kwargs: "torch")
 
 
 @pytest.fixture(scope="session")

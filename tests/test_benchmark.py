@@ -207,6 +207,15 @@ def test_default_configs_start_with_the_reference() -> None:
     assert all(bm.unavailable_reason(bm.parse_config(n)) is None for n in names)
 
 
+def test_default_configs_show_torch_beside_installed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default backend, auto, may pick an installed one: the torch engine then gets a row of its own."""
+    installed: set[str] = set()
+    monkeypatch.setattr(bm, "unavailable_reason", lambda c: None if c.backend in installed | {None} else "missing")
+    assert [c.name for c in bm.default_configs()] == ["plain", "default", "fp32"]
+    installed.add("openvino")
+    assert [c.name for c in bm.default_configs()] == ["plain", "default", "fp32", "torch", "openvino"]
+
+
 # --- running jobs ---------------------------------------------------------------------------------------------
 
 

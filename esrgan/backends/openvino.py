@@ -12,6 +12,7 @@ would be emulated and slower than fp32, so "bf16" falls back to fp32 with a warn
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from pathlib import Path
@@ -29,6 +30,20 @@ log = logging.getLogger(__name__)
 
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 OV_HINT = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
+
+
+@functools.cache
+def shared_core() -> Any:
+    """The process's one ``openvino.Core``, made on first use and kept for the life of the process.
+
+    A Core per runner crashed here: with several Cores made and dropped in one process (the test run compiles
+    dozens of networks), the interpreter segfaulted later, one run in two; other projects met the same crash
+    (a second Core queried in one process) and cured it the same way. One Core also shares OpenVINO's thread
+    pool and plugin between runners.
+    """
+    import openvino as ov
+
+    return ov.Core()
 
 
 class OpenVinoRunner(CompiledRunner):
@@ -63,7 +78,7 @@ class OpenVinoRunner(CompiledRunner):
         if hint not in OV_HINT:
             raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
         self._ov = ov
-        self._core = ov.Core()
+        self._core = shared_core()
         self._compiled: Any = None
         self._request: Any = None
         self.hint = hint

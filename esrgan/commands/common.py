@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BACKENDS = ("torch", "onnxruntime", "openvino")  # = esrgan.backends.BACKENDS (not imported: --help stays fast)
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")  # = esrgan.backends.BACKEND_CHOICES (--help stays fast)
 MIN_TILE = 16
 
 __all__ = ["PRECISIONS", "add_engine_args", "positive_float", "positive_int", "tile_size"]
@@ -72,8 +72,10 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=d("auto"), help="auto: fp16 on CUDA, bf16 on CPUs "
                    "with native bf16, else fp32")  # fmt: skip
     p.add_argument("--device", default=d("auto"), help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", choices=BACKENDS, default=d("torch"), help="torch (default, any device), or "
-                   "onnxruntime / openvino on the CPU (compiled once, cached in ~/.cache/esrgan/compiled)")  # fmt: skip
+    p.add_argument("--backend", choices=BACKENDS, default=d("auto"), help="auto (default: the fastest measured "
+                   "for the model: openvino for compact models on the CPU when installed, else torch), torch (any "
+                   "device), or onnxruntime / openvino on the CPU (compiled once, cached in "
+                   "~/.cache/esrgan/compiled)")  # fmt: skip
     p.add_argument("--compile", action="store_true", default=d(False), help="torch.compile the network (torch "
                    "backend; the first call pays a warm-up, checked against eager)")  # fmt: skip
 
@@ -81,7 +83,7 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
 def upscaler_from(net: Any, flags: Any, **kwargs: Any) -> Any:
     """The engine for ``net`` configured from anything with ``tile``, ``tile_pad``, ``ensemble``, ``precision`` and
     ``device`` attributes: parsed engine flags or an options dataclass; ``backend`` and ``compile`` are read when
-    present (default torch, off). ``kwargs`` go to the Upscaler as well."""
+    present (default auto, off). ``kwargs`` go to the Upscaler as well."""
     from esrgan.inference import Upscaler
 
     return Upscaler(
@@ -91,7 +93,7 @@ def upscaler_from(net: Any, flags: Any, **kwargs: Any) -> Any:
         ensemble=flags.ensemble,
         precision=flags.precision,
         device=flags.device,
-        backend=getattr(flags, "backend", None) or "torch",
+        backend=getattr(flags, "backend", None) or "auto",
         compile=bool(getattr(flags, "compile", False)),
         **kwargs,
     )

@@ -66,7 +66,7 @@ class TestOptions:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
     device: str = "auto"
     ensemble: bool = False  # x8 self-ensemble
-    backend: Literal["torch", "onnxruntime", "openvino"] = "torch"  # onnxruntime/openvino: CPU, compiled
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"  # see esrgan.backends.auto_backend
     compile: bool = False  # torch.compile the network (torch backend)
 
     def __post_init__(self) -> None:

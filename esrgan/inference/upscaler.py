@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from esrgan.backends import BACKENDS, Runner, make_runner
+from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
 from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
@@ -73,7 +73,10 @@ class Upscaler:
         backend: "torch" (eager PyTorch, any device), or "onnxruntime" / "openvino" (CPU only; the network is
             exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
             backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
-            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16.
+            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto": the
+            one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`; OpenVINO for
+            SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a warning if that
+            backend cannot build the network.
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
@@ -106,8 +109,12 @@ class Upscaler:
             raise ValueError(f"tile_pad must be >= 0, got {tile_pad}")
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        if backend not in BACKEND_CHOICES:
+            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+        chosen = backend == "auto"
+        if chosen:
+            backend = auto_backend(net, resolve_device(device), precision, compile)
+            log.info("backend auto: %s for %s", backend, getattr(net, "arch_name", type(net).__name__))
         if backend != "torch":
             if compile:
                 raise ValueError(f"compile applies to the torch backend only, not {backend}; drop --compile")
@@ -139,8 +146,16 @@ class Upscaler:
         self.backend = backend
         self.runner: Runner | None = None
         if backend != "torch":
-            runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
-            self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+            try:
+                runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
+            except Exception as exc:  # noqa: BLE001 - "auto" must still upscale with torch; an explicit choice fails
+                if not chosen:
+                    raise
+                log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
+                self.backend = "torch"
+                self.dtype = resolve_precision(precision, self.device)
+            else:
+                self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
         self.compiled: bool | None = None if compile else False
         self._compiled_net: Any = None
         # Per compute dtype: whether the compiled network agreed with eager (checked on first use).

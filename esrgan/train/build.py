@@ -9,6 +9,7 @@ import inspect
 import logging
 import math
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -151,10 +152,19 @@ def teacher_engine(teacher: nn.Module, opts: TrainOptions, device: torch.device)
     return Upscaler(teacher, tile=opts.teacher.tile, precision=opts.teacher.precision, device=device)
 
 
-def teacher_targets_dir(opts: TrainOptions, info: ModelInfo, part: str, lr_downscales: list[int]) -> str:
-    """``<run>/teacher/<part>-<key>``: the folder of one set of teacher targets (see esrgan.train.teacher)."""
+def teacher_targets_dir(
+    opts: TrainOptions,
+    info: ModelInfo,
+    part: str,
+    images: Path,
+    lr_downscales: list[int],
+    meta_info: Path | None = None,
+) -> str:
+    """``<run>/teacher/<part>-<key>``: the folder of the teacher's targets for the source ``images`` (see
+    esrgan.train.teacher; the key covers the teacher, the source images, the factors, scale and precision)."""
     assert opts.teacher is not None
-    key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision)
+    source = [str(p.resolve()) for p in (images, meta_info) if p is not None]
+    key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision, source)
     return str(opts.experiments_root / opts.name / "teacher" / f"{part}-{key}")
 
 
@@ -239,10 +249,11 @@ def _amp(precision: str, device: torch.device) -> Amp:
     return Amp(device.type, dtype, scaler)
 
 
-def build_train_set(opts: TrainOptions, targets: tuple[str, str] | None = None) -> Dataset[Any]:
+def build_train_set(opts: TrainOptions, targets: tuple[str, str, str] | None = None) -> Dataset[Any]:
     """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly.
 
-    Distillation with precomputed ``targets`` (lr folder, teacher-output folder): pairs of those folders.
+    Distillation with precomputed ``targets`` (lr folder, teacher-output folder, meta-info list of the pairs large
+    enough for the patch): those pairs.
     """
     d = opts.data.train
     common: dict[str, Any] = {
@@ -253,7 +264,7 @@ def build_train_set(opts: TrainOptions, targets: tuple[str, str] | None = None) 
         "seed": opts.seed,
     }
     if targets is not None:
-        common["meta_info"] = None  # the targets folder holds exactly the pairs made from the listed images
+        common["meta_info"] = targets[2]
         return PairedImageDataset(targets[1], targets[0], opts.scale, d.patch_size, **common)
     if d.lr is not None:
         return PairedImageDataset(d.hr, d.lr, opts.scale, d.patch_size, **common)

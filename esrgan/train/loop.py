@@ -63,7 +63,7 @@ from esrgan.train.state import (
     state_path,
 )
 from esrgan.train.steps import EMA, OnlineTeacher, distill_step, gan_step, psnr_step
-from esrgan.train.teacher import prepare_targets
+from esrgan.train.teacher import prepare_targets, usable_pairs
 
 log = logging.getLogger(__name__)
 
@@ -296,10 +296,11 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
 
 def _teacher_and_targets(
     opts: TrainOptions, dist: DistInfo, device: torch.device
-) -> tuple[nn.Module, tuple[str, str] | None, tuple[str, str] | None]:
-    """Distillation: the teacher, the (lr, sr) folders of precomputed training targets (None for online targets)
-    and of the validation reference (None when ``data.val.hr`` is the reference). Every process makes its share
-    of the training targets; rank 0 makes the validation reference."""
+) -> tuple[nn.Module, tuple[str, str, str] | None, tuple[str, str] | None]:
+    """Distillation: the teacher; the (lr folder, sr folder, list of the pairs large enough for the patch) of the
+    precomputed training targets (None for online targets); and the (lr, sr) folders of the validation reference
+    (None when ``data.val.hr`` is the reference). Every process makes its share of the training targets; rank 0
+    makes the validation reference."""
     assert opts.teacher is not None
     t, d, v = opts.teacher, opts.data.train, opts.data.val
     teacher, info = build.build_teacher(opts, device)
@@ -318,19 +319,30 @@ def _teacher_and_targets(
 
     targets = None
     if t.targets == "precomputed":
-        out = Path(build.teacher_targets_dir(opts, info, "train", t.lr_downscales))
+        out = Path(build.teacher_targets_dir(opts, info, "train", d.hr, t.lr_downscales, d.meta_info))
         log.info("teacher targets for training: %s (made once, reused by later runs)", out)
-        lr_dir, sr_dir = prepare_targets(
-            engine, d.hr, out, t.lr_downscales, meta_info=d.meta_info, min_lr_side=d.patch_size // opts.scale,
-            rank=dist.rank, world_size=dist.world_size, progress=progress("targets"),
+        lr_dir, sr_dir, stems = prepare_targets(
+            engine, d.hr, out, t.lr_downscales, meta_info=d.meta_info, rank=dist.rank, world_size=dist.world_size,
+            progress=progress("targets"),
         )  # fmt: skip
         barrier(dist)
-        targets = (str(lr_dir), str(sr_dir))
+        lr_patch = d.patch_size // opts.scale
+        kept, small = usable_pairs(lr_dir, stems, lr_patch)
+        if small:
+            log.warning("%d of %d teacher-target pairs are smaller than the %d-pixel LR patch and are not used, "
+                        "e.g. %s", len(small), len(stems), lr_patch, small[0])  # fmt: skip
+        if not kept:
+            raise ValueError(f"no source image is large enough for data.train.patch_size {d.patch_size} at the "
+                             f"downscales {t.lr_downscales}; use a smaller patch_size or smaller lr_downscales")
+        # Every process writes the same list; the atomic write makes that harmless.
+        pairs = out / f"pairs_lr{lr_patch}.txt"
+        write_text_atomic(pairs, "".join(f"{stem}.png\n" for stem in kept))
+        targets = (str(lr_dir), str(sr_dir), str(pairs))
     reference = None
     if v is not None and v.hr is None and dist.is_main:
         assert v.lr is not None  # ValDataOptions needs hr or lr
-        out = Path(build.teacher_targets_dir(opts, info, "val", [1]))
-        lr_dir, sr_dir = prepare_targets(engine, v.lr, out, [1], progress=progress("validation reference"))
+        out = Path(build.teacher_targets_dir(opts, info, "val", v.lr, [1]))
+        lr_dir, sr_dir, _ = prepare_targets(engine, v.lr, out, [1], progress=progress("validation reference"))
         reference = (str(lr_dir), str(sr_dir))
         log.info("validation scores the student against the teacher's outputs on %s", v.lr)
     return teacher, targets, reference

@@ -8,9 +8,11 @@ tiled inference engine, and the pairs are written as PNG files::
     <run>/teacher/<key>/lr/<stem>_d<factor>.png     the student's input
     <run>/teacher/<key>/sr/<stem>_d<factor>.png     the teacher's output (``scale`` times larger)
 
-``<key>`` hashes the teacher's weights, the factors, the scale and the precision, so changing any of them makes new
-targets while a rerun or ``--resume`` reuses finished files (each is written atomically: a file that exists is
-complete). Training then reads the folders as an ordinary paired dataset: aligned crops, flips and rotations.
+``<key>`` hashes the teacher's weights, the source images (folder and meta-info file), the factors, the scale and
+the precision, so changing any of them makes new targets while a rerun or ``--resume`` reuses finished files (each
+is written atomically: a file that exists is complete). Every pair is made whatever the training patch size, so
+the cache does not depend on it; :func:`usable_pairs` lists the pairs large enough for a given LR patch. Training
+then reads the folders as an ordinary paired dataset: aligned crops, flips and rotations.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -32,14 +35,20 @@ from esrgan.metrics.imresize import imresize, mod_crop
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeatureTap", "default_feature_layer", "make_lr", "prepare_targets", "targets_key"]
+__all__ = ["FeatureTap", "default_feature_layer", "make_lr", "prepare_targets", "targets_key", "usable_pairs"]
 
 ProgressFn = Callable[[int, int], None]
 
 
-def targets_key(teacher_sha256: str, lr_downscales: Sequence[int], scale: int, precision: str) -> str:
-    """Folder name of a set of teacher targets: 12 hex digits of a hash of everything that changes them."""
-    text = json.dumps([teacher_sha256, list(lr_downscales), scale, precision])
+def targets_key(
+    teacher_sha256: str, lr_downscales: Sequence[int], scale: int, precision: str, source: Sequence[str] = ()
+) -> str:
+    """Folder name of a set of teacher targets: 12 hex digits of a hash of everything that changes them.
+
+    ``source`` identifies the source images (their folder and meta-info file, as absolute paths): a run pointed at
+    another folder must not reuse pairs of the same stems made from different pictures.
+    """
+    text = json.dumps([teacher_sha256, list(lr_downscales), scale, precision, *source])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -65,11 +74,10 @@ def prepare_targets(
     lr_downscales: Sequence[int],
     *,
     meta_info: str | Path | None = None,
-    min_lr_side: int = 1,
     rank: int = 0,
     world_size: int = 1,
     progress: ProgressFn | None = None,
-) -> tuple[Path, Path]:
+) -> tuple[Path, Path, list[str]]:
     """Make (LR, teacher output) pairs for every image and factor, skipping pairs already on disk.
 
     Args:
@@ -79,31 +87,26 @@ def prepare_targets(
         out_dir: ``<run>/teacher/<key>``; ``lr/`` and ``sr/`` are made inside.
         lr_downscales: downscaling factors (see :func:`make_lr`).
         meta_info: optional meta-info file restricting the source images.
-        min_lr_side: LR images with a side shorter than this (the training LR patch) are skipped with a warning.
         rank, world_size: this process makes every ``world_size``-th pair starting at ``rank`` (torchrun: the
             processes share the work; wait at a barrier before reading the folders).
         progress: ``callback(done, total)`` after each pair of this process.
 
     Returns:
-        (lr folder, sr folder), paired by stem.
+        (lr folder, sr folder, stems of all pairs: those of every process, in source order).
     """
     source = ImageSource(images, meta_info)
     lr_dir, sr_dir = out_dir / "lr", out_dir / "sr"
     lr_dir.mkdir(parents=True, exist_ok=True)
     sr_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(key, factor) for key in source.keys for factor in lr_downscales][rank::world_size]
-    made = skipped = 0
+    all_jobs = [(key, factor) for key in source.keys for factor in lr_downscales]
+    jobs = all_jobs[rank::world_size]
+    made = 0
     for done, (key, factor) in enumerate(jobs, 1):
-        stem = f"{key}_d{factor}"
+        stem = _stem(key, factor)
         lr_path, sr_path = lr_dir / f"{stem}.png", sr_dir / f"{stem}.png"
         if not (lr_path.is_file() and sr_path.is_file()):
             image = source.read(key)
             lr = make_lr(image, factor)
-            if min(lr.shape[:2]) < min_lr_side:
-                log.warning("%s at 1/%d is %dx%d, smaller than a training patch: skipped",
-                            source.name(key), factor, lr.shape[1], lr.shape[0])  # fmt: skip
-                skipped += 1
-                continue
             depth = 16 if lr.dtype == np.uint16 else 8
             lr_float = lr.astype(np.float32) / (65535.0 if depth == 16 else 255.0)
             sr = teacher(to_tensor(lr_float))
@@ -116,9 +119,26 @@ def prepare_targets(
     if rank == 0:
         info = {"images": str(images), "lr_downscales": list(lr_downscales), "pairs": len(source.keys)}
         write_text_atomic(out_dir / "targets.json", json.dumps(info))
-    log.info("teacher targets in %s: %d made, %d reused, %d skipped", out_dir, made, len(jobs) - made - skipped,
-             skipped)  # fmt: skip
-    return lr_dir, sr_dir
+    log.info("teacher targets in %s: %d made, %d reused", out_dir, made, len(jobs) - made)
+    return lr_dir, sr_dir, [_stem(key, factor) for key, factor in all_jobs]
+
+
+def _stem(key: str, factor: int) -> str:
+    return f"{key}_d{factor}"
+
+
+def usable_pairs(lr_dir: Path, stems: Sequence[str], min_lr_side: int) -> tuple[list[str], list[str]]:
+    """Split ``stems`` into the pairs whose LR image in ``lr_dir`` has both sides >= ``min_lr_side`` (the training
+    LR patch) and those too small to cut a patch from (the caller reports them)."""
+    kept: list[str] = []
+    small: list[str] = []
+    for stem in stems:
+        path = lr_dir / f"{stem}.png"
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"{path}: unreadable teacher-target LR image; delete it and rerun to remake the pair")
+        (kept if min(image.shape[:2]) >= min_lr_side else small).append(stem)
+    return kept, small
 
 
 def default_feature_layer(net: nn.Module) -> str:

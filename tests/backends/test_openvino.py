@@ -86,3 +86,15 @@ def test_bad_arguments(tiny_nets: TinyNets) -> None:
         make_runner("openvino", net, hint="fast")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="CPU only"):
         make_runner("openvino", net, device="cuda")
+
+
+def test_runners_share_one_core(tiny_nets: TinyNets) -> None:
+    """One openvino.Core per process: a Core per runner crashed the interpreter later (see shared_core)."""
+    from esrgan.backends.openvino import shared_core
+
+    first = make_runner("openvino", tiny_nets["srvgg_x4"](), "fp32", use_cache=False)
+    second = make_runner("openvino", tiny_nets["rrdb_x4"](), "fp32", use_cache=False)
+    assert first._core is second._core is shared_core()  # type: ignore[attr-defined]
+    del first
+    x = torch.rand(1, 3, 8, 8)
+    assert second(x).shape == (1, 3, 32, 32)  # dropping one runner leaves the other (and the Core) working

@@ -28,9 +28,9 @@ def test_engine_verbs_accept_backend_and_compile(argv: list[str]) -> None:
         parser.parse_args([*argv, "--backend", "tensorrt"])
 
 
-def test_upscale_defaults_are_torch_eager() -> None:
+def test_upscale_defaults_are_the_auto_backend_eager() -> None:
     args = build_parser().parse_args(["upscale", "a.png"])
-    assert args.backend == "torch" and args.compile is False
+    assert args.backend == "auto" and args.compile is False
 
 
 def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
@@ -41,8 +41,8 @@ def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
     opts = options_from_args(build_parser().parse_args(argv))
     assert opts.backend == "onnxruntime" and opts.compile is False
     opts = options_from_args(build_parser().parse_args(["test", "-m", "x", "--hr", str(tmp_path), "--compile"]))
-    assert opts.backend == "torch" and opts.compile is True
-    assert TestOptions.__dataclass_fields__["backend"].default == "torch"
+    assert opts.backend == "auto" and opts.compile is True
+    assert TestOptions.__dataclass_fields__["backend"].default == "auto"
 
 
 def test_upscaler_from_passes_backend_and_compile(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +57,8 @@ def test_upscaler_from_passes_backend_and_compile(monkeypatch: pytest.MonkeyPatc
     upscaler_from(object(), args, on_tile=None)
     assert seen["backend"] == "onnxruntime" and seen["compile"] is False and seen["tile"] == 64
 
-    class Options:  # an options object from before the flags existed: torch, eager
+    class Options:  # an options object from before the flags existed: the defaults, auto and eager
         tile, tile_pad, ensemble, precision, device = 0, 16, False, "fp32", "cpu"
 
     upscaler_from(object(), Options())
-    assert seen["backend"] == "torch" and seen["compile"] is False
+    assert seen["backend"] == "auto" and seen["compile"] is False

@@ -72,6 +72,69 @@ def test_backend_arguments_are_checked() -> None:
         Upscaler(net, device="cpu", backend="onnxruntime", precision="bf16")
 
 
+@pytest.mark.auto_backend
+def test_auto_backend_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO for SRVGGNetCompact on the CPU when installed (measured fastest there); torch otherwise."""
+    import esrgan.backends as backends
+
+    cpu, srvgg, rrdb = torch.device("cpu"), SRVGGNetCompact(num_feat=4, num_conv=1), tiny_x2()
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime", "openvino"])
+    assert backends.auto_backend(srvgg, cpu) == "openvino"
+    assert backends.auto_backend(rrdb, cpu) == "torch"
+    assert backends.auto_backend(srvgg, torch.device("cuda")) == "torch"
+    assert backends.auto_backend(srvgg, cpu, compile=True) == "torch"
+    assert backends.auto_backend(srvgg, cpu, precision="fp16") == "torch"
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
+    assert backends.auto_backend(srvgg, cpu) == "torch"
+
+
+class _FakeRunner:
+    name, precision, dtype, cache_file, cache_hit, build_seconds = "openvino", "fp32", torch.float32, None, False, 0.0
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net, self.calls = net, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.net(x)
+
+
+@pytest.mark.auto_backend
+def test_upscaler_auto_runs_the_chosen_backend_and_falls_back_to_torch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import esrgan.backends as backends
+    import esrgan.inference.upscaler as upscaler
+
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "openvino"])
+    built: list[str] = []
+
+    def fake_make_runner(name: str, net: nn.Module, precision: str, device: str) -> _FakeRunner:
+        built.append(name)
+        return _FakeRunner(net)
+
+    monkeypatch.setattr(upscaler, "make_runner", fake_make_runner)
+    net, x = SRVGGNetCompact(num_feat=4, num_conv=1), torch.rand(1, 3, 9, 11)
+    up = Upscaler(net, tile=0, precision="fp32", device="cpu", backend="auto")
+    assert up.backend == "openvino" and built == ["openvino"] and isinstance(up.runner, _FakeRunner)
+    expected = Upscaler(net, tile=0, precision="fp32", device="cpu", backend="torch")(x)
+    torch.testing.assert_close(up(x), expected)
+    assert up.runner.calls == 1
+    assert Upscaler(tiny_x2(), device="cpu", backend="auto").backend == "torch" and built == ["openvino"]
+    assert Upscaler(net, device="cpu").backend == "torch"  # the library's default: torch, as asked
+
+    def broken_make_runner(name: str, net: nn.Module, precision: str, device: str) -> _FakeRunner:
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(upscaler, "make_runner", broken_make_runner)
+    with caplog.at_level(logging.WARNING):
+        up = Upscaler(net, tile=0, precision="fp32", device="cpu", backend="auto")
+    assert up.backend == "torch" and up.runner is None and "openvino could not build" in caplog.text
+    torch.testing.assert_close(up(x), expected)
+    with pytest.raises(RuntimeError, match="export failed"):  # asked for by name: the error is the user's to see
+        Upscaler(net, tile=0, precision="fp32", device="cpu", backend="openvino")
+
+
 class FakeCompile:
     """Stands in for torch.compile: records its arguments and returns ``wrap(net)``."""
 

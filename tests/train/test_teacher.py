@@ -23,7 +23,14 @@ from esrgan.models import load_model, save_model
 from esrgan.options import from_dict
 from esrgan.train.loop import fit
 from esrgan.train.options import TrainOptions
-from esrgan.train.teacher import FeatureTap, default_feature_layer, make_lr, prepare_targets
+from esrgan.train.teacher import (
+    FeatureTap,
+    default_feature_layer,
+    make_lr,
+    prepare_targets,
+    targets_key,
+    usable_pairs,
+)
 
 MakeOptions = Callable[..., dict[str, Any]]
 
@@ -82,9 +89,9 @@ def test_prepare_targets_makes_pairs_once_and_reuses_them(
         return engine(x)
 
     out = tmp_path / "targets"
-    lr_dir, sr_dir = prepare_targets(teacher, image_dirs["train"], out, [2, 4], min_lr_side=20)
-    # 6 images of 96x96: at 1/2 (48 px) all kept, at 1/4 (24 px) all kept (>= 20)
-    assert calls["n"] == 12
+    lr_dir, sr_dir, stems = prepare_targets(teacher, image_dirs["train"], out, [2, 4])
+    # 6 images of 96x96, each at 1/2 (48 px) and 1/4 (24 px)
+    assert calls["n"] == 12 and stems[:2] == ["img0_d2", "img0_d4"] and len(stems) == 12
     names = sorted(p.name for p in lr_dir.iterdir())
     assert names == sorted(p.name for p in sr_dir.iterdir()) and "img0_d4.png" in names and len(names) == 12
     lr = cv2.imread(str(lr_dir / "img3_d4.png"))[:, :, ::-1]
@@ -99,14 +106,27 @@ def test_prepare_targets_makes_pairs_once_and_reuses_them(
 
     mtime = (sr_dir / "img0_d2.png").stat().st_mtime_ns
     (sr_dir / "img5_d2.png").unlink()  # an interrupted run: one pair missing
-    prepare_targets(teacher, image_dirs["train"], out, [2, 4], min_lr_side=20)
+    prepare_targets(teacher, image_dirs["train"], out, [2, 4])
     assert calls["n"] == 13 and (sr_dir / "img5_d2.png").is_file()
     assert (sr_dir / "img0_d2.png").stat().st_mtime_ns == mtime
 
-    # Too small for the training patch: skipped (with a warning), not a crash.
-    calls["n"] = 0
-    lr_dir2, _ = prepare_targets(teacher, image_dirs["train"], tmp_path / "t2", [4], min_lr_side=25)
-    assert calls["n"] == 0 and not list(lr_dir2.iterdir())
+    # The cache does not depend on the training patch: the pairs too small for it are listed apart.
+    kept, small = usable_pairs(lr_dir, stems, 25)
+    assert kept == [s for s in stems if s.endswith("_d2")] and small == [s for s in stems if s.endswith("_d4")]
+    assert usable_pairs(lr_dir, stems, 24) == (stems, [])
+
+
+def test_targets_key_changes_with_everything_that_changes_the_targets() -> None:
+    base = targets_key("abc", [2, 4], 4, "fp32", ["/data/a"])
+    changed = [
+        targets_key("abd", [2, 4], 4, "fp32", ["/data/a"]),
+        targets_key("abc", [2], 4, "fp32", ["/data/a"]),
+        targets_key("abc", [2, 4], 2, "fp32", ["/data/a"]),
+        targets_key("abc", [2, 4], 4, "bf16", ["/data/a"]),
+        targets_key("abc", [2, 4], 4, "fp32", ["/data/b"]),  # another folder: same stems, other pictures
+        targets_key("abc", [2, 4], 4, "fp32", ["/data/a", "/data/meta.txt"]),
+    ]
+    assert len({base, *changed}) == 7 and base == targets_key("abc", [2, 4], 4, "fp32", ["/data/a"])
 
 
 def test_prepare_targets_shards_the_work_between_processes(
@@ -115,7 +135,8 @@ def test_prepare_targets_shards_the_work_between_processes(
     net, _ = load_model(teacher_file)
     engine = Upscaler(net, tile=0, precision="fp32", device="cpu")
     for rank in (0, 1):
-        prepare_targets(engine, image_dirs["train"], tmp_path / "t", [4], rank=rank, world_size=2)
+        _, _, stems = prepare_targets(engine, image_dirs["train"], tmp_path / "t", [4], rank=rank, world_size=2)
+        assert len(stems) == 6  # every process knows all pairs
         made = sorted(p.name for p in (tmp_path / "t" / "sr").iterdir())
         assert len(made) == (3 if rank == 0 else 6)
 
@@ -231,6 +252,29 @@ def test_distill_precomputed_learns_the_teacher_and_scores_against_it(
         to8 = lambda t: (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
         psnrs.append(calculate_psnr(to8(s_engine(lr)), to8(t_engine(lr)), crop_border=4))
     assert result.val_scores["psnr_y"] == pytest.approx(float(np.mean(psnrs)), abs=1e-6)
+
+
+def test_distill_trains_on_the_pairs_large_enough_for_its_patch(
+    make_options: MakeOptions, teacher_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """96-pixel images at 1/2 and 1/4 give 48- and 24-pixel LR images: a 32-pixel LR patch uses only the first,
+    from the same cached targets a smaller patch uses; a patch no image can give is an error that says so."""
+    small_patch = distill_options(make_options, teacher_file, train={"total_iter": 1}, data={"val": None})
+    fit(from_dict(TrainOptions, small_patch))
+    (targets,) = (tmp_path / "exp" / "distill" / "teacher").glob("train-*")
+    assert (targets / "pairs_lr8.txt").read_text().split() == [f"img{i}_d{f}.png" for i in range(6) for f in (2, 4)]
+
+    caplog.set_level("WARNING")
+    big_patch = _merge(small_patch, {"data": {"train": {"patch_size": 128}}})
+    mtime = (targets / "sr" / "img0_d4.png").stat().st_mtime_ns
+    fit(from_dict(TrainOptions, big_patch))
+    assert (targets / "pairs_lr32.txt").read_text().split() == [f"img{i}_d2.png" for i in range(6)]
+    assert (targets / "sr" / "img0_d4.png").stat().st_mtime_ns == mtime  # the cache was reused, not remade
+    assert "6 of 12 teacher-target pairs are smaller than the 32-pixel LR patch" in caplog.text
+
+    too_big = _merge(small_patch, {"data": {"train": {"patch_size": 256}}})
+    with pytest.raises(ValueError, match="no source image is large enough for data.train.patch_size 256"):
+        fit(from_dict(TrainOptions, too_big))
 
 
 def test_student_equal_to_teacher_scores_perfectly(make_options: MakeOptions, tmp_path: Path) -> None:
