@@ -84,11 +84,12 @@ def available_backends() -> list[str]:
 def auto_backend(net: nn.Module, device: torch.device, precision: str = "auto", compile: bool = False) -> str:
     """The backend that ``backend="auto"`` runs ``net`` with: the one measured fastest for its architecture.
 
-    Measured with ``esrgan bench`` on a 2-core AVX-512 Xeon without native bf16, fp32, against the plain fp32
-    forward: SRVGGNetCompact (realesr-animevideov3, a 320x180 frame) took 0.39 s with OpenVINO, 0.55 s with the
-    torch engine and 0.61 s with ONNX Runtime; RRDBNet (realesrgan-x4plus, 256x256) 16.0 s with torch, 19.0 s with
-    OpenVINO and 20.8 s with ONNX Runtime. So OpenVINO, when installed, runs SRVGGNetCompact on the CPU, and torch
-    runs everything else, every accelerator, fp16, and ``compile``.
+    Measured with ``esrgan bench`` on a 2-core AVX-512 Xeon without native bf16, fp32, in two sessions:
+    SRVGGNetCompact (realesr-animevideov3, a 320x180 frame) took 0.39 / 0.47-0.60 s with OpenVINO against 0.55 /
+    0.54-0.60 s with the torch engine (ONNX Runtime: 0.61 / 0.86 s); RRDBNet (realesrgan-x4plus, 256x256) 19.0 /
+    13.8 s with OpenVINO against 16.0 / 18.9-20.2 s with torch, a winner that changed between sessions. So
+    OpenVINO, when installed, runs SRVGGNetCompact on the CPU, and torch runs everything else, every accelerator,
+    fp16, and ``compile``.
 
     Args:
         net: the loaded network (its ``arch_name``, or class name, decides).

@@ -36,9 +36,10 @@ OV_HINT = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 def shared_core() -> Any:
     """The process's one ``openvino.Core``, made on first use and kept for the life of the process.
 
-    A Core per runner crashed here: with several Cores made and dropped in one process (the test run compiles
-    dozens of networks), the interpreter segfaulted later, one run in two; other projects met the same crash
-    (a second Core queried in one process) and cured it the same way. One Core also shares OpenVINO's thread
+    A Core per runner crashed here: with several Cores made and dropped in one process (the test run builds a
+    dozen runners), the interpreter later died of a segmentation fault in about half of the full test runs. Other
+    projects met the same crash with a second Core in one process and cured it the same way; with one Core, the
+    full test run with OpenVINO installed passed every time it was tried. One Core also shares OpenVINO's thread
     pool and plugin between runners.
     """
     import openvino as ov

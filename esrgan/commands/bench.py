@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
     p.add_argument("--configs", metavar="LIST",
                    help="comma-separated configurations; each is tokens joined with +: plain (the reference), "
                    "default (what `esrgan upscale` runs), auto/fp32/bf16, torch/onnxruntime/openvino, compile, "
-                   "tile=N. Default: plain,default,fp32, and torch plus each installed backend when one is")  # fmt: skip
+                   "tile=N. Default: plain,default,fp32, plus torch and each installed backend if any")  # fmt: skip
     p.add_argument("--repeats", type=positive_int, default=3, help="timed calls; the median is reported (default 3)")
     p.add_argument("--warmup", type=non_negative_int, default=1,
                    help="untimed calls first; the first one's time is reported (default 1)")  # fmt: skip

@@ -148,7 +148,7 @@ class Upscaler:
         if backend != "torch":
             try:
                 runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
-            except Exception as exc:  # noqa: BLE001 - "auto" must still upscale with torch; an explicit choice fails
+            except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
                 if not chosen:
                     raise
                 log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)

@@ -160,12 +160,13 @@ def teacher_targets_dir(
     lr_downscales: list[int],
     meta_info: Path | None = None,
 ) -> str:
-    """``<run>/teacher/<part>-<key>``: the folder of the teacher's targets for the source ``images`` (see
-    esrgan.train.teacher; the key covers the teacher, the source images, the factors, scale and precision)."""
+    """``<experiments_root>/teacher_targets/<part>-<key>``: the folder of the teacher's targets for the source
+    ``images`` (see esrgan.train.teacher). The key covers the teacher, the source images, the factors, scale and
+    precision, so every run with the same ones shares the folder: a new run name does not redo the teacher's work."""
     assert opts.teacher is not None
     source = [str(p.resolve()) for p in (images, meta_info) if p is not None]
     key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision, source)
-    return str(opts.experiments_root / opts.name / "teacher" / f"{part}-{key}")
+    return str(opts.experiments_root / "teacher_targets" / f"{part}-{key}")
 
 
 def build_online_teacher(

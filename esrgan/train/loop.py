@@ -332,8 +332,10 @@ def _teacher_and_targets(
             log.warning("%d of %d teacher-target pairs are smaller than the %d-pixel LR patch and are not used, "
                         "e.g. %s", len(small), len(stems), lr_patch, small[0])  # fmt: skip
         if not kept:
-            raise ValueError(f"no source image is large enough for data.train.patch_size {d.patch_size} at the "
-                             f"downscales {t.lr_downscales}; use a smaller patch_size or smaller lr_downscales")
+            raise ValueError(
+                f"no source image is large enough for data.train.patch_size {d.patch_size} at the "
+                f"downscales {t.lr_downscales}; use a smaller patch_size or smaller lr_downscales"
+            )
         # Every process writes the same list; the atomic write makes that harmless.
         pairs = out / f"pairs_lr{lr_patch}.txt"
         write_text_atomic(pairs, "".join(f"{stem}.png\n" for stem in kept))

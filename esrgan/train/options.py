@@ -94,7 +94,8 @@ class TeacherOptions:
     LR inputs are made from the training images by MATLAB-compatible bicubic downscaling, once per factor in
     ``lr_downscales`` (1: an image is used as an LR input as it is), so any folder of photos works: no HR/LR pairs.
     ``targets: precomputed`` runs the teacher once over every whole LR image (tiled, cached under
-    ``<run>/teacher/`` and reused by later runs and --resume) and trains on aligned crops of (LR, teacher output):
+    ``<experiments_root>/teacher_targets/`` and shared by later runs and --resume) and trains on aligned crops of
+    (LR, teacher output):
     the cheap way when the teacher is slow. ``targets: online`` runs the teacher on every LR batch instead (LR
     crops made from ``scale``-downscaled crops); needed for ``losses.feature``, which matches inner features.
     """

@@ -5,14 +5,15 @@ each factor of ``teacher.lr_downscales`` with the MATLAB-compatible bicubic (rou
 like offline-made LR files). With precomputed targets the teacher upscales every whole LR image once, through the
 tiled inference engine, and the pairs are written as PNG files::
 
-    <run>/teacher/<key>/lr/<stem>_d<factor>.png     the student's input
-    <run>/teacher/<key>/sr/<stem>_d<factor>.png     the teacher's output (``scale`` times larger)
+    <experiments_root>/teacher_targets/<part>-<key>/lr/<stem>_d<factor>.png     the student's input
+    <experiments_root>/teacher_targets/<part>-<key>/sr/<stem>_d<factor>.png     the teacher's output (x scale)
 
 ``<key>`` hashes the teacher's weights, the source images (folder and meta-info file), the factors, the scale and
-the precision, so changing any of them makes new targets while a rerun or ``--resume`` reuses finished files (each
-is written atomically: a file that exists is complete). Every pair is made whatever the training patch size, so
-the cache does not depend on it; :func:`usable_pairs` lists the pairs large enough for a given LR patch. Training
-then reads the folders as an ordinary paired dataset: aligned crops, flips and rotations.
+the precision, so changing any of them makes new targets while a rerun, ``--resume`` or another run with the same
+teacher and photos reuses finished files (each is written atomically: a file that exists is complete). Every pair
+is made whatever the training patch size, so the cache does not depend on it; :func:`usable_pairs` lists the pairs
+large enough for a given LR patch. Training then reads the folders as an ordinary paired dataset: aligned crops,
+flips and rotations.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def prepare_targets(
         teacher: the inference engine of the teacher (e.g. :class:`esrgan.inference.Upscaler`): (1, 3, h, w) RGB
             float in [0, 1] -> (1, 3, h * scale, w * scale) RGB float in [0, 1] on the CPU.
         images: folder (or LMDB) of source images, any size.
-        out_dir: ``<run>/teacher/<key>``; ``lr/`` and ``sr/`` are made inside.
+        out_dir: ``<experiments_root>/teacher_targets/<part>-<key>``; ``lr/`` and ``sr/`` are made inside.
         lr_downscales: downscaling factors (see :func:`make_lr`).
         meta_info: optional meta-info file restricting the source images.
         rank, world_size: this process makes every ``world_size``-th pair starting at ``rank`` (torchrun: the

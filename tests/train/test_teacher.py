@@ -234,7 +234,7 @@ def test_distill_precomputed_learns_the_teacher_and_scores_against_it(
     records = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     train = [r for r in records if r["kind"] == "train"]
     assert train[-1]["l_pix"] < train[0]["l_pix"]
-    teacher_dirs = list((run / "teacher").iterdir())
+    teacher_dirs = list((tmp_path / "exp" / "teacher_targets").iterdir())
     assert sorted(d.name.split("-")[0] for d in teacher_dirs) == ["train", "val"]
 
     # Recompute the validation score by hand against the teacher's output on the validation LR images.
@@ -261,19 +261,21 @@ def test_distill_trains_on_the_pairs_large_enough_for_its_patch(
     from the same cached targets a smaller patch uses; a patch no image can give is an error that says so."""
     small_patch = distill_options(make_options, teacher_file, train={"total_iter": 1}, data={"val": None})
     fit(from_dict(TrainOptions, small_patch))
-    (targets,) = (tmp_path / "exp" / "distill" / "teacher").glob("train-*")
+    (targets,) = (tmp_path / "exp" / "teacher_targets").glob("train-*")
     assert (targets / "pairs_lr8.txt").read_text().split() == [f"img{i}_d{f}.png" for i in range(6) for f in (2, 4)]
 
     caplog.set_level("WARNING")
-    big_patch = _merge(small_patch, {"data": {"train": {"patch_size": 128}}})
+    big_patch = _merge(small_patch, {"name": "distill_big", "data": {"train": {"patch_size": 128}}})
     mtime = (targets / "sr" / "img0_d4.png").stat().st_mtime_ns
     fit(from_dict(TrainOptions, big_patch))
     assert (targets / "pairs_lr32.txt").read_text().split() == [f"img{i}_d2.png" for i in range(6)]
-    assert (targets / "sr" / "img0_d4.png").stat().st_mtime_ns == mtime  # the cache was reused, not remade
+    # Another run, the same teacher and photos: the cached targets are shared, not remade.
+    assert (targets / "sr" / "img0_d4.png").stat().st_mtime_ns == mtime
+    assert list((tmp_path / "exp" / "teacher_targets").glob("train-*")) == [targets]
     assert "6 of 12 teacher-target pairs are smaller than the 32-pixel LR patch" in caplog.text
 
-    too_big = _merge(small_patch, {"data": {"train": {"patch_size": 256}}})
-    with pytest.raises(ValueError, match="no source image is large enough for data.train.patch_size 256"):
+    too_big = _merge(small_patch, {"name": "distill_too_big", "data": {"train": {"patch_size": 256}}})
+    with pytest.raises(ValueError, match=r"no source image is large enough for data\.train\.patch_size 256"):
         fit(from_dict(TrainOptions, too_big))
 
 
