@@ -24,7 +24,6 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -130,16 +129,23 @@ def _stem(key: str, factor: int) -> str:
 
 def usable_pairs(lr_dir: Path, stems: Sequence[str], min_lr_side: int) -> tuple[list[str], list[str]]:
     """Split ``stems`` into the pairs whose LR image in ``lr_dir`` has both sides >= ``min_lr_side`` (the training
-    LR patch) and those too small to cut a patch from (the caller reports them)."""
+    LR patch) and those too small to cut a patch from (the caller reports them). Reads only the PNG headers: the
+    dataset decodes the images later, once."""
     kept: list[str] = []
     small: list[str] = []
     for stem in stems:
-        path = lr_dir / f"{stem}.png"
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError(f"{path}: unreadable teacher-target LR image; delete it and rerun to remake the pair")
-        (kept if min(image.shape[:2]) >= min_lr_side else small).append(stem)
+        height, width = _png_size(lr_dir / f"{stem}.png")
+        (kept if min(height, width) >= min_lr_side else small).append(stem)
     return kept, small
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(height, width) from a PNG file's IHDR chunk (its first 24 bytes)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise ValueError(f"{path}: not a complete teacher-target PNG; delete it and rerun to remake the pair")
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
 
 
 def default_feature_layer(net: nn.Module) -> str:

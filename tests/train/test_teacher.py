@@ -114,6 +114,9 @@ def test_prepare_targets_makes_pairs_once_and_reuses_them(
     kept, small = usable_pairs(lr_dir, stems, 25)
     assert kept == [s for s in stems if s.endswith("_d2")] and small == [s for s in stems if s.endswith("_d4")]
     assert usable_pairs(lr_dir, stems, 24) == (stems, [])
+    (lr_dir / "img1_d2.png").write_bytes((lr_dir / "img1_d2.png").read_bytes()[:20])  # a truncated file
+    with pytest.raises(ValueError, match=r"img1_d2\.png: not a complete teacher-target PNG; delete it"):
+        usable_pairs(lr_dir, stems, 24)
 
 
 def test_targets_key_changes_with_everything_that_changes_the_targets() -> None:
