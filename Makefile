@@ -48,8 +48,9 @@ bench: $(STAMP)
 ## Everything that needs CUDA, in one go (benchmarks/gpu_check.py), with the Python that has CUDA torch:
 ## `make gpu-check` (or GPU_PYTHON=... WHEELS=dir-of-wheels for a machine without a package index).
 GPU_PYTHON ?= python3
+GPU_CHECK_OUT ?= outputs/gpu-check
 gpu-check:
-	$(GPU_PYTHON) -m benchmarks.gpu_check $(if $(WHEELS),--wheels $(WHEELS))
+	$(GPU_PYTHON) -m benchmarks.gpu_check --out $(GPU_CHECK_OUT) $(if $(WHEELS),--wheels $(WHEELS))
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info .pytest_cache .mypy_cache .ruff_cache
