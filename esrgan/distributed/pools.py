@@ -1,0 +1,103 @@
+"""Pools of workers behind one small interface, :class:`Pool`, that the scheduler drives.
+
+:class:`ThreadPool` runs one worker per device in threads of this process (several GPUs of one machine, without
+Ray: no start-up, no copies between processes; the network releases the GIL while it computes).
+:class:`esrgan.distributed.ray_pool.RayPool` runs one Ray actor per worker, on this machine or a cluster.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+from esrgan.distributed.worker import Job, Reply, Worker, WorkerInfo
+
+__all__ = ["AllWorkersLostError", "Pool", "ThreadPool", "WorkerLostError"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLostError(Exception):
+    """A worker died or became unreachable while it held an item: the item did not finish there (retry it)."""
+
+
+class AllWorkersLostError(ConnectionError):
+    """Every worker of the pool is gone; the run cannot go on. The message says how many and the last cause."""
+
+
+class Pool(Protocol):
+    """Workers that each run one :class:`~esrgan.distributed.worker.Job` on their device.
+
+    A ticket is whatever :meth:`submit` returns (hashable); :meth:`result` of a finished ticket gives the
+    :class:`~esrgan.distributed.worker.Reply` or raises :class:`WorkerLostError`.
+    """
+
+    def start(self) -> list[WorkerInfo]:
+        """Start every worker (each loads its model) and return who they are, in worker order."""
+        ...
+
+    def submit(self, worker: int, payload: Any) -> Any:
+        """Queue one item on ``worker``; returns its ticket."""
+        ...
+
+    def wait(self, tickets: Collection[Any], timeout: float) -> list[Any]:
+        """Those of ``tickets`` that finished, waiting at most ``timeout`` seconds for the first one."""
+        ...
+
+    def result(self, ticket: Any) -> Reply:
+        """The reply of a finished ticket; :class:`WorkerLostError` if its worker was lost meanwhile."""
+        ...
+
+    def recovered(self, worker: int) -> bool | None:
+        """After a loss: True once ``worker`` is back (restarted, model loaded), False if it is gone for good,
+        None while that is not known yet. Never blocks."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (queued items are dropped)."""
+        ...
+
+
+class ThreadPool:
+    """One worker per entry of ``devices`` ("cuda:0", "cuda:1", or "cpu" twice), each in its own thread.
+
+    Each worker starts its own copy of the job (its own network on its own device). Threads are never lost, so
+    :meth:`recovered` is never asked; an unexpected exception in a job is a bug and is raised by :meth:`result`.
+    """
+
+    def __init__(self, job: Job, devices: Sequence[str]) -> None:
+        if not devices:
+            raise ValueError("devices must name at least one device")
+        self.job = job
+        self.devices = list(devices)
+        self._executors = [cf.ThreadPoolExecutor(1, thread_name_prefix=f"esrgan-w{i}") for i in range(len(devices))]
+        self._workers: list[Worker] = []
+
+    def start(self) -> list[WorkerInfo]:
+        # Each worker is built in its own thread: a CUDA device, thread-local state, all where it will run.
+        futures = [
+            ex.submit(Worker, self.job, device, f"w{i}")
+            for i, (ex, device) in enumerate(zip(self._executors, self.devices, strict=True))
+        ]
+        self._workers = [f.result() for f in futures]
+        return [w.info() for w in self._workers]
+
+    def submit(self, worker: int, payload: Any) -> cf.Future[Reply]:
+        return self._executors[worker].submit(self._workers[worker].run, payload)
+
+    def wait(self, tickets: Collection[Any], timeout: float) -> list[Any]:
+        done, _ = cf.wait(tickets, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, ticket: Any) -> Reply:
+        reply: Reply = ticket.result()
+        return reply
+
+    def recovered(self, worker: int) -> bool | None:
+        return True
+
+    def close(self) -> None:
+        for ex in self._executors:
+            ex.shutdown(wait=True, cancel_futures=True)
