@@ -231,8 +231,7 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[tuple[str, Path, Path
         FileNotFoundError, NotADirectoryError: a folder is missing.
         ValueError: no images, duplicate stems, an HR image without an LR partner or an LR image without an HR.
     """
-    from esrgan.data import pair_by_stem
-    from esrgan.image import IMAGE_EXTENSIONS
+    from esrgan.image import IMAGE_EXTENSIONS, pair_by_stem
 
     def images(folder: Path, what: str) -> dict[str, Path]:
         if not folder.exists():
@@ -365,7 +364,7 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
     """The SR function (uint8 LR (h, w[, 3]) -> uint8 SR (h*s, w*s[, 3])), its scale and a model description."""
     import numpy as np
 
-    from esrgan.metrics import imresize
+    from esrgan.image import imresize
 
     if opts.model == BICUBIC:
         if opts.scale is None:
@@ -434,8 +433,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from esrgan.image import ImageData, write_image
-    from esrgan.metrics import bicubic_degrade, calculate_psnr, calculate_ssim, mod_crop
+    from esrgan.image import ImageData, bicubic_degrade, mod_crop, write_image
+    from esrgan.metrics import calculate_psnr, calculate_ssim
 
     opts = options_from_args(args)
     upscale: Callable[[np.ndarray], np.ndarray] | None = None

@@ -31,9 +31,9 @@ from esrgan import __version__
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, write_image
+from esrgan.image import ImageData, from_tensor, imresize, write_image
 from esrgan.inference import Upscaler
-from esrgan.metrics import calculate_psnr, calculate_ssim, imresize
+from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.models import save_model
 from esrgan.options import to_dict
 from esrgan.train import build
