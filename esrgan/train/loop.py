@@ -30,10 +30,10 @@ from torch import nn
 from esrgan import __version__
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device
+from esrgan.evaluation import DatasetScore, engine_sr, score_image
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, imresize, write_image
+from esrgan.image import ImageData, from_tensor, imresize, to_float, to_tensor, to_uint8, write_image
 from esrgan.inference import Upscaler
-from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.models import save_model
 from esrgan.options import to_dict
 from esrgan.train import build
@@ -469,38 +469,30 @@ def validate(
     samples_dir: Path,
     iteration: int,
 ) -> dict[str, float]:
-    """PSNR and SSIM on the Y channel (crop border = scale) of ``net``'s outputs rounded to 8 bits.
+    """PSNR and SSIM of ``net`` on the validation set, scored as ``esrgan test`` scores (:mod:`esrgan.evaluation`):
+    8-bit LR in, SR output rounded to 8 bits, Y channel, crop border = scale.
 
     The network runs through the inference engine (:class:`esrgan.inference.Upscaler`) on a copy, so the
     engine's in-place changes (eval mode, memory format) never touch the training networks. The first
     ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
     """
     upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
-    psnrs, ssims = [], []
+    upscale = engine_sr(upscaler)
+    # hr None (distillation): the references are the teacher's outputs on val.lr.
+    reference = str(val.hr) if val.hr is not None else f"teacher outputs on {val.lr}"
+    result = DatasetScore("validation", reference, str(val.lr) if val.lr is not None else None)
     for i in range(len(val_set)):
         item = val_set[i]
-        sr = upscaler(item["lr"][None])[0]
-        sr8, hr8 = _to_uint8(sr), _to_uint8(item["hr"])
-        if sr8.shape != hr8.shape:
-            raise ValueError(f"{item['path']}: SR is {sr8.shape} but HR is {hr8.shape}")
-        psnrs.append(calculate_psnr(sr8, hr8, crop_border=scale))
-        ssims.append(calculate_ssim(sr8, hr8, crop_border=scale))
+        stem = Path(item["path"]).stem
+        lr8, hr8 = to_uint8(from_tensor(item["lr"])), to_uint8(from_tensor(item["hr"]))
+        score, sr8 = score_image(stem, lr8, hr8, upscale, crop_border=scale)
+        result.images.append(score)
         if i < val.save_samples:
             bicubic = imresize(item["lr"][None], scale).clamp(0.0, 1.0)[0]
-            strip = torch.cat([bicubic, _from_uint8(sr8), item["hr"]], dim=2)
+            strip = torch.cat([bicubic, to_tensor(to_float(sr8))[0], item["hr"]], dim=2)
             samples_dir.mkdir(parents=True, exist_ok=True)
-            write_image(samples_dir / f"{Path(item['path']).stem}_{iteration:08d}.png", ImageData(from_tensor(strip)))
-    return {"psnr_y": float(np.mean(psnrs)), "ssim_y": float(np.mean(ssims))}
-
-
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(C, H, W) float RGB in [0, 1] -> (H, W, C) uint8, rounded as a saved PNG would be."""
-    return (t.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def _from_uint8(a: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 -> (C, H, W) float in [0, 1]."""
-    return torch.from_numpy(a).permute(2, 0, 1).float() / 255.0
+            write_image(samples_dir / f"{stem}_{iteration:08d}.png", ImageData(from_tensor(strip)))
+    return {"psnr_y": result.psnr, "ssim_y": result.ssim}
 
 
 def _checkpoint(

@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 
 from esrgan.cli import main
-from esrgan.commands.test import TestOptions as Options  # not "Test*": pytest would collect it
+from esrgan.evaluation import TestOptions as Options  # not "Test*": pytest would collect it
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
