@@ -109,6 +109,7 @@ def fit(
 
 
 def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> FitResult:
+    """Set up (:func:`_setup`), then the loop: step, check the losses, log, validate, checkpoint, stop on time."""
     run = _setup(opts, resume, dist, device)
     t, total = run.trainables, opts.train.total_iter
     it, last_state = run.start_iter, run.resume_path
