@@ -43,7 +43,20 @@ CONTRACT = (
 
 
 @runtime_checkable
-class SRNetwork(Protocol):
+class Described(Protocol):
+    """What every network of ``esrgan.archs`` carries, training helpers (discriminators) included: its name and
+    constructor arguments, so that checkpoints describe themselves."""
+
+    @property
+    def arch_name(self) -> str: ...
+
+    def hparams(self) -> HParams:
+        """Constructor arguments: ``type(net)(**net.hparams())`` builds the same network (other weights)."""
+        ...
+
+
+@runtime_checkable
+class SRNetwork(Described, Protocol):
     """What every super-resolution network carries (read-only attributes; class attributes or properties).
 
     Attributes:
@@ -59,8 +72,6 @@ class SRNetwork(Protocol):
     """
 
     @property
-    def arch_name(self) -> str: ...
-    @property
     def scale(self) -> int: ...
     @property
     def size_multiple(self) -> int: ...
@@ -74,10 +85,6 @@ class SRNetwork(Protocol):
     def supports_fp16(self) -> bool: ...
     @property
     def supports_bf16(self) -> bool: ...
-
-    def hparams(self) -> HParams:
-        """Constructor arguments: ``spec.net(**net.hparams())`` builds the same network (other weights)."""
-        ...
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -134,6 +141,9 @@ class ArchSpec:
         hparams_from: (canonical state dict, where) -> constructor arguments, read from tensor shapes only.
         validate_hparams: (hyper-parameters, where) -> None; ValueError "<where>: <key> must be ..." for any size
             out of its sane bounds or a value of the wrong type. Called before anything is built from them.
+        tiny_hparams: every constructor argument of a small network of this architecture that builds and runs
+            in milliseconds, with values its shapes tell apart (``hparams_from`` gives them back): what the
+            registry's conformance test (tests/archs/test_registry.py) and smoke runs build.
         describe: hyper-parameters -> the sizes in words ("23 blocks, 64 features, growth 32").
         feature_layer: network -> name of its default feature-matching tap for distillation (a module of
             ``net.named_modules()``: the last feature map before the upsampler).
@@ -151,6 +161,7 @@ class ArchSpec:
     to_canonical: Callable[[StateDict, str, str], StateDict]
     hparams_from: Callable[[StateDict, str], HParams]
     validate_hparams: Callable[[Mapping[str, Any], str], None]
+    tiny_hparams: Mapping[str, Any]
     describe: Describe
     feature_layer: Callable[[nn.Module], str]
     shape_notes: Callable[[Mapping[str, Any]], list[str]] = lambda hparams: []
