@@ -89,3 +89,15 @@ def ray_instance() -> Iterator[Any]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture()
+def model_pair(tmp_path: Path) -> tuple[Path, Path, torch.nn.Module, torch.nn.Module]:
+    """Two tiny RRDBNet x2 with different random weights, saved as a.pth and b.safetensors: (paths..., nets...)."""
+    from esrgan.archs import RRDBNet
+    from esrgan.models import save_model
+
+    a, b = (RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2) for _ in range(2))
+    save_model(a, tmp_path / "a.pth")
+    save_model(b, tmp_path / "b.safetensors")
+    return tmp_path / "a.pth", tmp_path / "b.safetensors", a, b
