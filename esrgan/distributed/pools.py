@@ -38,8 +38,8 @@ class Pool(Protocol):
         """Start every worker (each loads its model) and return who they are, in worker order."""
         ...
 
-    def submit(self, worker: int, payload: Any) -> Any:
-        """Queue one item on ``worker``; returns its ticket."""
+    def submit(self, worker: int, index: int, payload: Any) -> Any:
+        """Queue item ``index`` on ``worker``; returns its ticket."""
         ...
 
     def wait(self, tickets: Collection[Any], timeout: float) -> list[Any]:
@@ -48,6 +48,10 @@ class Pool(Protocol):
 
     def result(self, ticket: Any) -> Reply:
         """The reply of a finished ticket; :class:`WorkerLostError` if its worker was lost meanwhile."""
+        ...
+
+    def partial(self) -> dict[int, tuple[int, int]]:
+        """Per busy worker, (index, units done) of the item it is doing, as last heard (may lag; never blocks)."""
         ...
 
     def recovered(self, worker: int) -> bool | None:
@@ -84,8 +88,8 @@ class ThreadPool:
         self._workers = [f.result() for f in futures]
         return [w.info() for w in self._workers]
 
-    def submit(self, worker: int, payload: Any) -> cf.Future[Reply]:
-        return self._executors[worker].submit(self._workers[worker].run, payload)
+    def submit(self, worker: int, index: int, payload: Any) -> cf.Future[Reply]:
+        return self._executors[worker].submit(self._workers[worker].run, index, payload)
 
     def wait(self, tickets: Collection[Any], timeout: float) -> list[Any]:
         done, _ = cf.wait(tickets, timeout=timeout, return_when=cf.FIRST_COMPLETED)
@@ -94,6 +98,10 @@ class ThreadPool:
     def result(self, ticket: Any) -> Reply:
         reply: Reply = ticket.result()
         return reply
+
+    def partial(self) -> dict[int, tuple[int, int]]:
+        current = {i: w.progress() for i, w in enumerate(self._workers)}
+        return {i: p for i, p in current.items() if p is not None}
 
     def recovered(self, worker: int) -> bool | None:
         return True

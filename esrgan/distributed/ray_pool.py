@@ -160,8 +160,11 @@ class _Actor:
     def info(self) -> WorkerInfo:
         return self.worker.info()
 
-    def run(self, payload: Any) -> Reply:
-        return self.worker.run(payload)
+    def run(self, index: int, payload: Any) -> Reply:
+        return self.worker.run(index, payload)
+
+    def progress(self) -> tuple[int, int] | None:
+        return self.worker.progress()
 
 
 class RayPool:
@@ -185,12 +188,15 @@ class RayPool:
         self.level = level
         self.actors: list[Any] = []
         self._pings: dict[int, Any] = {}
+        self._polls: dict[int, Any] = {}
+        self._heard: dict[int, tuple[int, int]] = {}
         self._job_ref: Any = None
 
     def start(self) -> list[WorkerInfo]:
         ray = import_ray()
         plan = self.plan
-        actor_class = ray.remote(_Actor).options(
+        # progress() answers from its own thread while run() computes (run and info stay one at a time).
+        actor_class = ray.remote(concurrency_groups={"poll": 1})(_Actor).options(
             num_cpus=plan.cpus,
             num_gpus=plan.gpus,
             max_restarts=self.max_restarts,
@@ -221,8 +227,8 @@ class RayPool:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             raise cause from None
 
-    def submit(self, worker: int, payload: Any) -> Any:
-        return self.actors[worker].run.remote(payload)
+    def submit(self, worker: int, index: int, payload: Any) -> Any:
+        return self.actors[worker].run.remote(index, payload)
 
     def wait(self, tickets: Collection[Any], timeout: float) -> list[Any]:
         ray = import_ray()
@@ -236,6 +242,26 @@ class RayPool:
         except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
             raise WorkerLostError(_one_line(exc)) from exc
         return reply
+
+    def partial(self) -> dict[int, tuple[int, int]]:
+        ray = import_ray()
+        for worker, ref in list(self._polls.items()):
+            ready, _ = ray.wait([ref], timeout=0)
+            if not ready:
+                continue
+            del self._polls[worker]
+            try:
+                heard = ray.get(ref)
+            except ray.exceptions.RayError:  # the worker is being lost: its loss shows on its item
+                heard = None
+            if heard is None:
+                self._heard.pop(worker, None)
+            else:
+                self._heard[worker] = heard
+        for worker, actor in enumerate(self.actors):
+            if worker not in self._polls:
+                self._polls[worker] = actor.progress.options(concurrency_group="poll").remote()
+        return dict(self._heard)
 
     def recovered(self, worker: int) -> bool | None:
         ray = import_ray()
@@ -260,6 +286,7 @@ class RayPool:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+        self._polls.clear()
         self._job_ref = None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -91,6 +91,8 @@ class Scheduler:
         self.depth = depth
         self.max_attempts = max_attempts
         self.stats: list[WorkerStats] = []
+        # Units (frames, say) the workers reported done of the items in flight, as of the last poll.
+        self.partial_units = 0
 
     def start(self) -> list[WorkerInfo]:
         """Start the workers; their start-up log lines are replayed once each.
@@ -121,26 +123,34 @@ class Scheduler:
         self.stats = [WorkerStats(info) for info in infos]
         return infos
 
-    def run(self, items: Iterable[tuple[int, Any]]) -> Iterator[Done]:
+    def run(self, items: Iterable[tuple[int, Any]], *, on_tick: Callable[[int], None] | None = None) -> Iterator[Done]:
         """Do every ``(index, payload)`` of ``items`` (pulled lazily) and yield one :class:`Done` per index, in
         the order they finish.
+
+        Args:
+            on_tick: called at least every :data:`POLL_S` seconds with the units the workers report done of the
+                items they hold (see :attr:`partial_units`), for a progress bar that moves within long items.
 
         Raises:
             AllWorkersLostError: every worker is gone while items remain.
         """
         if not self.stats:
             raise RuntimeError("Scheduler.start() must be called before run()")
-        source = iter(items)
-        run = _Run(self, source)
+        run = _Run(self, iter(items))
         while True:
             run.fill()
             if not run.in_flight:
                 if run.exhausted and not run.retry:
+                    self.partial_units = 0
                     return
                 run.wait_for_recovery()
                 continue
             yield from run.collect(self.pool.wait(list(run.in_flight), POLL_S))
             run.check_recovering()
+            held = {item.index for item, _ in run.in_flight.values()}
+            self.partial_units = sum(units for index, units in self.pool.partial().values() if index in held)
+            if on_tick is not None:
+                on_tick(self.partial_units)
 
 
 @dataclass
@@ -201,7 +211,7 @@ class _Run:
             if item is None:
                 skip.add(worker)
                 continue
-            ticket = self.s.pool.submit(worker, item.payload)
+            ticket = self.s.pool.submit(worker, item.index, item.payload)
             self.in_flight[ticket] = (item, worker)
             self.load[worker] += 1
 

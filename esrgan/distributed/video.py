@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,11 @@ class _SegmentRunner:
         self.upscaler = upscaler
         self.settings: dict[str, Any] = upscaler.resolved_settings()
 
-    def __call__(self, payload: tuple[VideoJob, SegmentRange]) -> MadeSegment:
+    def __call__(self, payload: tuple[VideoJob, SegmentRange], progress: Callable[[int], None]) -> MadeSegment:
         job, rng = payload
         _check_same_input(job)
         with tempfile.TemporaryDirectory(prefix="esrgan-segment-") as tmp:
-            made = render_segment(range_job(job, rng), self.upscaler, Path(tmp))
+            made = render_segment(range_job(job, rng), self.upscaler, Path(tmp), lambda done, _: progress(done))
             if made is None:
                 return MadeSegment(None, None, 0.0)
             path, segment, network_s = made
@@ -100,7 +101,8 @@ def upscale_video_distributed(
         scheduler: started; its workers agree on the engine's settings, which join the resume identity.
         src, dst, settings: as for :func:`esrgan.video.upscale_video` (``batch_size`` applies per worker).
         model: the model's identity for the resume manifest (its hash), as the local command passes it.
-        progress: ``progress(frames_done, frames_total)`` after each finished segment.
+        progress: ``progress(frames_done, frames_total)`` as segments are made (frames of unfinished segments
+            included as the workers report them).
 
     Raises:
         FileNotFoundError, VideoError: as :func:`esrgan.video.upscale_video`; a worker's own failure on a
@@ -119,7 +121,9 @@ def upscale_video_distributed(
         network_s = 0.0
         if progress is not None:
             progress(done_frames, total)
-        for done in scheduler.run((r.index, (sent, r)) for r in ranges):
+        # Frames of the segments in flight move the bar too (workers report them as they go).
+        tick = (lambda partial: progress(done_frames + partial, total)) if progress is not None else None
+        for done in scheduler.run(((r.index, (sent, r)) for r in ranges), on_tick=tick):
             replay(done.records)
             if done.error is not None:
                 raise done.error
@@ -128,7 +132,7 @@ def upscale_video_distributed(
             network_s += made.network_seconds
             done_frames += made.segment.frames if made.segment is not None else 0
             if progress is not None:
-                progress(done_frames, total)
+                progress(done_frames + scheduler.partial_units, total)
     except BaseException:
         keep_or_drop_parts(job.parts, job.manifest)
         raise

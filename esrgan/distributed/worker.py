@@ -15,7 +15,7 @@ import os
 import pickle
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,11 +31,12 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, Runtime
 
 class Runner(Protocol):
     """A job started on one device: ``settings`` are the engine's resolved settings (they must agree across the
-    workers of one run, see :class:`esrgan.distributed.scheduler.Scheduler`); calling it does one item."""
+    workers of one run, see :class:`esrgan.distributed.scheduler.Scheduler`); calling it does one item, telling
+    ``progress`` how many units of it (frames, say) are done so far, if it can."""
 
     settings: dict[str, Any]
 
-    def __call__(self, payload: Any) -> Any: ...
+    def __call__(self, payload: Any, progress: Callable[[int], None]) -> Any: ...
 
 
 class Job(Protocol):
@@ -89,6 +90,7 @@ class Worker:
         self.device = device
         self.capture_level = capture_level
         self._runner: Runner | None = None
+        self._current: tuple[int, int] | None = None  # (item index, units done) while an item runs
         self._start_error: BaseException | None = None
         self._start_records: list[tuple[str, int, str]] = []
         if capture_level is not None:
@@ -109,20 +111,31 @@ class Worker:
             self.name, self.device, socket.gethostname(), os.getpid(), settings, tuple(self._start_records)
         )
 
-    def run(self, payload: Any) -> Reply:
-        """Do one item. Expected failures come back in :attr:`Reply.error`; anything else is raised."""
+    def run(self, index: int, payload: Any) -> Reply:
+        """Do item ``index``. Expected failures come back in :attr:`Reply.error`; anything else is raised."""
         if self._runner is None:
             raise RuntimeError(f"worker {self.name} did not start: {self._start_error}")
         t0 = time.perf_counter()
         reply = Reply()
+        self._current = (index, 0)
+
+        def progress(units: int) -> None:
+            self._current = (index, units)
+
         with self._captured() as records:
             try:
-                reply.value = self._runner(payload)
+                reply.value = self._runner(payload, progress)
             except EXPECTED_ERRORS as exc:
                 reply.error = portable_error(exc) if self.capture_level is not None else exc
+            finally:
+                self._current = None
         reply.records = records
         reply.seconds = time.perf_counter() - t0
         return reply
+
+    def progress(self) -> tuple[int, int] | None:
+        """(index, units done) of the item being done, or None (from any thread: one atomic read)."""
+        return self._current
 
     @contextmanager
     def _captured(self) -> Iterator[list[tuple[str, int, str]]]:

@@ -172,13 +172,16 @@ def finish_job(
 
 
 def render_segment(
-    job: VideoJob, upscale: Callable[[torch.Tensor], torch.Tensor], folder: Path
+    job: VideoJob,
+    upscale: Callable[[torch.Tensor], torch.Tensor],
+    folder: Path,
+    progress: ProgressFn | None = None,
 ) -> tuple[Path, Segment, float] | None:
     """Make the frames of ``job`` from ``job.first_pts`` to ``job.until_pts`` into one segment file in the empty
     folder ``folder``, as :func:`upscale_video` would make them (the same decode, network calls and encoder).
 
     This is one segment of a job cut up by :mod:`esrgan.video.split`; ``job``'s own parts folder and manifest
-    are not touched.
+    are not touched. ``progress(frames_done, None)`` counts this segment's frames.
 
     Returns:
         (the segment file, its :class:`Segment`, seconds inside ``upscale``), or None when the range holds no
@@ -193,7 +196,7 @@ def render_segment(
         resumed_frames=0,
         total=None,
     )
-    network_s, _, _ = _stream(local, upscale, None, None)
+    network_s, _, _ = _stream(local, upscale, progress, None)
     if not local.manifest.segments:
         return None
     segment = local.manifest.segments[0]

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +44,9 @@ class SquareRunner:
         self.settings = settings
         self.threads: set[int] = set()
 
-    def __call__(self, payload: int) -> int:
+    def __call__(self, payload: int, progress: Callable[[int], None]) -> int:
         self.threads.add(threading.get_ident())
+        progress(1)
         time.sleep(self.job.delay)
         if payload in self.job.crash_on:
             os._exit(3)

@@ -118,3 +118,16 @@ def test_plan_workers_refuses_what_cannot_be_placed() -> None:
     assert plan_workers([{"CPU": 4.0}, {"CPU": 2.0}], workers=None, cpus=None, gpus=None, device="auto") == WorkerPlan(
         2, 2.0, 0.0, "cpu"
     )
+
+
+def test_actors_report_progress_while_they_compute(ray_instance: Any) -> None:
+    pool = RayPool(SquareJob(delay=2.0), TWO_CPU_WORKERS)
+    scheduler = Scheduler(pool, depth=1)
+    scheduler.start()
+    ticks: list[int] = []
+    try:
+        out = [d.value for d in scheduler.run(enumerate([2, 3]), on_tick=ticks.append)]
+    finally:
+        pool.close()
+    assert sorted(out) == [4, 9]
+    assert 2 in ticks, "both actors answered progress() while run() was busy"

@@ -103,7 +103,7 @@ class _FlakyPool:
     def start(self) -> list[WorkerInfo]:
         return [WorkerInfo(f"w{i}", "cpu", "here", i, {}) for i in range(2)]
 
-    def submit(self, worker: int, payload: int) -> tuple[int, int, int]:
+    def submit(self, worker: int, index: int, payload: int) -> tuple[int, int, int]:
         self._n += 1
         return (self._n, worker, payload)
 
@@ -117,6 +117,9 @@ class _FlakyPool:
             raise WorkerLostError(f"w{worker} died")
         self.runs.append((worker, payload))
         return Reply(value=payload * 10)
+
+    def partial(self) -> dict[int, tuple[int, int]]:
+        return {}
 
     def recovered(self, worker: int) -> bool | None:
         if self.comes_back:
@@ -188,3 +191,17 @@ def test_stats_line(caplog: pytest.LogCaptureFixture) -> None:
         pool.close()
     line = scheduler.stats[0].line("images")
     assert line.startswith("w0 cpu on ") and ": 3 images in " in line and "1 failed" in line
+
+
+def test_on_tick_reports_the_units_of_items_in_flight() -> None:
+    pool = ThreadPool(SquareJob(delay=1.2), ["cpu", "cpu"])  # each item reports 1 unit, then works 1.2 s
+    scheduler = Scheduler(pool, depth=1)
+    scheduler.start()
+    ticks: list[int] = []
+    try:
+        out = [d.value for d in scheduler.run(enumerate([2, 3]), on_tick=ticks.append)]
+    finally:
+        pool.close()
+    assert sorted(out) == [4, 9]
+    assert 2 in ticks, "both items in flight reported their unit"
+    assert scheduler.partial_units == 0

@@ -92,13 +92,13 @@ def test_a_workers_failure_stops_the_run_and_keeps_the_finished_segments(
     scheduler = Scheduler(pool, depth=1)
     scheduler.start()
     dst = tmp_path / "out.mp4"
-    calls = 0
+    changed = False
 
     def progress(done: int, total: int | None) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:  # two segments committed: the input changes under the workers
+        nonlocal changed
+        if done >= 10 and not changed:  # the second segment is made or being made: the input changes
             src.write_bytes(src.read_bytes() + b"\0")
+            changed = True
 
     try:
         with pytest.raises(VideoError, match="a worker sees another file"):
