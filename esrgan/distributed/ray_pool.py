@@ -145,26 +145,34 @@ def _fits(node: dict[str, float], cpus: float, gpus: float) -> int:
 
 
 class _Actor:
-    """The Ray actor: a :class:`~esrgan.distributed.worker.Worker` in its own process (log records captured)."""
+    """The Ray actor: a :class:`~esrgan.distributed.worker.Worker` in its own process (log records captured).
 
-    def __init__(self, job: list[Any], device: str, name: str, level: int, threads: int) -> None:
+    The job comes with :meth:`start`, not with the constructor: Ray re-runs only the constructor when it restarts
+    a crashed actor, and keeping large constructor arguments available for that is not reliable (ray-project/ray
+    issue 53727), so the driver starts a restarted actor again itself (:meth:`RayPool.recovered`).
+    """
+
+    def __init__(self, device: str, name: str, level: int, threads: int) -> None:
         if device == "cpu":
             import torch
 
             torch.set_num_threads(threads)
-        ray = import_ray()
-        # The job comes as a reference in a list: Ray resolves only top-level references itself, and an actor
-        # that may restart is warned against holding those (the driver keeps this one alive for restarts).
-        self.worker = Worker(ray.get(job[0]), device, name, capture_level=level)
+        self.device, self.name, self.level = device, name, level
+        self.worker: Worker | None = None
 
-    def info(self) -> WorkerInfo:
+    def start(self, job: Job) -> WorkerInfo:
+        """Start ``job`` (load its model) unless this process already did; who this worker is."""
+        if self.worker is None:
+            self.worker = Worker(job, self.device, self.name, capture_level=self.level)
         return self.worker.info()
 
     def run(self, index: int, payload: Any) -> Reply:
+        if self.worker is None:
+            raise RuntimeError(f"worker {self.name} was not started")
         return self.worker.run(index, payload)
 
     def progress(self) -> tuple[int, int] | None:
-        return self.worker.progress()
+        return self.worker.progress() if self.worker is not None else None
 
 
 class RayPool:
@@ -195,7 +203,7 @@ class RayPool:
     def start(self) -> list[WorkerInfo]:
         ray = import_ray()
         plan = self.plan
-        # progress() answers from its own thread while run() computes (run and info stay one at a time).
+        # progress() answers from its own thread while run() computes (run and start stay one at a time).
         actor_class = ray.remote(concurrency_groups={"poll": 1})(_Actor).options(
             num_cpus=plan.cpus,
             num_gpus=plan.gpus,
@@ -203,12 +211,9 @@ class RayPool:
             max_task_retries=0,
             scheduling_strategy="SPREAD",
         )
-        self._job_ref = ray.put(self.job)  # once into the object store; kept for restarts
-        self.actors = [
-            actor_class.remote([self._job_ref], plan.device, f"w{i}", self.level, plan.threads)
-            for i in range(plan.workers)
-        ]
-        refs = [actor.info.remote() for actor in self.actors]
+        self._job_ref = ray.put(self.job)  # once into the object store (each machine fetches it once)
+        self.actors = [actor_class.remote(plan.device, f"w{i}", self.level, plan.threads) for i in range(plan.workers)]
+        refs = [actor.start.remote(self._job_ref) for actor in self.actors]
         t0 = time.perf_counter()
         while True:
             _, pending = ray.wait(refs, num_returns=len(refs), timeout=START_NOTICE_S)
@@ -267,7 +272,8 @@ class RayPool:
         ray = import_ray()
         ping = self._pings.get(worker)
         if ping is None:
-            self._pings[worker] = self.actors[worker].info.remote()
+            # Queued until a restarting actor is up again; starts its job there (a no-op if it never died).
+            self._pings[worker] = self.actors[worker].start.remote(self._job_ref)
             return None
         ready, _ = ray.wait([ping], timeout=0)
         if not ready:

@@ -147,7 +147,7 @@ class Scheduler:
                 continue
             yield from run.collect(self.pool.wait(list(run.in_flight), POLL_S))
             run.check_recovering()
-            held = {item.index for item, _ in run.in_flight.values()}
+            held = {item.index for item, _, _ in run.in_flight.values()}
             self.partial_units = sum(units for index, units in self.pool.partial().values() if index in held)
             if on_tick is not None:
                 on_tick(self.partial_units)
@@ -169,7 +169,9 @@ class _Run:
         self.source = source
         self.exhausted = False
         self.retry: deque[_Item] = deque()
-        self.in_flight: dict[Any, tuple[_Item, int]] = {}
+        self.in_flight: dict[Any, tuple[_Item, int, int]] = {}  # ticket -> (item, worker, submission number)
+        self.submitted = 0
+        self.running_when_lost: dict[int, int] = {}  # worker -> submission number of the item it was running
         n = len(scheduler.stats)
         self.load = [0] * n
         self.recovering: set[int] = set()
@@ -212,18 +214,24 @@ class _Run:
                 skip.add(worker)
                 continue
             ticket = self.s.pool.submit(worker, item.index, item.payload)
-            self.in_flight[ticket] = (item, worker)
+            self.submitted += 1
+            self.in_flight[ticket] = (item, worker, self.submitted)
             self.load[worker] += 1
 
     def collect(self, tickets: list[Any]) -> Iterator[Done]:
         for ticket in tickets:
-            item, worker = self.in_flight.pop(ticket)
+            item, worker, number = self.in_flight.pop(ticket)
             self.load[worker] -= 1
             stats = self.s.stats[worker]
             try:
                 reply = self.s.pool.result(ticket)
             except WorkerLostError as exc:
-                yield from self._lost(item, worker, exc)
+                if worker not in self.recovering:
+                    # A new loss: every item the worker held is lost with it. It does its items one at a time
+                    # in the order given, so the oldest of them was running; the others only waited.
+                    held = [n for _, w, n in self.in_flight.values() if w == worker]
+                    self.running_when_lost[worker] = min([number, *held])
+                yield from self._lost(item, worker, exc, number == self.running_when_lost[worker])
                 continue
             if item.index in self.finished:  # a lost run that did finish after all: its result is not used twice
                 continue
@@ -233,17 +241,21 @@ class _Run:
             stats.seconds += reply.seconds
             yield Done(item.index, reply.value, reply.error, stats.info.name, reply.records)
 
-    def _lost(self, item: _Item, worker: int, exc: WorkerLostError) -> Iterator[Done]:
+    def _lost(self, item: _Item, worker: int, exc: WorkerLostError, running: bool) -> Iterator[Done]:
+        """``item`` comes back from a lost worker: queued again, first in line. Only the item the worker was
+        running counts an attempt (the others only waited behind it)."""
         stats = self.s.stats[worker]
         stats.lost += 1
         self.last_loss = f"{stats.info.name} on {stats.info.host}: {exc}"
         if worker not in self.recovering:
             log.warning("worker %s lost (%s); its items go to the others", stats.info.name, exc)
             self.recovering.add(worker)
-        item.attempts += 1
-        item.lost_on.add(worker)
+        if running:
+            item.attempts += 1
+            item.lost_on.add(worker)
         if item.attempts < self.s.max_attempts:
-            self.retry.appendleft(item)
+            self.retry.append(item)
+            self.retry = deque(sorted(self.retry, key=lambda i: i.index))
             return
         self.finished.add(item.index)
         error = RuntimeError(f"given up after losing {item.attempts} workers while on it (the last: {exc})")

@@ -90,30 +90,42 @@ def test_a_start_failure_is_raised_as_is() -> None:
 
 
 class _FlakyPool:
-    """A fake pool of two workers computing inline: a worker that runs a payload of ``kills`` dies, and loses
-    that item and every later one until ``recovered`` (``comes_back``) revives it."""
+    """A fake pool of workers (two by default) computing inline: a worker that runs a payload of ``kills`` dies,
+    losing that item, the items queued on it, and those given to it until ``recovered`` (``comes_back``) revives
+    it."""
 
-    def __init__(self, kills: dict[int, set[int]], comes_back: bool) -> None:
+    def __init__(self, kills: dict[int, set[int]], comes_back: bool, workers: int = 2) -> None:
         self.kills = kills  # payload -> workers it kills
         self.comes_back = comes_back
+        self.workers = workers
         self.dead: set[int] = set()
+        self.held: dict[int, set[tuple[int, int, int]]] = {}
+        self.doomed: set[tuple[int, int, int]] = set()  # tickets lost with their worker
         self.runs: list[tuple[int, int]] = []
         self._n = 0
 
     def start(self) -> list[WorkerInfo]:
-        return [WorkerInfo(f"w{i}", "cpu", "here", i, {}) for i in range(2)]
+        return [WorkerInfo(f"w{i}", "cpu", "here", i, {}) for i in range(self.workers)]
 
     def submit(self, worker: int, index: int, payload: int) -> tuple[int, int, int]:
         self._n += 1
-        return (self._n, worker, payload)
+        ticket = (self._n, worker, payload)
+        if worker in self.dead:
+            self.doomed.add(ticket)
+        self.held.setdefault(worker, set()).add(ticket)
+        return ticket
 
     def wait(self, tickets: Any, timeout: float) -> list[Any]:
         return sorted(tickets)[:1]
 
     def result(self, ticket: tuple[int, int, int]) -> Reply:
         _, worker, payload = ticket
-        if worker in self.dead or worker in self.kills.get(payload, set()):
+        self.held[worker].discard(ticket)
+        if ticket not in self.doomed and worker in self.kills.get(payload, set()):
             self.dead.add(worker)
+            self.doomed |= self.held[worker]  # everything it held dies with it
+            self.doomed.add(ticket)
+        if ticket in self.doomed:
             raise WorkerLostError(f"w{worker} died")
         self.runs.append((worker, payload))
         return Reply(value=payload * 10)
@@ -159,6 +171,15 @@ def test_an_item_that_kills_every_worker_is_given_up_as_its_own_error() -> None:
     out = run_all(scheduler, [1, -5, 2, 3])
     assert out[0] == 10 and out[2] == 20 and out[3] == 30
     assert isinstance(out[1], RuntimeError) and "given up after losing 3 workers" in str(out[1])
+
+
+def test_items_waiting_behind_a_crashing_one_are_not_given_up() -> None:
+    pool = _FlakyPool({-5: {0}}, comes_back=True, workers=1)  # item 1 waits behind -5 each time it crashes w0
+    scheduler = Scheduler(pool, depth=2, max_attempts=2)
+    scheduler.start()
+    out = run_all(scheduler, [-5, 1, 2, 3, 4, 5])
+    assert isinstance(out[0], RuntimeError)
+    assert {k: v for k, v in out.items() if k} == {i: i * 10 for i in range(1, 6)}
 
 
 def test_all_workers_gone_is_an_error() -> None:
