@@ -171,7 +171,8 @@ class _Run:
         self.retry: deque[_Item] = deque()
         self.in_flight: dict[Any, tuple[_Item, int, int]] = {}  # ticket -> (item, worker, submission number)
         self.submitted = 0
-        self.running_when_lost: dict[int, int] = {}  # worker -> submission number of the item it was running
+        # worker -> (submission number of the item it was running, of the last item it held) at its last loss
+        self.loss_events: dict[int, tuple[int, int]] = {}
         n = len(scheduler.stats)
         self.load = [0] * n
         self.recovering: set[int] = set()
@@ -226,12 +227,7 @@ class _Run:
             try:
                 reply = self.s.pool.result(ticket)
             except WorkerLostError as exc:
-                if worker not in self.recovering:
-                    # A new loss: every item the worker held is lost with it. It does its items one at a time
-                    # in the order given, so the oldest of them was running; the others only waited.
-                    held = [n for _, w, n in self.in_flight.values() if w == worker]
-                    self.running_when_lost[worker] = min([number, *held])
-                yield from self._lost(item, worker, exc, number == self.running_when_lost[worker])
+                yield from self._lost(item, worker, number, exc)
                 continue
             if item.index in self.finished:  # a lost run that did finish after all: its result is not used twice
                 continue
@@ -241,15 +237,25 @@ class _Run:
             stats.seconds += reply.seconds
             yield Done(item.index, reply.value, reply.error, stats.info.name, reply.records)
 
-    def _lost(self, item: _Item, worker: int, exc: WorkerLostError, running: bool) -> Iterator[Done]:
-        """``item`` comes back from a lost worker: queued again, first in line. Only the item the worker was
-        running counts an attempt (the others only waited behind it)."""
+    def _lost(self, item: _Item, worker: int, number: int, exc: WorkerLostError) -> Iterator[Done]:
+        """``item`` (submission ``number``) comes back from a lost worker and is queued again, first in line.
+
+        Every item a worker held when it was lost is lost with it (they may be collected one by one, even after
+        the worker is back). A worker does its items one at a time in the order given, so only the oldest of them
+        was running and counts an attempt; the others only waited behind it.
+        """
         stats = self.s.stats[worker]
         stats.lost += 1
         self.last_loss = f"{stats.info.name} on {stats.info.host}: {exc}"
-        if worker not in self.recovering:
-            log.warning("worker %s lost (%s); its items go to the others", stats.info.name, exc)
-            self.recovering.add(worker)
+        event = self.loss_events.get(worker)
+        if event is None or number > event[1]:  # a new loss of this worker
+            after = event[1] if event is not None else 0  # items of an earlier loss may still be uncollected
+            held = [n for _, w, n in self.in_flight.values() if w == worker and n > after]
+            event = self.loss_events[worker] = (min([number, *held]), max([number, *held]))
+            if worker not in self.recovering:
+                log.warning("worker %s lost (%s); its items go to the others", stats.info.name, exc)
+                self.recovering.add(worker)
+        running = number == event[0]
         if running:
             item.attempts += 1
             item.lost_on.add(worker)
