@@ -51,6 +51,7 @@ from esrgan.train.distributed import (
 )
 from esrgan.train.logger import TrainLogger
 from esrgan.train.options import TrainOptions, ValDataOptions
+from esrgan.train.pool import PairPool
 from esrgan.train.state import (
     capture_rng,
     latest_state,
@@ -146,12 +147,13 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
         start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path, feature)
     net_g_train = wrap(net_g, dist, device)
     net_d_train = wrap(net_d, dist, device) if net_d is not None else None
-    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels once
 
     # ---- data order from start_iter on, logging
     loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    pool = build.build_pool(opts, dist, loader, state, device, memory_format)  # None without data.train.queue_size
     logger = TrainLogger(
         run_dir if dist.is_main else None,
         start_iter=start_iter,
@@ -195,6 +197,8 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             )
             lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
             hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
+            if pool is not None:
+                lr_img, hr_img = pool.swap(it, lr_img, hr_img)
 
             if gan:
                 assert net_d_train is not None and opt_d is not None
@@ -241,7 +245,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
                 if net_d is not None:
                     sync_buffers(net_d, dist)
                 last_state = _checkpoint(
-                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir, feature
+                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir, feature, pool
                 )
 
             if out_of_time:
@@ -516,9 +520,11 @@ def _checkpoint(
     ckpt_dir: Path,
     models_dir: Path,
     feature: nn.Module | None = None,
+    pool: PairPool | None = None,
 ) -> Path:
     """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
     rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
+    pools = gather_objects(pool.state(), dist) if pool is not None else None  # every rank's pool keys
     path = state_path(ckpt_dir, it)
     if dist.is_main:
         meta = {**_describe(ema.net), "version": __version__}
@@ -535,6 +541,7 @@ def _checkpoint(
             rng=rng,
             options=to_dict(opts),
             feature=unwrap(feature).state_dict() if feature is not None else None,
+            pool=pools,
         )
         save_state(path, state)
         models_dir.mkdir(parents=True, exist_ok=True)

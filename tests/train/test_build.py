@@ -83,3 +83,27 @@ def test_train_loader_batches(make_options: Callable[..., dict[str, Any]]) -> No
     assert len(batches) == opts.train.total_iter - 1
     assert batches[0]["lr"].shape == (3, 3, 8, 8) and batches[0]["hr"].shape == (3, 3, 32, 32)
     assert batches[0]["lr"].dtype == torch.float32 and 0.0 <= float(batches[0]["hr"].min()) <= 1.0
+
+
+def test_real_world_objects(make_options: Callable[..., dict[str, Any]]) -> None:
+    from esrgan.archs.discriminator import VGGStyleDiscriminator
+    from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
+    from esrgan.data import DegradedDataset, HROnlyDataset
+
+    cpu = torch.device("cpu")
+    vgg = from_dict(TrainOptions, make_options("gan"))
+    assert isinstance(build.build_discriminator(vgg, cpu, 3), VGGStyleDiscriminator)
+    assert build.gan_kind(vgg) == "ragan" and build.build_losses(vgg, cpu).usm is None
+    unet = from_dict(TrainOptions, make_options("gan", network_d={"arch": "UNetDiscriminatorSN", "num_feat": 4}))
+    d = build.build_discriminator(unet, cpu, 3)
+    assert isinstance(d, UNetDiscriminatorSN) and d.training and d.num_feat == 4
+    assert build.gan_kind(unet) == "vanilla"  # Real-ESRGAN's loss for its discriminator
+    ragan_unet = make_options("gan", network_d={"arch": "UNetDiscriminatorSN"}, losses={"gan": {"kind": "ragan"}})
+    assert build.gan_kind(from_dict(TrainOptions, ragan_unet)) == "ragan"
+    sharp = make_options("gan", losses={"pixel": {"gt_usm": True}, "gan": {"gt_usm": True}})
+    losses = build.build_losses(from_dict(TrainOptions, sharp), cpu)
+    assert losses.usm is not None and losses.usm_targets == {"pixel", "gan"}
+    assert isinstance(build.build_train_set(from_dict(TrainOptions, make_options("psnr"))), HROnlyDataset)
+    deg = from_dict(TrainOptions, make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 48}}}))
+    train_set = build.build_train_set(deg)
+    assert isinstance(train_set, DegradedDataset) and train_set.degradation.crop_pad_size == 48

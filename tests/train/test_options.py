@@ -97,3 +97,32 @@ def test_overrides_are_parsed_as_yaml(make_options: Callable[..., dict[str, Any]
 def test_misspelled_key_inside_an_optional_section(make_options: Callable[..., dict[str, Any]]) -> None:
     data = make_options("gan", losses={"gan": {"wieght": 1.0}})
     assert "unknown key 'losses.gan.wieght'; did you mean 'weight'?" in _errors(data)
+
+
+def test_real_world_options(make_options: Callable[..., dict[str, Any]]) -> None:
+    unet = make_options("gan", network_d={"arch": "UNetDiscriminatorSN"}, data={"train": {"patch_size": 44}})
+    opts = from_dict(TrainOptions, unet)  # any patch size for the U-Net
+    assert opts.network_d is not None and opts.network_d.skip_connection
+    assert "did you mean 'UNetDiscriminatorSN'" in _errors(make_options("gan", network_d={"arch": "UNetDiscriminator"}))
+    deg = {"train": {"degradation": {"crop_pad_size": 64}, "queue_size": 4}}
+    opts = from_dict(TrainOptions, make_options("psnr", data=deg))
+    assert opts.data.train.degradation is not None and opts.data.train.degradation.jpeg_range == (30, 95)
+    assert "unknown key 'data.train.degradation.jpeg_rang'; did you mean 'jpeg_range'" in _errors(
+        make_options("psnr", data={"train": {"degradation": {"jpeg_rang": [1, 2]}}})
+    )
+    lr_too = make_options("psnr", data={"train": {"lr": "somewhere", "degradation": {}}})
+    assert "degradation makes the LR images from HR: set data.train.lr to null" in _errors(lr_too)
+    small = make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 16}}})
+    assert "crop_pad_size (16) must be >= patch_size (32)" in _errors(small)
+    odd = make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 66}}})
+    assert "crop_pad_size (66) must be a multiple of scale (4)" in _errors(odd)
+    assert "queue_size (3) must be a multiple of batch_size (2)" in _errors(
+        make_options("psnr", data={"train": {"queue_size": 3}})
+    )
+    distill = {**make_options("psnr", teacher={"model": "x.pth"}, data=deg), "stage": "distill"}
+    assert "stage distill trains on its teacher's outputs" in _errors(distill)
+    sharp = {**make_options("psnr", teacher={"model": "x.pth"}, losses={"pixel": {"gt_usm": True}}), "stage": "distill"}
+    assert "stage distill trains on its teacher's outputs" in _errors(sharp)
+    assert "'losses.gan.kind' must be one of 'ragan', 'vanilla'" in _errors(
+        make_options("gan", losses={"gan": {"kind": "hinge"}})
+    )
