@@ -107,3 +107,23 @@ def test_real_world_objects(make_options: Callable[..., dict[str, Any]]) -> None
     deg = from_dict(TrainOptions, make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 48}}}))
     train_set = build.build_train_set(deg)
     assert isinstance(train_set, DegradedDataset) and train_set.degradation.crop_pad_size == 48
+
+
+def test_generator_from_a_builtin_name() -> None:
+    """train_RealESRGAN_x4plus.yml fine-tunes the built-in realesrgan-x4plus: its weights load (strictly, after the
+    architecture check) and upscale like a trained model, not a random one."""
+    from pathlib import Path
+
+    from esrgan.metrics import calculate_psnr, imresize
+    from esrgan.options import load_options
+
+    path = Path(__file__).resolve().parents[2] / "options" / "train_RealESRGAN_x4plus.yml"
+    opts = load_options(TrainOptions, path)
+    net = build.build_generator(opts, torch.device("cpu"))
+    assert net.training
+    lr = torch.linspace(0, 1, 12 * 12).view(1, 1, 12, 12).repeat(1, 3, 1, 1)  # a smooth ramp
+    with torch.no_grad():
+        sr = net(lr).clamp(0, 1)
+    bicubic = imresize(lr, 4).clamp(0, 1)
+    to8 = lambda t: (t[0].permute(1, 2, 0) * 255).round().byte().numpy()  # noqa: E731
+    assert calculate_psnr(to8(sr), to8(bicubic), crop_border=4) > 30

@@ -126,3 +126,36 @@ def test_real_world_options(make_options: Callable[..., dict[str, Any]]) -> None
     assert "'losses.gan.kind' must be one of 'ragan', 'vanilla'" in _errors(
         make_options("gan", losses={"gan": {"kind": "hinge"}})
     )
+
+
+def test_real_esrgan_settings() -> None:
+    from esrgan.degradations import DegradationOptions
+
+    net = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4plus.yml")
+    gan = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRGAN_x4plus.yml")
+    for o in (net, gan):
+        d = o.data.train
+        assert d.degradation == DegradationOptions()  # the published block, every key
+        assert (d.patch_size, d.batch_size, d.queue_size, d.hflip, d.rot90) == (256, 12, 180, True, False)
+        assert o.losses.pixel.gt_usm and o.train.ema_decay == 0.999
+    assert net.stage == "psnr" and net.train.optim_g.lr == 2e-4 and net.train.total_iter == 1_000_000
+    assert (
+        gan.stage == "gan" and gan.train.total_iter == 400_000 and gan.train.optim_g.lr == gan.train.optim_d.lr == 1e-4
+    )
+    assert gan.network_g.pretrained == "realesrgan-x4plus"
+    assert gan.network_d is not None and gan.network_d.arch == "UNetDiscriminatorSN" and gan.network_d.num_feat == 64
+    assert gan.losses.gan is not None and (gan.losses.gan.kind, gan.losses.gan.weight, gan.losses.gan.gt_usm) == (
+        "vanilla",
+        0.1,
+        False,
+    )
+    assert gan.losses.perceptual is not None and gan.losses.perceptual.gt_usm
+    assert gan.losses.perceptual.layers == {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}
+    # The CPU proof pair differs only in the LR, the pool and the iteration count.
+    deg = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4_cpu.yml")
+    bic = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4_cpu_bicubic.yml")
+    assert deg.data.train.degradation is not None and bic.data.train.degradation is None
+    same = ("patch_size", "batch_size", "hr", "cache", "num_workers")
+    assert all(getattr(deg.data.train, k) == getattr(bic.data.train, k) for k in same)
+    assert deg.network_g == bic.network_g and deg.losses == bic.losses and deg.data.val == bic.data.val
+    assert deg.train.max_minutes == bic.train.max_minutes == 60
