@@ -5,8 +5,8 @@ followed by a 3x3 convolution and (with ``skip_connection``) added to the encode
 size, then two 3x3 convolutions and a last one to a single channel: one realness logit per pixel. Spectral
 normalisation (one power iteration per training forward) bounds every inner convolution's Lipschitz constant;
 the first and last convolutions are plain, as in Real-ESRGAN. Parameter names and shapes are Real-ESRGAN's
-(``conv0`` .. ``conv9``, spectral-norm ``weight_orig``/``weight_u``/``weight_v``), so its released
-``net_d`` weights load as they are.
+(``conv0`` .. ``conv9``, spectral-norm ``weight_orig``/``weight_u``/``weight_v``, from the same
+``torch.nn.utils.spectral_norm``), so its released ``net_d`` file should load as it is (not tried: offline here).
 
 Any size: Real-ESRGAN doubles the decoder's maps (``scale_factor=2``), so its input sides must be multiples of 8.
 Here each upsampling goes to the size of the encoder map it meets, which is the same operation for those sizes
