@@ -147,12 +147,12 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
         start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path, feature)
     net_g_train = wrap(net_g, dist, device)
     net_d_train = wrap(net_d, dist, device) if net_d is not None else None
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels once
 
     # ---- data order from start_iter on, logging
     loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
-    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
     pool = build.build_pool(opts, dist, loader, state, device, memory_format)  # None without data.train.queue_size
     logger = TrainLogger(
         run_dir if dist.is_main else None,
