@@ -51,6 +51,7 @@ from esrgan.train.distributed import (
 )
 from esrgan.train.logger import TrainLogger
 from esrgan.train.options import TrainOptions, ValDataOptions
+from esrgan.train.pool import PairPool
 from esrgan.train.state import (
     capture_rng,
     latest_state,
@@ -152,7 +153,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             if it % opts.checkpoint.every == 0 or last:
                 if t.net_d is not None:
                     sync_buffers(t.net_d, dist)
-                last_state = _checkpoint(opts, dist, it, t, run.dirs)
+                last_state = _checkpoint(opts, dist, it, t, run.dirs, run.pool)
 
             if out_of_time:
                 log.warning(
@@ -219,6 +220,7 @@ class _Run:
     loader: Any  # the DataLoader of iterations start_iter + 1 ..
     val_set: Any  # the validation dataset (rank 0), or None
     logger: TrainLogger
+    pool: PairPool | None = None  # the training pair pool (data.train.queue_size), or None
 
 
 def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> _Run:
@@ -242,10 +244,12 @@ def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch
     if state is not None:
         assert resume_path is not None
         start_iter = _restore(state, resume_path, opts, dist, trainables)
-    step = _make_step(opts, trainables, online, losses, amp, dist, device)  # after _restore: DDP copies weights
 
-    # ---- data order from start_iter on, logging
+    # ---- data order from start_iter on, the pair pool (refilled from the state), the step, logging
     loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    pool = build.build_pool(opts, dist, loader, state, device, memory_format)  # None without data.train.queue_size
+    step = _make_step(opts, trainables, online, losses, amp, dist, device, pool)  # after _restore: DDP copies weights
     logger = TrainLogger(
         dirs.run if dist.is_main else None,
         start_iter=start_iter,
@@ -267,7 +271,7 @@ def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch
             device,
             str(amp.dtype or torch.float32).replace("torch.", ""),
         )
-    return _Run(dirs, resume_path, start_iter, trainables, step, loader, val_set, logger)
+    return _Run(dirs, resume_path, start_iter, trainables, step, loader, val_set, logger, pool)
 
 
 def _build(
@@ -297,8 +301,10 @@ def _make_step(
     amp: Amp,
     dist: DistInfo,
     device: torch.device,
+    pool: PairPool | None = None,
 ) -> StepFn:
-    """The run's step: set the scheduled learning rates, move the batch, update by the stage, update the EMA."""
+    """The run's step: set the scheduled learning rates, move the batch (swapped through the pair pool when there
+    is one), update by the stage, update the EMA."""
     net_g = wrap(t.net_g, dist, device)
     net_d = wrap(t.net_d, dist, device) if t.net_d is not None else None
     memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
@@ -312,6 +318,8 @@ def _make_step(
             lrs["lr_d"] = _set_lr(t.opt_d, build.scheduled_lr(train.optim_d.lr, it, train.scheduler))
         lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
         hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
+        if pool is not None:
+            lr_img, hr_img = pool.swap(it, lr_img, hr_img)
         if opts.stage == "gan":
             assert net_d is not None and t.opt_d is not None
             out = gan_step(lr_img, hr_img, net_g, net_d, t.opt_g, t.opt_d, losses, amp, clip)
@@ -543,9 +551,12 @@ def validate(
     return {"psnr_y": result.psnr, "ssim_y": result.ssim}
 
 
-def _checkpoint(opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs: RunDirs) -> Path:
+def _checkpoint(
+    opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs: RunDirs, pool: PairPool | None = None
+) -> Path:
     """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
     rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
+    pools = gather_objects(pool.state(), dist) if pool is not None else None  # every rank's pool keys
     path = state_path(dirs.checkpoints, it)
     if dist.is_main:
         meta = {**_describe(t.ema.net), "version": __version__}
@@ -562,6 +573,7 @@ def _checkpoint(opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs
             rng=rng,
             options=to_dict(opts),
             feature=unwrap_ddp(t.feature).state_dict() if t.feature is not None else None,
+            pool=pools,
         )
         save_state(path, state)
         dirs.models.mkdir(parents=True, exist_ok=True)

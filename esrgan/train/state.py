@@ -14,6 +14,8 @@ A training state is a plain dict of tensors, numbers, strings, lists and dicts, 
     rng          one dict per rank: {"torch", "numpy", "python", "cuda"}
     options      the run's options as a plain dict (esrgan.options.to_dict)
     feature      distillation: state dict of the feature-matching adapter, or None
+    pool         one dict per rank, {"size", "keys": (n, 2) int64}: the samples in the training pair pool
+                 (esrgan/train/pool.py), or None without a pool (absent in states written before it existed)
 
 The learning-rate schedule is a pure function of ``iteration`` (esrgan/train/build.py), so ``iteration`` is the
 whole scheduler state; the data order is a function of (seed, iteration) (esrgan/train/distributed.py).
@@ -142,6 +144,7 @@ def make_state(
     rng: list[dict[str, Any]],
     options: dict[str, Any],
     feature: dict[str, torch.Tensor] | None = None,
+    pool: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Assemble a training state in the layout described in this module's docstring."""
     return {
@@ -156,4 +159,5 @@ def make_state(
         "rng": rng,
         "options": options,
         "feature": feature,
+        "pool": pool,
     }

@@ -107,6 +107,39 @@ def test_resume_continues_the_same_curve(
     assert [r["iter"] for r in _records(tmp_path / "exp" / "resumed")] == [1, 2, 3, 4]
 
 
+# A small degradation (every step of the model, at 48-pixel regions) for the real-world training tests.
+SMALL_DEGRADATION = {"crop_pad_size": 48, "blur_kernel_size": 9, "blur_kernel_size2": 9}
+
+
+def test_real_world_resume_is_bit_exact(make_options: MakeOptions, tmp_path: Path, no_vgg_weights: Path) -> None:
+    """Real-ESRGAN's stage 2 in small: degraded HR-only data, a pool of 4 pairs (full after 2 iterations), the U-Net
+    discriminator, USM-sharpened targets. 6 iterations straight == 3, then 3 resumed, bit for bit: the resumed run
+    makes the pool's samples again from the keys in the checkpoint."""
+    changes: dict[str, Any] = {
+        "train": {"total_iter": 6},
+        "checkpoint": {"every": 3},
+        "data": {"val": None, "train": {"degradation": SMALL_DEGRADATION, "queue_size": 4, "num_workers": 1}},
+        "network_d": {"arch": "UNetDiscriminatorSN", "num_feat": 4},
+        "losses": {"pixel": {"gt_usm": True}, "perceptual": {"gt_usm": True}, "gan": {"weight": 0.1}},
+    }
+    fit(from_dict(TrainOptions, make_options("gan", name="straight", **changes)))
+    first = make_options("gan", name="resumed", **changes)
+    first["train"]["total_iter"] = 3
+    fit(from_dict(TrainOptions, first))
+    fit(from_dict(TrainOptions, make_options("gan", name="resumed", **changes)), resume="auto")
+    a = torch.load(tmp_path / "exp" / "straight" / "checkpoints" / "state_00000006.pth", weights_only=True)
+    b = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000006.pth", weights_only=True)
+    ta, tb = _tensors(a), _tensors(b)
+    assert ta.keys() == tb.keys() and "pool.0.keys" in ta and "net_d.conv1.weight_u" in ta
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    assert ta["pool.0.keys"].shape == (4, 2) and a["pool"][0]["size"] == 4
+    mid = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000003.pth", weights_only=True)
+    assert not torch.equal(mid["pool"][0]["keys"], a["pool"][0]["keys"])  # the pool changed after the resume
+    last = [r for r in _records(tmp_path / "exp" / "resumed") if r["kind"] == "train"][-1]
+    assert 0 < last["p_real"] < 1 and 0 < last["p_fake"] < 1
+
+
 def test_existing_run_is_not_overwritten(make_options: MakeOptions, tmp_path: Path) -> None:
     opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 2}, data={"val": None}))
     fit(opts)
