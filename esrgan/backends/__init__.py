@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from esrgan.backends.onnx_export import MissingPackageError, require_module
+from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see auto_backend
 
 __all__ = [
     "BACKENDS",
@@ -32,8 +33,6 @@ __all__ = [
     "make_runner",
 ]
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
-BACKEND_CHOICES = ("auto", *BACKENDS)  # "auto": see auto_backend
 # Modules each backend imports, with the extra of setup.cfg that installs them.
 REQUIREMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "torch": (),

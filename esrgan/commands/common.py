@@ -6,11 +6,9 @@ import argparse
 import math
 from typing import Any
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")  # = esrgan.backends.BACKEND_CHOICES (--help stays fast)
-MIN_TILE = 16
+from esrgan.defaults import BACKEND_CHOICES, MIN_CLI_TILE, PRECISIONS
 
-__all__ = ["PRECISIONS", "add_engine_args", "positive_float", "positive_int", "tile_size"]
+__all__ = ["add_engine_args", "positive_float", "positive_int", "tile_size"]
 
 
 def tile_size(text: str) -> int | str:
@@ -21,8 +19,8 @@ def tile_size(text: str) -> int | str:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}") from None
-    if value < 0 or 0 < value < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_TILE} pixels, got {value}")
+    if value < 0 or 0 < value < MIN_CLI_TILE:
+        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_CLI_TILE} pixels, got {value}")
     return value
 
 
@@ -72,7 +70,7 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=d("auto"), help="auto: fp16 on CUDA, bf16 on CPUs "
                    "with native bf16, else fp32")  # fmt: skip
     p.add_argument("--device", default=d("auto"), help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", choices=BACKENDS, default=d("auto"), help="auto (default: the fastest measured "
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default=d("auto"), help="auto (default: the fastest measured "
                    "for the model: openvino for compact models on the CPU when installed, else torch), torch (any "
                    "device), or onnxruntime / openvino on the CPU (compiled once, cached in "
                    "~/.cache/esrgan/compiled)")  # fmt: skip

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.commands.common import add_engine_args, positive_float, upscaler_from
+from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "realesrgan-x4plus"
-DEFAULT_MAX_PIXELS = 25_000_000
 EXT_CHOICES = ("auto", "png", "jpg", "webp", "tif")
 
 

@@ -12,13 +12,10 @@ import re
 from typing import Any
 
 from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
+from esrgan.defaults import DEFAULT_MODEL, DEFAULT_SEGMENT_FRAMES, FAST_MODEL
 
 log = logging.getLogger(__name__)
 
-# Names only (esrgan.models imports torch, which `esrgan --help` must not wait for); a test checks they exist.
-DEFAULT_MODEL = "realesrgan-x4plus"
-FAST_MODEL = "realesr-animevideov3"
-SEGMENT_FRAMES = 300  # = esrgan.video.SEGMENT_FRAMES (not imported here: it brings in av and torch)
 
 _EPILOG = f"""\
 The output plays everywhere by default: H.264 (libx264), yuv420p, even sizes, MP4 index up front. Frame
@@ -99,8 +96,8 @@ def register(subparsers: Any) -> None:
     rng.add_argument(
         "--segment-frames",
         type=positive_int,
-        default=SEGMENT_FRAMES,
-        help=f"frames per resumable segment (default {SEGMENT_FRAMES})",
+        default=DEFAULT_SEGMENT_FRAMES,
+        help=f"frames per resumable segment (default {DEFAULT_SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
     eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")

@@ -25,7 +25,9 @@ FAKE_PEAKS = [
 
 @pytest.fixture(autouse=True)
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded."""
+    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded; a CPU without
+    native bf16, so that precision auto (the default configuration) resolves to fp32 on every machine."""
+    monkeypatch.setattr("esrgan.device.cpu_has_native_bf16", lambda cpuinfo=None: False)
     ticks = itertools.count()
     monkeypatch.setattr(bm, "_wall_clock", lambda: float(next(ticks)))
     monkeypatch.setattr(bm, "conv_peaks", lambda threads=None, **_: list(FAKE_PEAKS))
