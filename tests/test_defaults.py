@@ -21,6 +21,9 @@ for name in COMMANDS:
         parser.parse_args([name, "--help"])
     except SystemExit:
         pass
+from esrgan.inference import EngineOptions
+from esrgan.commands.test import TestOptions
+EngineOptions(tile=64, backend="torch")
 heavy = sorted(m for m in ("torch", "numpy", "av", "cv2") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))
 """

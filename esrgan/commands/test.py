@@ -22,10 +22,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from esrgan.commands.common import add_engine_args, upscaler_from
+from esrgan.commands.common import add_engine_args
 from esrgan.fileio import write_text_atomic
+from esrgan.inference.options import EngineOptions
+from esrgan.options import flat
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,13 +63,9 @@ class TestOptions:
     csv: Path | None = None  # per-image and mean scores as CSV
     json: Path | None = None  # the same as JSON (with the protocol and model description)
     overwrite: bool = False  # replace existing CSV / JSON / SR files
-    tile: int | Literal["auto"] = "auto"  # engine tile size in LR pixels; 0: whole images
-    tile_pad: int = 16
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
-    device: str = "auto"
-    ensemble: bool = False  # x8 self-ensemble
-    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"  # see esrgan.backends.auto_backend
-    compile: bool = False  # torch.compile the network (torch backend)
+    # The engine's keys (tile, tile_pad, ensemble, precision, device, backend, compile, tile_batch) at the top
+    # level; precision fp32 by default: scores comparable across machines.
+    engine: EngineOptions = flat(EngineOptions(precision="fp32"))
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -81,8 +79,6 @@ class TestOptions:
             raise ValueError("'scale' is required for the bicubic baseline (e.g. --scale 4)")
         if self.crop_border is not None and self.crop_border < 0:
             raise ValueError(f"'crop_border' must be >= 0, got {self.crop_border}")
-        if (isinstance(self.tile, int) and self.tile < 0) or self.tile_pad < 0:
-            raise ValueError("'tile' and 'tile_pad' must be >= 0")
 
 
 # ------------------------------------------------------------------------------------------------------ results
@@ -331,8 +327,8 @@ def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, mod
             "crop_border": opts.crop_border if opts.crop_border is not None else scale,
             "ssim_window": "gaussian 11x11, sigma 1.5",
             "sr_rounded_to_uint8": True,
-            "precision": opts.precision if opts.model != BICUBIC else None,
-            "ensemble": opts.ensemble if opts.model != BICUBIC else None,
+            "precision": opts.engine.precision if opts.model != BICUBIC else None,
+            "ensemble": opts.engine.ensemble if opts.model != BICUBIC else None,
         },
         "datasets": [
             {
@@ -379,6 +375,7 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
 
     import torch
 
+    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     net, info = load_model(opts.model)
@@ -386,7 +383,7 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
         raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
         raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
-    upscaler = upscaler_from(net, opts)
+    upscaler = Upscaler.from_options(net, opts.engine)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
         info.name or info.path,

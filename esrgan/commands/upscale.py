@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, upscaler_from
+from esrgan.commands.common import add_engine_args, engine_options, positive_float
 from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
+    from esrgan.inference import Upscaler
     from esrgan.inference.pipeline import upscale_image
     from esrgan.models import load_model
 
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         tile_bar[0].n = done
         tile_bar[0].refresh()
 
-    upscaler = upscaler_from(net, args, on_tile=on_tile)
+    upscaler = Upscaler.from_options(net, engine_options(args), on_tile=on_tile)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
 
     inputs_resolved = {src.resolve() for src, _ in found}

@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
+from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
 from esrgan.defaults import DEFAULT_MODEL, DEFAULT_SEGMENT_FRAMES, FAST_MODEL
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from esrgan import video
+    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     # Cheap checks first: a typo in a path should not wait for a model to load.
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     )
     info = video.probe_video(src)
     net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-    upscaler = upscaler_from(net, args)
+    upscaler = Upscaler.from_options(net, engine_options(args))
     log.info(
         "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
         src,

@@ -475,7 +475,7 @@ def validate(
     engine's in-place changes (eval mode, memory format) never touch the training networks. The first
     ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
     """
-    upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
+    upscaler = Upscaler.from_options(copy.deepcopy(net), val.engine.with_default_device(str(device)))
     psnrs, ssims = [], []
     for i in range(len(val_set)):
         item = val_set[i]
