@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_TILE_PAD",
     "FAST_MODEL",
     "MIN_CLI_TILE",
+    "OUTPUT_FORMATS",
     "PRECISIONS",
     "BackendName",
     "PrecisionName",
@@ -50,6 +51,9 @@ DEFAULT_TILE: TileSize = "auto"
 DEFAULT_TILE_PAD = 16
 # Smallest tile the command line accepts: smaller tiles spend most of their time on the overlap.
 MIN_CLI_TILE = 16
+
+# Output formats of upscaled images ("auto": the input's, where it can store the image: esrgan.inference.files).
+OUTPUT_FORMATS = ("auto", "png", "jpg", "webp", "tif")
 
 # `esrgan upscale` refuses inputs with more pixels than this unless told otherwise (0: no limit).
 DEFAULT_MAX_PIXELS = 25_000_000

@@ -1,4 +1,5 @@
-"""Inference engine: tiling, self-ensemble and the :class:`Upscaler` that combines them with a network.
+"""Inference engine: tiling, self-ensemble, the :class:`Upscaler` that combines them with a network, and
+:func:`upscale_file` that runs it from one image file to another.
 
 :class:`EngineOptions` (torch-free) is imported at once; the torch-based names load on first use, so that the
 command line can declare options that embed :class:`EngineOptions` without waiting for torch.
@@ -13,6 +14,7 @@ from esrgan.inference.options import EngineOptions
 
 if TYPE_CHECKING:
     from esrgan.inference.ensemble import dihedral, dihedral_inverse, self_ensemble
+    from esrgan.inference.files import UpscaledFile, upscale_file
     from esrgan.inference.tiling import plan_tiles, split_axis, tiled
     from esrgan.inference.upscaler import Upscaler, pad_to_multiple
 
@@ -26,10 +28,13 @@ _LAZY = {
     "plan_tiles": "esrgan.inference.tiling",
     "split_axis": "esrgan.inference.tiling",
     "tiled": "esrgan.inference.tiling",
+    "UpscaledFile": "esrgan.inference.files",
+    "upscale_file": "esrgan.inference.files",
 }
 
 __all__ = [
     "EngineOptions",
+    "UpscaledFile",
     "Upscaler",
     "dihedral",
     "dihedral_inverse",
@@ -38,6 +43,7 @@ __all__ = [
     "self_ensemble",
     "split_axis",
     "tiled",
+    "upscale_file",
 ]
 
 
