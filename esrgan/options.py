@@ -247,7 +247,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 
 
 def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
-    """Read a YAML file, apply ``--set`` overrides, validate into ``cls``."""
+    """Read a YAML file, apply ``a.b=value`` overrides (see :func:`apply_overrides`), validate into ``cls``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"options file not found: {path}")
@@ -258,7 +258,7 @@ def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) 
     if not isinstance(data, dict):
         raise OptionsError(f"{path}: expected a mapping of options at the top level")
     overrides = list(overrides)
-    source = str(path) + (" (with --set overrides)" if overrides else "")
+    source = str(path) + (" (with overrides)" if overrides else "")
     return from_dict(cls, apply_overrides(data, overrides), source=source)
 
 

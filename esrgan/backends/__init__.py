@@ -140,9 +140,7 @@ def make_runner(
         raise ValueError("the torch backend has no runner: use esrgan.inference.Upscaler(net, backend='torch')")
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
-        raise ValueError(
-            f"the {name} backend runs on the CPU only, not {device!r}: use --device cpu or --backend torch"
-        )
+        raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
     if hint not in ("latency", "throughput"):
