@@ -22,7 +22,6 @@ for name in COMMANDS:
     except SystemExit:
         pass
 from esrgan.inference import EngineOptions
-from esrgan.commands.test import TestOptions
 EngineOptions(tile=64, backend="torch")
 heavy = sorted(m for m in ("torch", "numpy", "av", "cv2") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "esrgan"
 # Command-line code: the verbs, the entry point, and the data-preparation scripts (each a command of its own).
 COMMAND_LINE = ("commands/", "cli.py", "datasets/")
 # Not yet converted; their rooms are being rebuilt (issue 13): remove each entry once its new room lands.
-PENDING = ("video.py", "models/checkpoint.py", "models/ncnn.py")
+PENDING = ("models/checkpoint.py", "models/ncnn.py")
 FLAG = re.compile(r"(?:^|[\s(`'\"])--[a-z][a-z-]*")
 
 

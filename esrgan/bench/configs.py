@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from esrgan.defaults import BACKENDS
+from esrgan.defaults import BACKENDS, PRECISIONS
 from esrgan.inference.options import EngineOptions
 
 __all__ = [
@@ -27,8 +27,7 @@ __all__ = [
 ]
 
 PLAIN = "plain"
-# fp16 is left out: PyTorch has no fast fp16 convolution on the CPU, and the engine refuses it there.
-PRECISION_TOKENS = ("auto", "fp32", "bf16")
+PRECISION_TOKENS = PRECISIONS  # fp16: CUDA only (the engine refuses it on the CPU)
 BACKEND_TOKENS = BACKENDS
 SIZE_PRESETS = {
     "480p": (854, 480),
@@ -72,8 +71,9 @@ def parse_config(text: str) -> Config:
     """Parse a configuration name: tokens joined with ``+``.
 
     Tokens: ``plain`` (the reference, alone), ``default`` (the command's defaults), a precision (``auto``,
-    ``fp32``, ``bf16``), a backend (``torch``, ``onnxruntime``, ``openvino``), ``compile`` (torch.compile), and
-    ``tile=N`` / ``tile=auto`` / ``tile=0``. Examples: ``fp32``, ``openvino+bf16``, ``fp32+tile=0``.
+    ``fp32``, ``bf16``, ``fp16``), a backend (``torch``, ``onnxruntime``, ``openvino``), ``compile``
+    (torch.compile), and ``tile=N`` / ``tile=auto`` / ``tile=0``. Examples: ``fp32``, ``openvino+bf16``,
+    ``fp32+tile=0``.
 
     Raises:
         ValueError: an unknown or repeated token, or ``plain`` combined with anything.
@@ -109,7 +109,7 @@ def parse_config(text: str) -> Config:
             put("tile", value if value == "auto" else int(value), token)
         else:
             raise ValueError(
-                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16, "
+                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16/fp16, "
                 "torch/onnxruntime/openvino, compile or tile=N, joined with + (e.g. openvino+bf16)"
             )
     return Config(name=name, **values)

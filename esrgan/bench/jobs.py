@@ -19,6 +19,7 @@ from pathlib import Path
 
 from esrgan.bench.configs import Config, unavailable_reason
 from esrgan.bench.measurement import FAILED, OK, SKIPPED, Job, Measurement, measure
+from esrgan.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _run_here(job: Job) -> Measurement:
         return measure(job, isolated=False)
     except (RuntimeError, ValueError, OSError, ImportError, TypeError) as exc:
         log.debug("job failed", exc_info=True)
-        return Measurement(job.model, job.config.name, job.width, job.height, FAILED, _one_line(exc))
+        return Measurement(job.model, job.config.name, job.width, job.height, FAILED, one_line(exc))
 
 
 def _run_child(job: Job, tmp: Path, n: int) -> Measurement:
@@ -129,11 +130,6 @@ def _run_child(job: Job, tmp: Path, n: int) -> Measurement:
     return Measurement(**json.loads(result_path.read_text()))
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def child_main(argv: Sequence[str]) -> int:
     """``python -m esrgan.bench JOB.json RESULT.json``: run one job, write its Measurement as JSON."""
     from esrgan.fileio import write_text_atomic
@@ -146,6 +142,6 @@ def child_main(argv: Sequence[str]) -> int:
         result = measure(job, isolated=True)
     except Exception as exc:  # any failure becomes one row of the table; the traceback goes to the log
         log.debug("job failed", exc_info=True)
-        result = Measurement(job.model, job.config.name, job.width, job.height, FAILED, _one_line(exc))
+        result = Measurement(job.model, job.config.name, job.width, job.height, FAILED, one_line(exc))
     write_text_atomic(argv[1], json.dumps(asdict(result)))
     return 0

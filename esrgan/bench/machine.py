@@ -12,13 +12,15 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from esrgan.device import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,6 @@ __all__ = [
     "conv_peaks",
     "machine_info",
     "peak_for",
-    "torch_threads",
 ]
 
 # The convolution of the peak measurement: 3x3, 64 -> 64 channels (the body of RRDBNet and SRVGGNetCompact) on
@@ -137,18 +138,6 @@ def peak_for(peaks: Sequence[ConvPeak], dtype: str | None) -> ConvPeak | None:
     """The best measured peak of ``dtype`` ("fp32", "bf16"), or None if there is none."""
     measured = [p for p in peaks if p.dtype == dtype and p.gflops is not None]
     return max(measured, key=lambda p: p.gflops or 0.0) if measured else None
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch intra-op threads (None or 0: unchanged), restoring the count after."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def machine_info() -> dict[str, Any]:

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from esrgan.bench.configs import Config, unavailable_reason
-from esrgan.bench.machine import DTYPE_NAMES, torch_threads
+from esrgan.bench.machine import DTYPE_NAMES
+from esrgan.device import torch_threads
 
 __all__ = ["FAILED", "OK", "SKIPPED", "Job", "Measurement", "measure", "photo", "psnr"]
 

@@ -79,7 +79,7 @@ def test_package_names_load_on_first_use() -> None:
 
 def test_shipped_options_files_keep_their_engine_keys() -> None:
     """The YAML files users already have: engine keys flat in their section, read into the embedded options."""
-    from esrgan.commands.test import TestOptions
+    from esrgan.evaluation import TestOptions
     from esrgan.train.options import TrainOptions
 
     test = load_options(TestOptions, OPTIONS_DIR / "test_realesrgan_x4plus.yml")
