@@ -127,13 +127,14 @@ def run(args: argparse.Namespace) -> int:
     if single_file and len(found) > 1:
         raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
     out_dir = output.parent if single_file else output
+    options = engine_options(args)  # checked before the model loads
     out_dir.mkdir(parents=True, exist_ok=True)
 
     net, scale = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
     tiles = _TileBar(args.quiet)
-    upscaler = Upscaler.from_options(net, engine_options(args), on_tile=tiles.update)
+    upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
 
     inputs = [source for source, _ in found]

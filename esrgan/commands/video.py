@@ -144,9 +144,10 @@ def run(args: argparse.Namespace) -> int:
         encode = video.resolve_encode_settings(
             video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
         )
+        options = engine_options(args)
         info = video.probe_video(src)
         net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        upscaler = Upscaler.from_options(net, engine_options(args))
+        upscaler = Upscaler.from_options(net, options)
         log.info(
             "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
             src,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from esrgan.cli import build_parser
+from esrgan.cli import build_parser, main
 from esrgan.commands.common import engine_options
 from esrgan.inference import EngineOptions
 
@@ -51,10 +53,19 @@ def test_engine_options_from_flags() -> None:
     assert engine_options(build_parser().parse_args(["video", "a.mp4", "-o", "b.mp4"])) == EngineOptions()
 
 
-def test_flag_combinations_no_backend_runs_are_one_line_errors(caplog: pytest.LogCaptureFixture) -> None:
+def test_flag_combinations_no_backend_runs_are_one_line_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     args = build_parser().parse_args(["upscale", "a.png", "--backend", "openvino", "--compile"])
     with pytest.raises(ValueError, match="compile applies to the torch backend only, not openvino"):
         engine_options(args)
     args = build_parser().parse_args(["upscale", "a.png", "--backend", "onnxruntime", "--device", "cuda"])
     with pytest.raises(ValueError, match="onnxruntime backend runs on the CPU only, not cuda"):
         engine_options(args)
+    # Through the command: exit status 2, one line, before any model is loaded (this one does not even exist).
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    argv = ["upscale", str(image), "-o", str(tmp_path / "o"), "-m", str(tmp_path / "missing.pth")]
+    assert main([*argv, "--backend", "openvino", "--compile", "-q"]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["compile applies to the torch backend only, not openvino"]
