@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from esrgan import __version__
+from esrgan.archs import as_sr_network
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,10 @@ def export_onnx_bytes(
     import onnx
 
     _check_opset(exporter, opset)
-    scale = int(getattr(net, "scale", 0))
-    multiple = int(getattr(net, "size_multiple", 1))
-    channels = int(getattr(net, "num_in_ch", 3))
+    contract = as_sr_network(net)
+    scale = int(contract.scale)
+    multiple = int(contract.size_multiple)
+    channels = int(contract.num_in_ch)
     shape = _trace_shape(channels, multiple, dynamic, example_shape)
 
     module = _Exportable(net, fp16=fp16)
@@ -120,7 +122,7 @@ def export_onnx_bytes(
     model = onnx.load_from_string(data)
     meta = {
         "esrgan.version": __version__,
-        "esrgan.arch": str(getattr(net, "arch_name", type(net).__name__)),
+        "esrgan.arch": str(contract.arch_name),
         "esrgan.scale": str(scale),
         "esrgan.size_multiple": str(multiple),
         "esrgan.precision": "fp16 weights and compute, float32 input/output" if fp16 else "fp32",

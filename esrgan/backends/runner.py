@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.archs import as_sr_network
 from esrgan.backends.cache import cache_key, cached_file, network_fingerprint
 from esrgan.backends.onnx_export import DEFAULT_OPSET, export_onnx_bytes
 
@@ -46,11 +47,12 @@ class CompiledRunner:
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.scale = int(getattr(net, "scale", 0))
+        contract = as_sr_network(net)
+        self.scale = int(contract.scale)
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_multiple = int(getattr(net, "size_multiple", 1))
-        self.in_channels = int(getattr(net, "num_in_ch", 3))
+        self.size_multiple = int(contract.size_multiple)
+        self.in_channels = int(contract.num_in_ch)
         self.static_shape: tuple[int, int, int, int] | None = None
         if static_shape is not None:
             batch, channels, height, width = (int(s) for s in static_shape)
@@ -69,8 +71,7 @@ class CompiledRunner:
             "threads": threads,
             **options,
         }
-        arch = str(getattr(net, "arch_name", type(net).__name__))
-        label = f"{arch}-x{self.scale}-{self.precision}-{size_class}"
+        label = f"{contract.arch_name}-x{self.scale}-{self.precision}-{size_class}"
         started = time.perf_counter()
         self.cache_file = self._cache_entry(label, fields) if use_cache else None
         self.cache_hit = self.cache_file is not None and self._load_cached(self.cache_file)

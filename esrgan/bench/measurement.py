@@ -151,6 +151,7 @@ def measure(job: Job, *, isolated: bool = True) -> Measurement:
 
 
 def _measure(job: Job, result: Measurement, isolated: bool) -> Measurement:
+    from esrgan.archs import as_sr_network
     from esrgan.device import tune_cpu_allocator
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
@@ -159,7 +160,7 @@ def _measure(job: Job, result: Measurement, isolated: bool) -> Measurement:
     if isolated and not job.config.plain:
         tune_cpu_allocator()  # as the esrgan command runs; the plain reference keeps glibc's defaults
     net, info = load_model(job.model)
-    multiple = max(1, int(getattr(net, "size_multiple", 1)))
+    multiple = max(1, as_sr_network(net).size_multiple)
     result.flops_per_pixel = flops_per_input_pixel(net, info.in_channels, size=8 * multiple)
     x = photo(job.width, job.height, info.in_channels)
     run, details = (_plain_runner if job.config.plain else _engine_runner)(net, job.config, x, job.device)
@@ -209,11 +210,13 @@ def _plain_runner(
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], _Details]:
     """The reference: fp32, contiguous NCHW, the whole image in one call, output clamped and on the CPU (as
     Real-ESRGAN's RealESRGANer does without tiles, including its padding to the network's size multiple)."""
+    from esrgan.archs import as_sr_network
     from esrgan.inference import pad_to_multiple
 
     dev = torch.device(device)
     net = net.eval().to(dev, torch.float32)
-    scale, multiple = int(getattr(net, "scale", 1)), int(getattr(net, "size_multiple", 1))
+    contract = as_sr_network(net)
+    scale, multiple = contract.scale, contract.size_multiple
 
     def run(x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

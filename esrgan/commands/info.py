@@ -24,11 +24,12 @@ def register(sub: Any) -> None:
 
 def describe(spec: str) -> dict[str, Any]:
     """Everything `esrgan info` reports about one model, as plain values."""
+    from esrgan.archs import as_sr_network
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
 
     net, info = load_model(spec)
-    flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, getattr(net, "size_multiple", 1)))
+    flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, as_sr_network(net).size_multiple))
     return {
         "model": spec,
         "kind": "built-in" if info.name else "file",

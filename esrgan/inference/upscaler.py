@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from esrgan.archs import as_sr_network
 from esrgan.backends import Runner, auto_backend, make_runner
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
@@ -125,21 +126,22 @@ class Upscaler:
             tile_batch=tile_batch,
         )
         device = self.options.device
+        contract = as_sr_network(net)
         chosen = backend == "auto"
         if chosen:
             backend = auto_backend(net, resolve_device(device), precision, compile)
-            log.info("backend auto: %s for %s", backend, getattr(net, "arch_name", type(net).__name__))
+            log.info("backend auto: %s for %s", backend, contract.arch_name)
         if backend != "torch" and device.strip().lower() == "auto":
             device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
-        self.scale = int(getattr(net, "scale", 0))
+        self.scale = int(contract.scale)
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_multiple = int(getattr(net, "size_multiple", 1))
-        self.in_channels: int | None = getattr(net, "num_in_ch", None)
-        self.out_channels: int = getattr(net, "num_out_ch", self.in_channels or 3)
+        self.size_multiple = int(contract.size_multiple)
+        self.in_channels: int | None = contract.num_in_ch
+        self.out_channels: int = contract.num_out_ch
         self.tile = tile
         self.tile_pad = tile_pad
         self.ensemble = ensemble

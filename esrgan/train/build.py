@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from esrgan.archs import ARCHS
+from esrgan.archs import as_sr_network, find
 from esrgan.archs.discriminator import VGGStyleDiscriminator
 from esrgan.archs.vgg import VGG19FeatureExtractor
 from esrgan.data import HROnlyDataset, PairedImageDataset, ValidationDataset
@@ -31,9 +31,6 @@ from esrgan.train.teacher import FeatureTap, default_feature_layer, targets_key
 
 log = logging.getLogger(__name__)
 
-# Name of the scale argument of each generator architecture.
-_SCALE_ARG = {"RRDBNet": "scale", "SRVGGNetCompact": "upscale"}
-
 
 def generator_hparams(opts: GeneratorOptions, scale: int) -> dict[str, Any]:
     """Constructor arguments of the generator: the architecture's defaults, the options' hparams, the scale.
@@ -41,13 +38,14 @@ def generator_hparams(opts: GeneratorOptions, scale: int) -> dict[str, Any]:
     Raises:
         ValueError: ``hparams`` sets a scale different from the top-level ``scale``.
     """
+    spec = find(opts.arch)
     defaults = {
         name: p.default
-        for name, p in inspect.signature(ARCHS[opts.arch]).parameters.items()
+        for name, p in inspect.signature(spec.net).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
     hparams = {**defaults, **opts.hparams}
-    key = _SCALE_ARG[opts.arch]
+    key = spec.scale_arg
     if key in opts.hparams and opts.hparams[key] != scale:
         raise ValueError(f"network_g.hparams.{key} is {opts.hparams[key]} but scale is {scale}; make them agree")
     hparams[key] = scale
@@ -71,7 +69,7 @@ def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained
                 f"network_g.pretrained: {exc} (train the previous stage first, or point it at existing weights)"
             ) from exc
         # Compare canonical forms: each network's hparams() leaves out defaults that do not change it.
-        theirs, mine = dict(info.hparams), getattr(net, "hparams")()  # noqa: B009 (nn.Module hides the type)
+        theirs, mine = dict(info.hparams), as_sr_network(net).hparams()
         if info.arch != g_opts.arch or theirs != mine:
             raise ValueError(
                 f"network_g.pretrained {g_opts.pretrained} is {info.arch} {theirs}, but the options describe "
@@ -132,7 +130,7 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
         raise FileNotFoundError(f"teacher.model: {exc}") from exc
     if info.scale != opts.scale:
         raise ValueError(f"teacher {t.model} upscales x{info.scale} but scale is {opts.scale}; they must agree")
-    multiple = int(getattr(net, "size_multiple", 1))
+    multiple = as_sr_network(net).size_multiple
     lr_patch = opts.data.train.patch_size // opts.scale
     if t.targets == "online" and lr_patch % multiple:
         raise ValueError(
@@ -187,7 +185,7 @@ def build_online_teacher(
         return online
     online.tap = FeatureTap(teacher, f.teacher or default_feature_layer(teacher))
     online.student_tap = FeatureTap(net_g, f.student or default_feature_layer(net_g))
-    probe = torch.zeros(1, int(getattr(net_g, "num_in_ch", 3)), 16, 16, device=device)
+    probe = torch.zeros(1, as_sr_network(net_g).num_in_ch, 16, 16, device=device)
     with torch.no_grad():
         teacher(probe)
         net_g(probe)

@@ -27,6 +27,7 @@ import yaml
 from torch import nn
 
 from esrgan import __version__
+from esrgan.archs import Described, as_sr_network
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device, torch_threads
 from esrgan.evaluation import DatasetScore, engine_sr, score_image
@@ -427,12 +428,14 @@ def _seed_everything(seed: int) -> None:
 
 
 def _describe(net: nn.Module) -> dict[str, Any]:
-    """{"arch", "hparams"} of one of our networks (esrgan.archs classes carry both)."""
-    return {"arch": getattr(net, "arch_name"), "hparams": getattr(net, "hparams")()}  # noqa: B009
+    """{"arch", "hparams"} of one of our networks (generators and discriminators carry both)."""
+    if not isinstance(net, Described):
+        raise TypeError(f"{type(net).__name__} does not carry arch_name and hparams() (esrgan.archs.Described)")
+    return {"arch": net.arch_name, "hparams": net.hparams()}
 
 
 def _out_channels(net: nn.Module) -> int:
-    return int(getattr(net, "num_out_ch", 3))
+    return as_sr_network(net).num_out_ch
 
 
 def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistInfo, t: Trainables) -> int:

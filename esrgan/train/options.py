@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from esrgan.archs import ARCHS
+from esrgan.archs import find
 from esrgan.archs.vgg import VGG19_LAYERS
 from esrgan.defaults import PrecisionName
 from esrgan.inference.options import EngineOptions
@@ -85,18 +85,23 @@ class DataOptions:
 class GeneratorOptions:
     """The generator: an architecture of ``esrgan.archs`` and its constructor arguments."""
 
-    arch: Literal["RRDBNet", "SRVGGNetCompact"] = "RRDBNet"
+    arch: str = "RRDBNet"  # a name of esrgan.archs.REGISTRY
     hparams: dict[str, int | str] = field(default_factory=dict)  # constructor kwargs; unset ones keep defaults
     # Start from these weights: a built-in model name (e.g. realesrgan-x4plus) or a weights file (load_model).
     pretrained: str | None = None
 
     def __post_init__(self) -> None:
-        params = [p for p in inspect.signature(ARCHS[self.arch]).parameters if p != "self"]
+        try:
+            spec = find(self.arch)
+        except ValueError as exc:  # the known names, with the closest one
+            raise ValueError(f"arch: {exc}") from None
+        params = [p for p in inspect.signature(spec.net).parameters if p != "self"]
         for key in self.hparams:
             if key not in params:
                 close = difflib.get_close_matches(key, params, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(params)})"
                 raise ValueError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+        spec.validate_hparams(self.hparams, "hparams")  # ranges, before anything is built
 
 
 @dataclass(frozen=True)

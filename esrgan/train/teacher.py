@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.archs import as_sr_network, get
 from esrgan.data import ImageSource
 from esrgan.fileio import write_text_atomic
 from esrgan.image import ImageData, from_tensor, imresize, mod_crop, to_tensor, write_image
@@ -157,16 +158,15 @@ def _png_size(path: Path) -> tuple[int, int]:
 def default_feature_layer(net: nn.Module) -> str:
     """Name of the last feature map before a network's upsampler: where feature matching taps by default.
 
-    RRDBNet: ``conv_body`` (the trunk's last convolution, ``num_feat`` channels at the input size);
-    SRVGGNetCompact: the activation after its last hidden convolution.
+    Each architecture's spec names it (``ArchSpec.feature_layer``): e.g. RRDBNet's ``conv_body`` (the trunk's last
+    convolution, ``num_feat`` channels at the input size), SRVGGNetCompact's activation after its last hidden
+    convolution.
     """
-    arch = getattr(net, "arch_name", type(net).__name__)
-    if arch == "RRDBNet":
-        return "conv_body"
-    if arch == "SRVGGNetCompact":
-        body: nn.ModuleList = net.body  # type: ignore[assignment]  # SRVGGNetCompact.body
-        return f"body.{len(body) - 2}"
-    raise ValueError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
+    arch = as_sr_network(net).arch_name
+    spec = get(arch)
+    if spec is None:
+        raise ValueError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
+    return spec.feature_layer(net)
 
 
 class FeatureTap:

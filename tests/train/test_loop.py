@@ -176,10 +176,15 @@ def test_validate_scores_y_psnr_with_crop_border(tmp_path: Path, image_dirs: dic
     from esrgan.metrics import calculate_psnr, calculate_ssim
     from esrgan.train.options import ValDataOptions
 
-    class Nearest(torch.nn.Module):
+    class Nearest(torch.nn.Module):  # carries the SRNetwork contract
+        arch_name = "Nearest"
         scale = 4
-        size_multiple = 1
-        num_in_ch = 3
+        size_multiple = min_size = 1
+        num_in_ch = num_out_ch = 3
+        supports_fp16 = supports_bf16 = True
+
+        def hparams(self) -> dict[str, int]:
+            return {}
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.interpolate(x, scale_factor=4, mode="nearest")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from esrgan.archs import names
 from esrgan.options import OptionsError, from_dict, load_options
 from esrgan.train.options import PerceptualLossOptions, TrainOptions
 
@@ -67,6 +68,14 @@ def test_misspelled_missing_and_mistyped_keys(make_options: Callable[..., dict[s
     assert "'stage' must be one of 'psnr', 'gan'" in _errors({**good, "stage": "ganx"})
     data = {**good, "network_g": {"arch": "RRDBNet", "hparams": {"num_feats": 8}}}
     assert "unknown RRDBNet hparam 'hparams.num_feats'; did you mean 'num_feat'?" in _errors(data)
+    data = {**good, "network_g": {"arch": "SRVGGNetCompakt"}}
+    known = ", ".join(map(repr, names()))  # every registered architecture
+    assert (
+        f"t.yml: 'network_g': arch: unknown architecture 'SRVGGNetCompakt': use one of {known}; "
+        "did you mean 'SRVGGNetCompact'?"
+    ) in _errors(data)
+    data = {**good, "network_g": {"arch": "SRVGGNetCompact", "hparams": {"num_conv": 30_000_000}}}
+    assert "'network_g': hparams: num_conv must be an integer from 0 to 256, got 30000000" in _errors(data)
 
 
 def test_stage_consistency(make_options: Callable[..., dict[str, Any]]) -> None:
