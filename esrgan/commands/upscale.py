@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
 
-    inputs = [source for source, _ in found]
+    inputs = {source.resolve() for source, _ in found}
     done = skipped = failed = 0
     bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
     for source, target, stem in bar:
@@ -199,7 +199,7 @@ def _upscale_one(
     target: Path,
     name_only: bool,
     outscale: float,
-    inputs: list[Path],
+    inputs: set[Path],
 ) -> UpscaledFile:
     """One file through :func:`esrgan.inference.upscale_file` with the command's flags (``name_only``: ``target``
     lacks its extension, which ``--ext`` and the image decide)."""

@@ -98,7 +98,7 @@ def upscale_file(
     quality: int = 95,
     max_pixels: int = 0,
     existing: Existing = "overwrite",
-    inputs: Collection[str | os.PathLike[str]] = (),
+    inputs: Collection[Path] = (),
 ) -> UpscaledFile:
     """Upscale the image file ``source`` into ``target``.
 
@@ -113,7 +113,8 @@ def upscale_file(
         quality: JPEG / WebP quality, 1-100.
         max_pixels: refuse inputs with more pixels than this (0: no limit).
         existing: what to do when ``target`` exists: "overwrite" it, "skip" this file, or raise ("error").
-        inputs: other files that must not be written over (e.g. the other inputs of a batch); ``source`` never is.
+        inputs: other files that must not be written over (e.g. the other inputs of a batch), as resolved paths
+            (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
 
     Returns:
         The source, the output file and its size, or ``skipped=True``.
@@ -129,7 +130,8 @@ def upscale_file(
     if max_pixels and image.height * image.width > max_pixels:
         raise InputTooLargeError(source, image.height * image.width, max_pixels)
     target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
-    if target.resolve() in {Path(p).resolve() for p in (source, *inputs)}:
+    resolved = target.resolve()
+    if resolved == source.resolve() or resolved in inputs:
         raise OverwritesInputError(source, target)
     if existing == "skip" and target.exists():
         return UpscaledFile(source, target, skipped=True)

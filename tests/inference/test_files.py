@@ -68,7 +68,7 @@ def test_inputs_are_never_written_over(tmp_path: Path, upscaler: Upscaler) -> No
         upscale_file(src, tmp_path / "a", upscaler, ext="png")
     assert info.value.source == src and info.value.target == src
     with pytest.raises(OverwritesInputError):
-        upscale_file(src, other, upscaler, inputs=[other])
+        upscale_file(src, other, upscaler, inputs={other.resolve()})
     assert (src.read_bytes(), other.read_bytes()) == before
 
 
