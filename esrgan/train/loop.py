@@ -477,7 +477,9 @@ def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistIn
 
 
 def _warn_changed_options(saved: dict[str, Any], current: dict[str, Any], path: Path, prefix: str = "") -> None:
-    for key in sorted(set(saved) | set(current)):
+    # Keys the saved run does not have are newer than it (the schema grew, e.g. the engine keys of data.val):
+    # nothing the user changed.
+    for key in sorted(saved):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             _warn_changed_options(a, b, path, f"{prefix}{key}.")

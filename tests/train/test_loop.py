@@ -224,3 +224,10 @@ def test_time_limit_through_the_cli_says_how_to_continue(
         assert main(["train", "-opt", str(path)]) == 0
     assert "resume='auto' continues the run" in caplog.text  # the library's log line
     assert "stopped at iteration 1 of 3: run the same command with --resume auto to continue" in caplog.text
+
+
+def test_resuming_warns_about_changed_options_not_about_newer_keys(caplog: pytest.LogCaptureFixture) -> None:
+    saved = {"seed": 0, "data": {"val": {"tile": 0, "precision": "fp32"}}}
+    current = {"seed": 1, "data": {"val": {"tile": 0, "precision": "fp32", "tile_pad": 16, "ensemble": False}}}
+    loop_module._warn_changed_options(saved, current, Path("state_00000002.pth"))
+    assert [r.getMessage() for r in caplog.records] == ["option seed changed since state_00000002.pth: 0 -> 1"]
