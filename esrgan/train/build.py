@@ -25,7 +25,7 @@ from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss, PerceptualLoss, PixelLoss
 from esrgan.models import ModelInfo, build_network, load_model
 from esrgan.train.distributed import DistInfo, ResumableBatchSampler, SeededDataset, wrap
-from esrgan.train.options import GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
+from esrgan.train.options import TEACHER_ENGINE, GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
 from esrgan.train.pool import Key, PairPool
 from esrgan.train.steps import Amp, Losses, OnlineTeacher
 from esrgan.train.teacher import FeatureTap, default_feature_layer, targets_key
@@ -162,9 +162,10 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
 
 
 def teacher_engine(teacher: nn.Module, opts: TrainOptions, device: torch.device) -> Upscaler:
-    """The inference engine that makes precomputed targets and validation references from the teacher."""
+    """The inference engine that makes precomputed targets and validation references from the teacher (on
+    ``device`` unless the teacher options name one)."""
     assert opts.teacher is not None
-    return Upscaler(teacher, tile=opts.teacher.tile, precision=opts.teacher.precision, device=device)
+    return Upscaler.from_options(teacher, opts.teacher.engine.with_default_device(str(device)))
 
 
 def teacher_targets_dir(
@@ -177,10 +178,15 @@ def teacher_targets_dir(
 ) -> str:
     """``<experiments_root>/teacher_targets/<part>-<key>``: the folder of the teacher's targets for the source
     ``images`` (see esrgan.train.teacher). The key covers the teacher, the source images, the factors, scale and
-    precision, so every run with the same ones shares the folder: a new run name does not redo the teacher's work."""
+    precision (and the self-ensemble and backend when they are not the defaults), so every run with the same ones
+    shares the folder: a new run name does not redo the teacher's work."""
     assert opts.teacher is not None
+    engine = opts.teacher.engine
     source = [str(p.resolve()) for p in (images, meta_info) if p is not None]
-    key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision, source)
+    # Named only when changed, so that the folders of runs made before these could be set keep their keys.
+    changed = {"ensemble": engine.ensemble, "backend": engine.backend}
+    extra = {k: v for k, v in changed.items() if v != getattr(TEACHER_ENGINE, k)}
+    key = targets_key(info.sha256, lr_downscales, opts.scale, engine.precision, source, extra)
     return str(opts.experiments_root / "teacher_targets" / f"{part}-{key}")
 
 
@@ -190,7 +196,7 @@ def build_online_teacher(
     """The per-step teacher of ``teacher.targets: online``, with feature taps and the adapter of
     ``losses.feature`` (its channels found by one small forward pass of both networks)."""
     assert opts.teacher is not None
-    online = OnlineTeacher(teacher, _amp(opts.teacher.precision, device))
+    online = OnlineTeacher(teacher, _amp(opts.teacher.engine.precision, device))
     f = opts.losses.feature
     if f is None or f.weight <= 0:
         return online

@@ -70,7 +70,23 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint."""
+    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint
+    (``last_state``, None if none was written yet)."""
+
+    def __init__(self, message: str, last_state: Path | None = None) -> None:
+        super().__init__(message)
+        self.last_state = last_state
+
+
+class RunExistsError(FileExistsError):
+    """A new run (``resume=None``) was asked for in a run folder that holds training states."""
+
+    def __init__(self, run_dir: Path, iteration: int) -> None:
+        super().__init__(
+            f"{run_dir} already holds a run (checkpoints up to iteration {iteration}): continue it with "
+            "resume='auto', or start a new run under another name"
+        )
+        self.run_dir, self.iteration = run_dir, iteration
 
 
 @dataclass
@@ -128,10 +144,10 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             out, lrs = run.step(it, batch)  # scheduled learning rates, the stage's update, the EMA
             if not all_finite(out, dist):
                 values = ", ".join(f"{k} {v.item():.4g}" for k, v in out.items())
-                hint = f"{last_state} (continue with --resume {last_state})" if last_state else "none written yet"
                 raise NonFiniteLossError(
-                    f"non-finite loss at iteration {it} ({values}); training stopped. Last good checkpoint: {hint}. "
-                    "A lower learning rate, grad_clip or fp32 may help"
+                    f"non-finite loss at iteration {it} ({values}); training stopped. Last good checkpoint: "
+                    f"{last_state or 'none written yet'}. A lower learning rate, grad_clip or fp32 may help",
+                    last_state,
                 )
             window.add(out, t_data, time.perf_counter() - t0)
             # The last iteration of this invocation: the end of training, or the time limit (all ranks agree).
@@ -157,7 +173,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
 
             if out_of_time:
                 log.warning(
-                    "time limit of %g minutes reached at iteration %d of %d; --resume auto continues the run",
+                    "time limit of %g minutes reached at iteration %d of %d; resume='auto' continues the run",
                     opts.train.max_minutes,
                     it,
                     total,
@@ -344,19 +360,16 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
     if resume is None:
         existing = list_states(ckpt_dir)
         if existing:
-            raise FileExistsError(
-                f"{run_dir} already holds a run (checkpoints up to iteration {existing[-1][0]}): continue it with "
-                "--resume auto, or start a new run with --name NEW_NAME"
-            )
+            raise RunExistsError(run_dir, existing[-1][0])
         return None
     if resume == "auto":
         path = latest_state(ckpt_dir)
         if path is None:
-            log.info("--resume auto: no training state in %s; starting a new run", ckpt_dir)
+            log.info("resume='auto': no training state in %s; starting a new run", ckpt_dir)
         return path
     path = Path(resume)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume {resume}: no such training state (use --resume auto for the latest)")
+        raise FileNotFoundError(f"resume={resume!r}: no such training state (resume='auto' takes the latest)")
     return path
 
 
@@ -472,7 +485,9 @@ def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistIn
 
 
 def _warn_changed_options(saved: dict[str, Any], current: dict[str, Any], path: Path, prefix: str = "") -> None:
-    for key in sorted(set(saved) | set(current)):
+    # Keys the saved run does not have are newer than it (the schema grew, e.g. the engine keys of data.val):
+    # nothing the user changed.
+    for key in sorted(saved):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             _warn_changed_options(a, b, path, f"{prefix}{key}.")
@@ -532,7 +547,7 @@ def validate(
     engine's in-place changes (eval mode, memory format) never touch the training networks. The first
     ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
     """
-    upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
+    upscaler = Upscaler.from_options(copy.deepcopy(net), val.engine.with_default_device(str(device)))
     upscale = engine_sr(upscaler)
     # hr None (distillation): the references are the teacher's outputs on val.lr.
     reference = str(val.hr) if val.hr is not None else f"teacher outputs on {val.lr}"

@@ -17,9 +17,14 @@ from typing import Literal
 
 from esrgan.archs import DISCRIMINATORS, find
 from esrgan.archs.vgg import VGG19_LAYERS
+from esrgan.defaults import PrecisionName
 from esrgan.degradations.options import DegradationOptions
+from esrgan.inference.options import EngineOptions
+from esrgan.options import flat
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# The engine defaults of the validation and teacher sections (see ValDataOptions and TeacherOptions).
+VAL_ENGINE = EngineOptions(tile=0, precision="fp32", backend="torch")
+TEACHER_ENGINE = EngineOptions(tile=256, backend="torch")
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,21 @@ class ValDataOptions:
     lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
     every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
     save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
-    tile: int = 0  # tile size for the inference engine (0: whole images)
-    precision: Precision = "fp32"  # precision of validation inference (fp32: scores comparable across runs)
+    # The inference engine's keys (tile, tile_pad, ensemble, precision, device, backend, compile, tile_batch) in
+    # this section. Defaults: whole images in fp32 (scores comparable across runs), on the training device (device
+    # auto), backend torch (the only one allowed: the weights change between validations, and a compiled backend
+    # would export and compile them again each time).
+    engine: EngineOptions = flat(VAL_ENGINE)
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.save_samples < 0 or self.tile < 0:
-            raise ValueError("val.every, val.save_samples and val.tile must be >= 0")
+        if self.every < 0 or self.save_samples < 0:
+            raise ValueError("val.every and val.save_samples must be >= 0")
         if self.hr is None and self.lr is None:
             raise ValueError("data.val needs hr (reference images), lr (inputs), or both")
+        if self.engine.backend != "torch":
+            raise ValueError(
+                f"val.backend must be torch, not {self.engine.backend}: the weights change between validations"
+            )
 
 
 @dataclass(frozen=True)
@@ -125,16 +137,24 @@ class TeacherOptions:
     model: str  # a built-in name (e.g. realesrgan-x4plus) or any weights file esrgan.models.load_model reads
     targets: Literal["precomputed", "online"] = "precomputed"
     lr_downscales: list[int] = field(default_factory=lambda: [4])
-    precision: Precision = "auto"  # teacher inference; auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32
-    tile: int = 256  # tile size when precomputing (0: whole images)
+    # The teacher's inference engine: its keys (tile, tile_pad, ensemble, precision, device, backend, compile,
+    # tile_batch) in this section. Precomputed targets (and the validation reference) use all of them, online
+    # targets only the precision. tile 256 when precomputing (0: whole images); precision auto: fp16 on CUDA, bf16
+    # on CPUs with native bf16, fp32 elsewhere; device auto: the training device; backend torch, which made the
+    # targets of runs from before the backend could be chosen (another one is part of the targets' key).
+    engine: EngineOptions = flat(TEACHER_ENGINE)
 
     def __post_init__(self) -> None:
         if not self.lr_downscales or min(self.lr_downscales) < 1:
             raise ValueError(
                 f"teacher.lr_downscales must be a non-empty list of factors >= 1, got {self.lr_downscales}"
             )
-        if self.tile < 0:
-            raise ValueError(f"teacher.tile must be >= 0, got {self.tile}")
+        moved = self.engine.device.strip().lower() != "auto" or self.engine.backend != "torch"
+        if self.targets == "online" and moved:
+            raise ValueError(
+                "teacher.targets online runs the teacher on the training device with torch: remove teacher.device "
+                "and teacher.backend, or use targets: precomputed"
+            )
 
 
 @dataclass(frozen=True)
@@ -323,7 +343,7 @@ class TrainOptions:
     device: str = "auto"  # auto, cpu, cuda, cuda:N (torchrun: each process uses cuda:LOCAL_RANK)
     # Autocast dtype: bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler); auto: fp16 on CUDA, bf16 on CPUs with
     # native bf16 instructions, fp32 elsewhere (esrgan.device.resolve_precision).
-    precision: Precision = "fp32"
+    precision: PrecisionName = "fp32"
     channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16 and on tensor cores)
     threads: int = 0  # torch intra-op threads on the CPU (0: torch's default)
     experiments_root: Path = Path("experiments")

@@ -93,7 +93,10 @@ def load_state(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot load as a training state ({exc})") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise ValueError(f"{path}: not an esrgan training state (missing {', '.join(missing)}); use --resume auto")
+        raise ValueError(
+            f"{path}: not an esrgan training state (missing {', '.join(missing)}); training states are the "
+            "checkpoints/state_*.pth files of a run"
+        )
     return state
 
 

@@ -99,7 +99,7 @@ def test_overrides_are_parsed_as_yaml(make_options: Callable[..., dict[str, Any]
         TrainOptions, path, ["train.total_iter=7", "train.optim_g.betas=[0.5, 0.9]", "network_g.pretrained=null"]
     )
     assert opts.train.total_iter == 7 and opts.train.optim_g.betas == (0.5, 0.9)
-    with pytest.raises(OptionsError, match=r"with --set overrides\): 'train.total_iter' must be an integer"):
+    with pytest.raises(OptionsError, match=r"with overrides\): 'train.total_iter' must be an integer"):
         load_options(TrainOptions, path, ["train.total_iter=__import__('os')"])
 
 
