@@ -83,7 +83,7 @@ def ray_instance() -> Iterator[Any]:
     """A private local Ray with 2 CPUs shared by every test marked ``ray`` (starting one costs seconds). Test helper
     modules go to the workers by value (``tests`` is not importable there)."""
     ray = pytest.importorskip("ray")
-    import tests.distributed.jobs as jobs
+    import tests.cluster.jobs as jobs
 
     ray.cloudpickle.register_pickle_by_value(jobs)
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)

@@ -1,4 +1,4 @@
-"""esrgan.distributed.engine: a network sent as data is rebuilt exactly; the engine is built on the worker's device."""
+"""esrgan.cluster.engine: a network sent as data is rebuilt exactly; the engine is built on the worker's device."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
-from esrgan.distributed.engine import EngineSpec, NetworkRecipe
+from esrgan.cluster.engine import EngineSpec, NetworkRecipe
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from esrgan.distributed.pools import AllWorkersLostError, Pool, WorkerLostError
-from esrgan.distributed.worker import WorkerInfo, replay
+from esrgan.cluster.pools import AllWorkersLostError, Pool, WorkerLostError
+from esrgan.cluster.worker import WorkerInfo, replay
 
 __all__ = ["Done", "InOrder", "Scheduler", "WorkerStats"]
 
@@ -35,7 +35,7 @@ POLL_S = 0.5
 @dataclass
 class Done:
     """An item's outcome: ``value`` or ``error`` (the item's own failure), the worker that did it (its name) and
-    what the item logged there (replay with :func:`esrgan.distributed.worker.replay`, in item order)."""
+    what the item logged there (replay with :func:`esrgan.cluster.worker.replay`, in item order)."""
 
     index: int
     value: Any
@@ -72,8 +72,8 @@ class Scheduler:
     """Runs items over ``pool``'s workers.
 
     Args:
-        pool: the workers (:class:`~esrgan.distributed.pools.ThreadPool` or
-            :class:`~esrgan.distributed.ray_pool.RayPool`).
+        pool: the workers (:class:`~esrgan.cluster.pools.ThreadPool` or
+            :class:`~esrgan.cluster.ray_pool.RayPool`).
         depth: items queued per worker at most (2: one computing, one waiting).
         max_attempts: an item whose worker is lost this many times is given up, reported as its own error
             (an item that crashes every worker it meets must not take the whole pool down).

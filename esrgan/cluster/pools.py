@@ -2,7 +2,7 @@
 
 :class:`ThreadPool` runs one worker per device in threads of this process (several GPUs of one machine, without
 Ray: no start-up, no copies between processes; the network releases the GIL while it computes).
-:class:`esrgan.distributed.ray_pool.RayPool` runs one Ray actor per worker, on this machine or a cluster.
+:class:`esrgan.cluster.ray_pool.RayPool` runs one Ray actor per worker, on this machine or a cluster.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-from esrgan.distributed.worker import Job, Reply, Worker, WorkerInfo
+from esrgan.cluster.worker import Job, Reply, Worker, WorkerInfo
 
 __all__ = ["AllWorkersLostError", "Pool", "ThreadPool", "WorkerLostError"]
 
@@ -28,10 +28,10 @@ class AllWorkersLostError(ConnectionError):
 
 
 class Pool(Protocol):
-    """Workers that each run one :class:`~esrgan.distributed.worker.Job` on their device.
+    """Workers that each run one :class:`~esrgan.cluster.worker.Job` on their device.
 
     A ticket is whatever :meth:`submit` returns (hashable); :meth:`result` of a finished ticket gives the
-    :class:`~esrgan.distributed.worker.Reply` or raises :class:`WorkerLostError`.
+    :class:`~esrgan.cluster.worker.Reply` or raises :class:`WorkerLostError`.
     """
 
     def start(self) -> list[WorkerInfo]:

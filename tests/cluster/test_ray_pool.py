@@ -1,4 +1,4 @@
-"""esrgan.distributed.ray_pool: actors on a local Ray instance, workers killed or crashing mid-run."""
+"""esrgan.cluster.ray_pool: actors on a local Ray instance, workers killed or crashing mid-run."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from esrgan.distributed.pools import AllWorkersLostError
-from esrgan.distributed.ray_pool import RayPool, WorkerPlan, plan_workers
-from esrgan.distributed.scheduler import Scheduler
-from esrgan.distributed.worker import replay
-from tests.distributed.jobs import SquareJob
+from esrgan.cluster.pools import AllWorkersLostError
+from esrgan.cluster.ray_pool import RayPool, WorkerPlan, plan_workers
+from esrgan.cluster.scheduler import Scheduler
+from esrgan.cluster.worker import replay
+from tests.cluster.jobs import SquareJob
 
 pytestmark = pytest.mark.ray
 

@@ -31,7 +31,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, Runtime
 
 class Runner(Protocol):
     """A job started on one device: ``settings`` are the engine's resolved settings (they must agree across the
-    workers of one run, see :class:`esrgan.distributed.scheduler.Scheduler`); calling it does one item, telling
+    workers of one run, see :class:`esrgan.cluster.scheduler.Scheduler`); calling it does one item, telling
     ``progress`` how many units of it (frames, say) are done so far, if it can."""
 
     settings: dict[str, Any]

@@ -1,4 +1,4 @@
-"""esrgan.distributed.video: a video's segments over two workers equal the local run, audio included; resume."""
+"""esrgan.cluster.video: a video's segments over two workers equal the local run, audio included; resume."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from esrgan.archs import RRDBNet
-from esrgan.distributed.engine import EngineSpec, NetworkRecipe
-from esrgan.distributed.pools import ThreadPool
-from esrgan.distributed.scheduler import Scheduler
-from esrgan.distributed.video import SegmentJob, upscale_video_distributed
+from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+from esrgan.cluster.pools import ThreadPool
+from esrgan.cluster.scheduler import Scheduler
+from esrgan.cluster.video import SegmentJob, upscale_video_on
 from esrgan.inference import Upscaler
 from esrgan.video import VideoError, VideoSettings, upscale_video
 from esrgan.video.segments import Manifest
@@ -45,7 +45,7 @@ def test_two_workers_make_the_local_runs_video(tiny_x2: torch.nn.Module, clip: P
     scheduler.start()
     reports: list[tuple[int, int | None]] = []
     try:
-        result = upscale_video_distributed(
+        result = upscale_video_on(
             scheduler, clip, spread, settings, model="tiny", progress=lambda d, t: reports.append((d, t))
         )
     finally:
@@ -59,7 +59,7 @@ def test_two_workers_make_the_local_runs_video(tiny_x2: torch.nn.Module, clip: P
     assert spread.read_bytes() == local.read_bytes()
 
 
-def test_a_distributed_run_resumes_a_local_one(tiny_x2: torch.nn.Module, clip: Path, tmp_path: Path) -> None:
+def test_a_run_on_workers_resumes_a_local_one(tiny_x2: torch.nn.Module, clip: Path, tmp_path: Path) -> None:
     settings = VideoSettings(scale=2, segment_frames=6)
     whole, dst, other = tmp_path / "whole.mp4", tmp_path / "dst.mp4", tmp_path / "other.mp4"
     local_run(tiny_x2, clip, whole, settings)
@@ -74,12 +74,12 @@ def test_a_distributed_run_resumes_a_local_one(tiny_x2: torch.nn.Module, clip: P
     scheduler.start()
     resumed = VideoSettings(scale=2, segment_frames=6, resume=True)
     try:
-        result = upscale_video_distributed(scheduler, clip, dst, resumed, model="tiny")
+        result = upscale_video_on(scheduler, clip, dst, resumed, model="tiny")
         assert result.resumed_frames == 12
         assert sum(s.items for s in scheduler.stats) == 2, "only the two segments left were made"
         assert dst.read_bytes() == whole.read_bytes()
         with pytest.raises(VideoError, match=r"different settings .*model: 'other'"):
-            upscale_video_distributed(scheduler, clip, other, resumed, model="tiny")
+            upscale_video_on(scheduler, clip, other, resumed, model="tiny")
     finally:
         pool.close()
 
@@ -102,7 +102,7 @@ def test_a_workers_failure_stops_the_run_and_keeps_the_finished_segments(
 
     try:
         with pytest.raises(VideoError, match="a worker sees another file"):
-            upscale_video_distributed(
+            upscale_video_on(
                 scheduler, src, dst, VideoSettings(scale=2, segment_frames=5), model="t", progress=progress
             )
     finally:

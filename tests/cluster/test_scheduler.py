@@ -1,4 +1,4 @@
-"""esrgan.distributed.scheduler over the thread pool: every item exactly once, back-pressure, errors, order."""
+"""esrgan.cluster.scheduler over the thread pool: every item exactly once, back-pressure, errors, order."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from esrgan.distributed.pools import AllWorkersLostError, ThreadPool, WorkerLostError
-from esrgan.distributed.scheduler import InOrder, Scheduler
-from esrgan.distributed.worker import Reply, WorkerInfo
-from tests.distributed.jobs import SquareJob
+from esrgan.cluster.pools import AllWorkersLostError, ThreadPool, WorkerLostError
+from esrgan.cluster.scheduler import InOrder, Scheduler
+from esrgan.cluster.worker import Reply, WorkerInfo
+from tests.cluster.jobs import SquareJob
 
 
 def run_all(scheduler: Scheduler, payloads: list[int]) -> dict[int, Any]:

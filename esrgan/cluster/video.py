@@ -1,4 +1,4 @@
-"""A video on several workers: its resumable segments are the unit of work (:func:`upscale_video_distributed`).
+"""A video on several workers: its resumable segments are the unit of work (:func:`upscale_video_on`).
 
 The driver plans the job as a local run does (paths, probe, the parts folder and its resume manifest), cuts the
 frames still to do into ranges of ``segment_frames`` frames (:mod:`esrgan.video.split`), and streams them to the
@@ -22,22 +22,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from esrgan.distributed.engine import EngineSpec
-from esrgan.distributed.scheduler import Scheduler
-from esrgan.distributed.worker import replay
+from esrgan.cluster.engine import EngineSpec
+from esrgan.cluster.scheduler import Scheduler
+from esrgan.cluster.worker import replay
 from esrgan.video import ProgressFn, VideoError, VideoResult, VideoSettings
 from esrgan.video.pipeline import VideoJob, finish_job, plan_job, render_segment
 from esrgan.video.segments import Manifest, Segment, keep_or_drop_parts
 from esrgan.video.split import InOrderCommits, SegmentRange, range_job, segment_ranges
 
-__all__ = ["SegmentJob", "upscale_video_distributed"]
+__all__ = ["SegmentJob", "upscale_video_on"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SegmentJob:
-    """The worker's side: an engine built once (:class:`~esrgan.distributed.engine.EngineSpec`), then one
+    """The worker's side: an engine built once (:class:`~esrgan.cluster.engine.EngineSpec`), then one
     segment per item, the item being ``(VideoJob, SegmentRange)``."""
 
     engine: EngineSpec
@@ -86,7 +86,7 @@ def _check_same_input(job: VideoJob) -> None:
         raise VideoError(f"{job.src}: a worker sees another file at this path (size or modification time differ)")
 
 
-def upscale_video_distributed(
+def upscale_video_on(
     scheduler: Scheduler,
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from esrgan.archs import RRDBNet
-from esrgan.distributed.engine import EngineSpec, NetworkRecipe
-from esrgan.distributed.ray_pool import RayPool, WorkerPlan
-from esrgan.distributed.scheduler import Scheduler
-from esrgan.distributed.video import SegmentJob, upscale_video_distributed
+from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+from esrgan.cluster.ray_pool import RayPool, WorkerPlan
+from esrgan.cluster.scheduler import Scheduler
+from esrgan.cluster.video import SegmentJob, upscale_video_on
 from esrgan.inference import Upscaler
 from esrgan.video import VideoSettings, upscale_video
 from tests.video.media import audio_packets, decode, make_clip
@@ -35,7 +35,7 @@ def test_a_videos_segments_over_two_actors_equal_the_local_run(ray_instance: Any
     scheduler = Scheduler(pool)
     try:
         scheduler.start()
-        result = upscale_video_distributed(scheduler, src, spread, settings, model="tiny")
+        result = upscale_video_on(scheduler, src, spread, settings, model="tiny")
     finally:
         pool.close()
     assert result.frames == 20

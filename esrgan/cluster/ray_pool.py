@@ -3,7 +3,7 @@
 Each actor holds one started job (one network on its device): one GPU each where the cluster has GPUs, else a
 share of a machine's CPU cores. Actors are created with ``max_restarts`` (Ray starts a crashed actor again, which
 loads its model again) and ``max_task_retries=0``: an item whose actor dies comes back to the driver at once as
-:class:`~esrgan.distributed.pools.WorkerLostError`, and the scheduler gives it to another worker with room instead
+:class:`~esrgan.cluster.pools.WorkerLostError`, and the scheduler gives it to another worker with room instead
 of waiting for that actor's restart. Actor calls are at-most-once; since workers only compute and return
 results, a retried item cannot be written twice.
 
@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from esrgan.distributed.pools import WorkerLostError
-from esrgan.distributed.worker import Job, Reply, Worker, WorkerInfo
+from esrgan.cluster.pools import WorkerLostError
+from esrgan.cluster.worker import Job, Reply, Worker, WorkerInfo
 
 __all__ = ["RayPool", "WorkerPlan", "plan_workers", "ray_session"]
 
@@ -145,7 +145,7 @@ def _fits(node: dict[str, float], cpus: float, gpus: float) -> int:
 
 
 class _Actor:
-    """The Ray actor: a :class:`~esrgan.distributed.worker.Worker` in its own process (log records captured).
+    """The Ray actor: a :class:`~esrgan.cluster.worker.Worker` in its own process (log records captured).
 
     The job comes with :meth:`start`, not with the constructor: Ray re-runs only the constructor when it restarts
     a crashed actor, and keeping large constructor arguments available for that is not reliable (ray-project/ray

@@ -1,10 +1,10 @@
-"""esrgan.distributed.devices: device lists, one worker per entry."""
+"""esrgan.cluster.devices: device lists, one worker per entry."""
 
 from __future__ import annotations
 
 import pytest
 
-from esrgan.distributed.devices import split_devices
+from esrgan.cluster.devices import split_devices
 
 
 @pytest.mark.parametrize(
