@@ -8,12 +8,16 @@ workers run, and every worker builds exactly the driver's network. Nothing but t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from esrgan.inference.options import EngineOptions
+
+if TYPE_CHECKING:
+    from esrgan.inference import Upscaler
 
 __all__ = ["EngineSpec", "NetworkRecipe"]
 
@@ -59,14 +63,14 @@ class NetworkRecipe:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What a worker needs to build its engine: the network and the :class:`esrgan.inference.Upscaler`'s
-    keyword arguments (tile, tile_pad, ensemble, precision, backend, compile). The device is the worker's."""
+    """What a worker needs to build its engine: the network and the engine's options; the device is the
+    worker's own (it replaces ``options.device``)."""
 
     recipe: NetworkRecipe
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: EngineOptions = field(default_factory=EngineOptions)
 
-    def build(self, device: str) -> Any:
+    def build(self, device: str) -> Upscaler:
         """A new :class:`esrgan.inference.Upscaler` on ``device`` with its own copy of the network."""
         from esrgan.inference import Upscaler
 
-        return Upscaler(self.recipe.build(), **{**self.options, "device": device})
+        return Upscaler.from_options(self.recipe.build(), replace(self.options, device=device))

@@ -8,11 +8,12 @@ Ray: no start-up, no copies between processes; the network releases the GIL whil
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-from esrgan.cluster.worker import Job, Reply, Worker, WorkerInfo
+from esrgan.cluster.worker import Job, Reply, ThreadLogs, Worker, WorkerInfo
 
 __all__ = ["AllWorkersLostError", "Pool", "ThreadPool", "WorkerLostError"]
 
@@ -69,6 +70,8 @@ class ThreadPool:
 
     Each worker starts its own copy of the job (its own network on its own device). Threads are never lost, so
     :meth:`recovered` is never asked; an unexpected exception in a job is a bug and is raised by :meth:`result`.
+    From :meth:`start` to :meth:`close`, what the workers log is collected per item (:class:`ThreadLogs`), so the
+    driver can report it in item order.
     """
 
     def __init__(self, job: Job, devices: Sequence[str]) -> None:
@@ -78,11 +81,14 @@ class ThreadPool:
         self.devices = list(devices)
         self._executors = [cf.ThreadPoolExecutor(1, thread_name_prefix=f"esrgan-w{i}") for i in range(len(devices))]
         self._workers: list[Worker] = []
+        self._logs = ThreadLogs()
+        self._routing = contextlib.ExitStack()
 
     def start(self) -> list[WorkerInfo]:
+        self._routing.enter_context(self._logs.installed())
         # Each worker is built in its own thread: a CUDA device, thread-local state, all where it will run.
         futures = [
-            ex.submit(Worker, self.job, device, f"w{i}")
+            ex.submit(Worker, self.job, device, f"w{i}", self._logs)
             for i, (ex, device) in enumerate(zip(self._executors, self.devices, strict=True))
         ]
         self._workers = [f.result() for f in futures]
@@ -109,3 +115,4 @@ class ThreadPool:
     def close(self) -> None:
         for ex in self._executors:
             ex.shutdown(wait=True, cancel_futures=True)
+        self._routing.close()

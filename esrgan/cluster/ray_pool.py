@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esrgan.cluster.pools import WorkerLostError
-from esrgan.cluster.worker import Job, Reply, Worker, WorkerInfo
+from esrgan.cluster.worker import Job, ProcessLogs, Reply, Worker, WorkerInfo
 
 __all__ = ["RayPool", "WorkerPlan", "plan_workers", "ray_session"]
 
@@ -163,7 +163,7 @@ class _Actor:
     def start(self, job: Job) -> WorkerInfo:
         """Start ``job`` (load its model) unless this process already did; who this worker is."""
         if self.worker is None:
-            self.worker = Worker(job, self.device, self.name, capture_level=self.level)
+            self.worker = Worker(job, self.device, self.name, ProcessLogs(self.level))
         return self.worker.info()
 
     def run(self, index: int, payload: Any) -> Reply:

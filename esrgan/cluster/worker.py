@@ -14,13 +14,25 @@ import logging
 import os
 import pickle
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["EXPECTED_ERRORS", "Job", "Reply", "Runner", "Worker", "WorkerInfo", "portable_error", "replay"]
+__all__ = [
+    "EXPECTED_ERRORS",
+    "Job",
+    "ProcessLogs",
+    "Reply",
+    "Runner",
+    "ThreadLogs",
+    "Worker",
+    "WorkerInfo",
+    "portable_error",
+    "replay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,24 +89,22 @@ class Worker:
         job: what to run; started here (model loaded) at construction.
         device: the device string handed to :meth:`Job.start` ("cpu", "cuda", "cuda:1").
         name: for reports ("w0").
-        capture_level: in a separate process, collect log records of ``esrgan.*`` at or above this level per item
-            and return them in the :class:`Reply` instead of printing them (the driver replays them); None leaves
-            logging alone (threads in the driver's own process).
+        logs: how the log records of an item are collected (returned with its :class:`Reply`, replayed by the driver
+            in item order): :class:`ProcessLogs` in a worker process, :class:`ThreadLogs` in a thread of the driver;
+            None leaves logging alone.
 
     A failure while starting is kept and raised by :meth:`info`, so that a Ray actor whose start fails reports the
     real error through an ordinary call rather than dying at construction.
     """
 
-    def __init__(self, job: Job, device: str, name: str, capture_level: int | None = None) -> None:
+    def __init__(self, job: Job, device: str, name: str, logs: ProcessLogs | ThreadLogs | None = None) -> None:
         self.name = name
         self.device = device
-        self.capture_level = capture_level
+        self.logs = logs
         self._runner: Runner | None = None
         self._current: tuple[int, int] | None = None  # (item index, units done) while an item runs
         self._start_error: BaseException | None = None
         self._start_records: list[tuple[str, int, str]] = []
-        if capture_level is not None:
-            _route_package_logs(capture_level)
         try:
             with self._captured() as self._start_records:
                 self._runner = job.start(device)
@@ -126,7 +136,7 @@ class Worker:
             try:
                 reply.value = self._runner(payload, progress)
             except EXPECTED_ERRORS as exc:
-                reply.error = portable_error(exc) if self.capture_level is not None else exc
+                reply.error = portable_error(exc) if isinstance(self.logs, ProcessLogs) else exc
             finally:
                 self._current = None
         reply.records = records
@@ -139,34 +149,90 @@ class Worker:
 
     @contextmanager
     def _captured(self) -> Iterator[list[tuple[str, int, str]]]:
-        records: list[tuple[str, int, str]] = []
-        if self.capture_level is None:
-            yield records
+        if self.logs is None:
+            yield []
             return
-        handler = _ListHandler(records, self.capture_level)
-        root = logging.getLogger("esrgan")
-        root.addHandler(handler)
+        with self.logs.collect() as records:
+            yield records
+
+
+Record = tuple[str, int, str]  # logger name, level, message
+
+
+class ProcessLogs:
+    """In a worker process (a Ray actor): every record of the package's loggers at or above ``level`` is collected
+    for the item being done and never printed there (Ray would forward the worker's stderr as a second copy)."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        package = logging.getLogger("esrgan")
+        package.setLevel(level)
+        package.propagate = False
+
+    @contextmanager
+    def collect(self) -> Iterator[list[Record]]:
+        records: list[Record] = []
+        handler = _ListHandler(records, self.level)
+        package = logging.getLogger("esrgan")
+        package.addHandler(handler)
         try:
             yield records
         finally:
-            root.removeHandler(handler)
+            package.removeHandler(handler)
+
+
+class ThreadLogs:
+    """For workers that are threads of the driver: while :meth:`installed`, a record of the package's loggers made
+    in a thread that is collecting (:meth:`collect`) goes to that thread's list instead of the log; any other
+    record is handed to the root logger's handlers as it would have been."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[int, list[Record]] = {}
+        self._router = _Router(self._buffers)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        package = logging.getLogger("esrgan")
+        propagate = package.propagate
+        package.addHandler(self._router)
+        package.propagate = False
+        try:
+            yield
+        finally:
+            package.removeHandler(self._router)
+            package.propagate = propagate
+
+    @contextmanager
+    def collect(self) -> Iterator[list[Record]]:
+        records: list[Record] = []
+        ident = threading.get_ident()
+        self._buffers[ident] = records
+        try:
+            yield records
+        finally:
+            del self._buffers[ident]
+
+
+class _Router(logging.Handler):
+    def __init__(self, buffers: dict[int, list[Record]]) -> None:
+        super().__init__()
+        self.buffers = buffers
+
+    def emit(self, record: logging.LogRecord) -> None:
+        records = self.buffers.get(record.thread) if record.thread is not None else None
+        if records is not None:
+            records.append((record.name, record.levelno, record.getMessage()))
+        else:
+            logging.getLogger().callHandlers(record)
 
 
 class _ListHandler(logging.Handler):
-    def __init__(self, records: list[tuple[str, int, str]], level: int) -> None:
+    def __init__(self, records: list[Record], level: int) -> None:
         super().__init__(level)
         self.records = records
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append((record.name, record.levelno, record.getMessage()))
-
-
-def _route_package_logs(level: int) -> None:
-    """In a worker process: the package's records go to the capture only (the driver replays them), never to
-    the worker's stderr, which Ray would forward with a prefix as a second copy."""
-    root = logging.getLogger("esrgan")
-    root.setLevel(level)
-    root.propagate = False
 
 
 def portable_error(exc: BaseException) -> BaseException:

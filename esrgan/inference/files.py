@@ -133,7 +133,7 @@ def upscale_file(
         return prepared
     result = upscale_image_data(upscaler, prepared.image, outscale=outscale, alpha_mode=alpha_mode)
     data = encode_image(prepared.target, result, quality=quality)
-    return finish_file(prepared, data, result.width, result.height, existing=existing)
+    return finish_file(prepared.source, prepared.target, data, result.width, result.height, existing=existing)
 
 
 @dataclass(frozen=True)
@@ -176,13 +176,13 @@ def prepare_file(
 
 
 def finish_file(
-    prepared: PreparedFile, data: bytes, width: int, height: int, *, existing: Existing = "overwrite"
+    source: Path, target: Path, data: bytes, width: int, height: int, *, existing: Existing = "overwrite"
 ) -> UpscaledFile:
     """The last step of :func:`upscale_file`: write the encoded output ``data`` (``width`` x ``height`` pixels)
-    to ``prepared.target`` atomically, creating its folder."""
-    prepared.target.parent.mkdir(parents=True, exist_ok=True)
-    write_encoded(prepared.target, data, overwrite=existing == "overwrite")
-    return UpscaledFile(prepared.source, prepared.target, width, height)
+    of ``source`` to ``target`` (a :class:`PreparedFile`'s) atomically, creating its folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_encoded(target, data, overwrite=existing == "overwrite")
+    return UpscaledFile(source, target, width, height)
 
 
 def upscale_image_data(

@@ -9,6 +9,7 @@ import torch
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+from esrgan.inference import EngineOptions
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_a_network_that_does_not_describe_itself_is_refused() -> None:
 
 def test_engine_spec_builds_an_upscaler_on_the_given_device() -> None:
     net = RRDBNet(num_in_ch=3, num_out_ch=3, scale=2, num_feat=8, num_block=1, num_grow_ch=4)
-    spec = EngineSpec(NetworkRecipe.of(net), {"tile": 0, "precision": "fp32", "backend": "torch"})
+    spec = EngineSpec(NetworkRecipe.of(net), EngineOptions(tile=0, precision="fp32", backend="torch", device="cuda:7"))
     upscaler = spec.build("cpu")
     assert upscaler.device.type == "cpu" and upscaler.tile == 0 and upscaler.net is not net
     assert upscaler(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)

@@ -13,13 +13,13 @@ from esrgan.cluster.engine import EngineSpec, NetworkRecipe
 from esrgan.cluster.ray_pool import RayPool, WorkerPlan
 from esrgan.cluster.scheduler import Scheduler
 from esrgan.cluster.video import SegmentJob, upscale_video_on
-from esrgan.inference import Upscaler
+from esrgan.inference import EngineOptions, Upscaler
 from esrgan.video import VideoSettings, upscale_video
 from tests.video.media import audio_packets, decode, make_clip
 
 pytestmark = pytest.mark.ray
 
-ENGINE = {"tile": 0, "precision": "fp32", "backend": "torch"}
+ENGINE = EngineOptions(tile=0, precision="fp32", backend="torch", device="cpu")
 
 
 def test_a_videos_segments_over_two_actors_equal_the_local_run(ray_instance: Any, tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_a_videos_segments_over_two_actors_equal_the_local_run(ray_instance: Any
     src = make_clip(tmp_path / "clip.mp4", frames=20)
     settings = VideoSettings(scale=2, segment_frames=5)
     local, spread = tmp_path / "local.mp4", tmp_path / "ray.mp4"
-    upscaler = Upscaler(NetworkRecipe.of(net).build(), device="cpu", **ENGINE)
+    upscaler = Upscaler.from_options(NetworkRecipe.of(net).build(), ENGINE)
     upscale_video(src, local, upscaler, settings, engine={"model": "tiny", **upscaler.resolved_settings()})
 
     pool = RayPool(SegmentJob(EngineSpec(NetworkRecipe.of(net), ENGINE)), WorkerPlan(2, 1, 0, "cpu"))

@@ -12,12 +12,12 @@ from esrgan.cluster.engine import EngineSpec, NetworkRecipe
 from esrgan.cluster.pools import ThreadPool
 from esrgan.cluster.scheduler import Scheduler
 from esrgan.cluster.video import SegmentJob, upscale_video_on
-from esrgan.inference import Upscaler
+from esrgan.inference import EngineOptions, Upscaler
 from esrgan.video import VideoError, VideoSettings, upscale_video
 from esrgan.video.segments import Manifest
 from tests.video.media import SimulatedInterruptError, audio_packets, decode, make_clip, stop_after
 
-ENGINE = {"tile": 0, "precision": "fp32", "backend": "torch"}
+ENGINE = EngineOptions(tile=0, precision="fp32", backend="torch", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def local_run(net: torch.nn.Module, src: Path, dst: Path, settings: VideoSettings) -> None:
-    upscaler = Upscaler(NetworkRecipe.of(net).build(), device="cpu", **ENGINE)
+    upscaler = Upscaler.from_options(NetworkRecipe.of(net).build(), ENGINE)
     upscale_video(src, dst, upscaler, settings, engine={"model": "tiny", **upscaler.resolved_settings()})
 
 
@@ -63,7 +63,7 @@ def test_a_run_on_workers_resumes_a_local_one(tiny_x2: torch.nn.Module, clip: Pa
     settings = VideoSettings(scale=2, segment_frames=6)
     whole, dst, other = tmp_path / "whole.mp4", tmp_path / "dst.mp4", tmp_path / "other.mp4"
     local_run(tiny_x2, clip, whole, settings)
-    upscaler = Upscaler(NetworkRecipe.of(tiny_x2).build(), device="cpu", **ENGINE)
+    upscaler = Upscaler.from_options(NetworkRecipe.of(tiny_x2).build(), ENGINE)
     resolved = upscaler.resolved_settings()
     with pytest.raises(SimulatedInterruptError):
         upscale_video(clip, dst, upscaler, settings, engine={"model": "tiny", **resolved}, on_segment=stop_after(2))

@@ -97,7 +97,8 @@ def test_prepare_and_finish_are_upscale_file_in_two_halves(tmp_path: Path, upsca
     prepared = prepare_file(src, tmp_path / "apart" / "out", ext="auto")
     assert isinstance(prepared, PreparedFile) and prepared.target == tmp_path / "apart" / "out.png"
     result = upscale_image_data(upscaler, prepared.image)
-    done = finish_file(prepared, encode_image(prepared.target, result), result.width, result.height)
+    data = encode_image(prepared.target, result)
+    done = finish_file(prepared.source, prepared.target, data, result.width, result.height)
     assert (done.width, done.height) == (whole.width, whole.height) == (64, 48)
     assert done.target.read_bytes() == whole.target.read_bytes()
     skipped = prepare_file(src, tmp_path / "apart" / "out", ext="auto", existing="skip")
