@@ -11,9 +11,11 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
+from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -23,6 +25,12 @@ from esrgan.defaults import (
     DEFAULT_SEGMENT_FRAMES,
     FAST_MODEL,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from esrgan.inference import EngineOptions
+    from esrgan.video import VideoResult, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +138,12 @@ def register(subparsers: Any) -> None:
     eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    add_worker_args(p.add_argument_group("several workers: segments spread over GPUs, or Ray actors on a cluster"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from esrgan import video
-    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     with _as_flags(video.VideoError):
@@ -145,26 +153,13 @@ def run(args: argparse.Namespace) -> int:
             video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
         )
         options = engine_options(args)
+        check_worker_args(args)
         info = video.probe_video(src)
         net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        upscaler = Upscaler.from_options(net, options)
-        log.info(
-            "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
-            src,
-            info.width,
-            info.height,
-            info.codec,
-            f"{float(info.frame_rate):.3g}",
-            f", {info.num_frames} frames" if info.num_frames else "",
-            dst,
-            model.name or model.path,
-            model.scale,
-            upscaler.device,
-        )
         settings = video.VideoSettings(
-            scale=int(upscaler.scale),
+            scale=model.scale,
             outscale=args.outscale,
-            channels=upscaler.in_channels or 3,
+            channels=model.in_channels,
             encode=encode,
             start=args.start,
             duration=args.duration,
@@ -172,10 +167,16 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch,
             resume=args.resume,
         )
-        # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
-        engine = {"model": model.sha256, **upscaler.resolved_settings()}
+        about = (
+            f"{src}: {info.width}x{info.height} {info.codec}, {float(info.frame_rate):.3g} fps"
+            f"{f', {info.num_frames} frames' if info.num_frames else ''} → {dst} with {model.name or model.path} "
+            f"(x{model.scale})"
+        )
         with _ProgressBar(dst.name, quiet=args.quiet) as bar:
-            result = video.upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+            if wants_workers(args):
+                result = _run_on_workers(args, net, options, model.sha256, src, dst, settings, bar, about)
+            else:
+                result = _run_here(net, options, model.sha256, src, dst, settings, bar, about)
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
     log.info(
         "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of the time)",
@@ -188,6 +189,50 @@ def run(args: argparse.Namespace) -> int:
         100 * result.network_seconds / max(result.seconds, 1e-9),
     )
     return 0
+
+
+def _run_here(
+    net: nn.Module,
+    options: EngineOptions,
+    model: str,
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> VideoResult:
+    """The whole video in this process, on its one device."""
+    from esrgan.inference import Upscaler
+    from esrgan.video import upscale_video
+
+    upscaler = Upscaler.from_options(net, options)
+    log.info("%s on %s", about, upscaler.device)
+    # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
+    engine = {"model": model, **upscaler.resolved_settings()}
+    return upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+
+
+def _run_on_workers(
+    args: argparse.Namespace,
+    net: nn.Module,
+    options: EngineOptions,
+    model: str,
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> VideoResult:
+    """The video's segments over several workers (--ray, or a device list), joined here
+    (:mod:`esrgan.cluster.video`)."""
+    from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+    from esrgan.cluster.video import SegmentJob, upscale_video_on
+
+    with scheduler_from(args, SegmentJob(EngineSpec(NetworkRecipe.of(net), options))) as scheduler:
+        log.info("%s on %d workers", about, len(scheduler.stats))
+        result = upscale_video_on(scheduler, src, dst, settings, model=model, progress=bar.update)
+        log_summary(scheduler, "segments")
+    return result
 
 
 def as_flags(message: str) -> str:
