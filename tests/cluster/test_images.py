@@ -65,4 +65,5 @@ def test_files_over_two_workers_end_as_upscale_file_ends_them(tmp_path: Path) ->
     for outcome in outcomes[1:]:
         assert outcome.error is None and outcome.result is not None
         assert outcome.result.target.read_bytes() == (tmp_path / "local" / outcome.result.target.name).read_bytes()
-    assert [s.items for s in scheduler.stats] == [3, 3], "the bad file never reached a worker"
+    assert sum(s.items for s in scheduler.stats) == 6, "the bad file never reached a worker"
+    assert all(s.items >= 2 for s in scheduler.stats), "each worker got two items at the start"
