@@ -140,12 +140,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     inputs = {source.resolve() for source, _ in found}
     report = _Report()
-    t0 = time.perf_counter()
     if wants_workers(args):
         _run_on_workers(args, net, options, tasks, outscale, inputs, report)
     else:
         _run_here(args, net, options, tasks, outscale, inputs, report)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - report.started
     report.failed += len(missing)
     if single_file and report.done:
         log.info("wrote %s", output.resolve())
@@ -166,10 +165,12 @@ Task = tuple[Path, Path, bool]  # source, output file (without its extension whe
 
 
 class _Report:
-    """Counts and the per-file lines, the same whether the files were done here or on workers."""
+    """Counts and the per-file lines, the same whether the files were done here or on workers; ``started``: when
+    the first file began (the engine or the workers ready)."""
 
     def __init__(self) -> None:
         self.done = self.skipped = self.failed = 0
+        self.started = time.perf_counter()
 
     def file(self, source: Path, result: UpscaledFile | None, error: BaseException | None) -> None:
         if error is not None:
@@ -202,6 +203,7 @@ def _run_here(
     tiles = _TileBar(args.quiet)
     upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+    report.started = time.perf_counter()
     for source, target, name_only in tqdm(tasks, desc="images", unit="img", disable=args.quiet):
         try:
             result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs)
@@ -235,6 +237,7 @@ def _run_on_workers(
     with scheduler_from(args, job) as scheduler:
         info = scheduler.stats[0].info
         log.info("%d workers: %s", len(scheduler.stats), ", ".join(f"{k} {v}" for k, v in info.settings.items()))
+        report.started = time.perf_counter()
         with tqdm(total=len(files), desc="images", unit="img", disable=args.quiet) as bar:
 
             def one_done() -> None:
