@@ -9,6 +9,7 @@ else is a plain local run (:func:`wants_workers` is False).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,7 +77,8 @@ def check_worker_args(args: argparse.Namespace) -> None:
     """Refuse combinations that cannot mean anything (before any model loads).
 
     Raises:
-        ValueError: --workers / --worker-cpus / --worker-gpus without --ray, or --ray with a device list.
+        ValueError: --workers / --worker-cpus / --worker-gpus without --ray, --ray with a device list, or --ray
+            without Ray installed.
     """
     sizing = [f for f, v in (("--workers", args.workers), ("--worker-cpus", args.worker_cpus),
                              ("--worker-gpus", args.worker_gpus)) if v is not None]  # fmt: skip
@@ -84,6 +86,8 @@ def check_worker_args(args: argparse.Namespace) -> None:
         raise ValueError(f"{sizing[0]} needs --ray (several GPUs of this machine without Ray: --device cuda:0,1)")
     if args.ray is not None and ("," in args.device or args.device.strip().lower() == "cuda:all"):
         raise ValueError(f"--device {args.device} with --ray: Ray gives each worker its GPU; use --device cuda")
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        raise ValueError("--ray needs Ray: pip install 'esrgan[ray]' (on every machine of the cluster)")
 
 
 @contextmanager

@@ -268,10 +268,18 @@ def test_two_local_workers_end_every_file_as_a_local_run(
     assert [m.split(" ")[0] for m in summary] == ["w0", "w1"]
 
 
-def test_worker_flags_are_checked_before_anything_runs(tmp_path: Path, tiny_model: Path) -> None:
+def test_worker_flags_are_checked_before_anything_runs(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from importlib.util import find_spec
+
     src = save_rgb(tmp_path / "a.png", photo())
     assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "--workers", "2"]) == 2
     assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--ray", "--device", "cuda:0,1"]) == 2
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "--ray"]) == 2
+    assert "--ray needs Ray: pip install" in caplog.text
     assert not (tmp_path / "o").exists()
     with pytest.raises(SystemExit):  # an input is not a Ray address: inputs go before --ray
         main(["upscale", "--ray", str(src), "-o", str(tmp_path / "o")])
