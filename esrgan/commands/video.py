@@ -174,19 +174,21 @@ def run(args: argparse.Namespace) -> int:
         )
         with _ProgressBar(dst.name, quiet=args.quiet) as bar:
             if wants_workers(args):
-                result = _run_on_workers(args, net, options, model.sha256, src, dst, settings, bar, about)
+                result, workers = _run_on_workers(args, net, options, model.sha256, src, dst, settings, bar, about)
             else:
-                result = _run_here(net, options, model.sha256, src, dst, settings, bar, about)
+                result, workers = _run_here(net, options, model.sha256, src, dst, settings, bar, about), 1
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
+    share = 100 * result.network_seconds / max(result.seconds * workers, 1e-9)
     log.info(
-        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of the time)",
+        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of %s)",
         result.output,
         result.frames,
         result.width,
         result.height,
         result.seconds,
         fps,
-        100 * result.network_seconds / max(result.seconds, 1e-9),
+        share,
+        f"{workers} workers' time" if workers > 1 else "the time",
     )
     return 0
 
@@ -222,9 +224,9 @@ def _run_on_workers(
     settings: VideoSettings,
     bar: _ProgressBar,
     about: str,
-) -> VideoResult:
+) -> tuple[VideoResult, int]:
     """The video's segments over several workers (--ray, or a device list), joined here
-    (:mod:`esrgan.cluster.video`)."""
+    (:mod:`esrgan.cluster.video`); returns the result and the number of workers."""
     from esrgan.cluster.engine import EngineSpec, NetworkRecipe
     from esrgan.cluster.video import SegmentJob, upscale_video_on
 
@@ -232,7 +234,7 @@ def _run_on_workers(
         log.info("%s on %d workers", about, len(scheduler.stats))
         result = upscale_video_on(scheduler, src, dst, settings, model=model, progress=bar.update)
         log_summary(scheduler, "segments")
-    return result
+    return result, len(scheduler.stats)
 
 
 def as_flags(message: str) -> str:
