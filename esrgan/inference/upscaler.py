@@ -22,6 +22,7 @@ from torch.func import functional_call
 from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
 from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
+from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,12 @@ class Upscaler:
     """Runs a super-resolution network over images of any size.
 
     Args:
-        net: network with ``.scale`` (int) and optionally ``.size_multiple`` (input sides must be multiples of
-            it) and ``.num_in_ch``. It is put in eval mode and moved to ``device`` in place (like
-            ``nn.Module.to``); on CPU and CUDA its weights are also switched to channels_last.
+        net: network with ``.scale`` (int) and optionally ``.size_multiple``, ``.min_size`` and
+            ``.requires_square`` (input sides must be multiples of it, at least it, equal: see
+            :mod:`esrgan.inference.sizing`), ``.num_in_ch``, and ``.supports_fp16`` / ``.supports_bf16`` (False:
+            "auto" precision keeps fp32, an explicit half precision is refused). It is put in eval mode and moved
+            to ``device`` in place (like ``nn.Module.to``); on CPU and CUDA its weights are also switched to
+            channels_last.
         tile: "auto" picks the largest tile that fits in free memory (capped on the CPU at
             :data:`CPU_TILE_CAP`, which is faster); 0 disables tiling; N uses cores of at most N input
             pixels per side.
@@ -124,11 +128,16 @@ class Upscaler:
         if backend != "torch" and self.device.type != "cpu":
             raise ValueError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
-        self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
+        self.supports = {
+            torch.float16: bool(getattr(net, "supports_fp16", True)),
+            torch.bfloat16: bool(getattr(net, "supports_bf16", True)),
+        }
+        self.dtype = self._precision(precision) if backend == "torch" else torch.float32
         self.scale = int(getattr(net, "scale", 0))
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_multiple = int(getattr(net, "size_multiple", 1))
+        self.size_rule = SizeRule.of(net)
+        self.size_multiple = self.size_rule.multiple
         self.in_channels: int | None = getattr(net, "num_in_ch", None)
         self.out_channels: int = getattr(net, "num_out_ch", self.in_channels or 3)
         self.tile = tile
@@ -153,7 +162,7 @@ class Upscaler:
                     raise
                 log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
                 self.backend = "torch"
-                self.dtype = resolve_precision(precision, self.device)
+                self.dtype = self._precision(precision)
             else:
                 self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
         self.compiled: bool | None = None if compile else False
@@ -182,7 +191,8 @@ class Upscaler:
             raise ValueError(f"the network takes {self.in_channels} channels, the input has {x.shape[1]}")
         height, width = x.shape[-2:]
         with torch.inference_mode():
-            x = pad_to_multiple(x.detach().to("cpu", torch.float32), self.size_multiple)
+            x = x.detach().to("cpu", torch.float32)
+            x = pad_to(x, *self.size_rule.target(height, width))
             y = self._run(x, self.dtype)
             if self.dtype == torch.float16:
                 bad = broken_outputs(x, y)
@@ -215,7 +225,7 @@ class Upscaler:
             side = math.isqrt(int(max(budget, 0.0) / per_pixel)) - 2 * self.tile_pad
         if self.device.type == "cpu":
             side = min(side, CPU_TILE_CAP)
-        side = max(side, MIN_TILE)
+        side = max(side, MIN_TILE, self.size_rule.minimum)
         return 0 if side >= max(H, W) else side
 
     def activation_bytes_per_pixel(self) -> float:
@@ -226,7 +236,7 @@ class Upscaler:
         convolution at 4x resolution: 2 * 64 * 16 = 2048 values per input pixel.
         """
         if self._bytes_per_pixel is None:
-            side = 8 * self.size_multiple
+            side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
             largest = _largest_layer_values(self.net, self.in_channels or 3, side)
             element = torch.finfo(self.dtype).bits // 8
             self._bytes_per_pixel = PEAK_FACTOR * largest / side**2 * element
@@ -235,6 +245,8 @@ class Upscaler:
     def _run(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Upscale the padded CPU batch ``x``, halving the tile after each out-of-memory error."""
         tile = self.tile_for(x) if self.tile == "auto" else self.tile
+        if tile > 0:
+            tile = max(tile, self.size_rule.minimum)  # cores no smaller than the network's minimum input
         if self._tile_limit is not None:
             tile = min(tile or self._tile_limit, self._tile_limit)
         while True:
@@ -243,7 +255,7 @@ class Upscaler:
             except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError on torch >= 2.5
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
-                if smaller < MIN_TILE:
+                if smaller < max(MIN_TILE, self.size_rule.minimum):
                     raise RuntimeError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller --tile-pad, --precision fp16/bf16 or --device cpu"
@@ -261,8 +273,12 @@ class Upscaler:
         )
         progress = _Progress(self.on_tile, per_pass * passes)
 
-        def forward(t: torch.Tensor) -> torch.Tensor:
+        def call(t: torch.Tensor) -> torch.Tensor:
             return self._forward(t, dtype)
+
+        forward: TileFn = call
+        if self.size_rule.needs_fitting:  # tiles below the minimum side, or not square, are padded per call
+            forward = fit_calls(forward, self.size_rule, self.scale)
 
         def upscale(image: torch.Tensor) -> torch.Tensor:
             return tiled(
@@ -290,6 +306,13 @@ class Upscaler:
             y = net(x)
         return y.to("cpu", torch.float32)
 
+    def _precision(self, precision: str) -> torch.dtype:
+        """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps fp32 where the network does
+        not support the half precision it would pick; an explicit unsupported one is refused."""
+        return resolve_precision(
+            precision, self.device, fp16=self.supports[torch.float16], bf16=self.supports[torch.bfloat16]
+        )
+
     def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
         if dtype == torch.float32:
             return contextlib.nullcontext()
@@ -306,8 +329,7 @@ class Upscaler:
 
     def _check_compiled(self, dtype: torch.dtype) -> bool:
         """Compile (first call) and compare with eager on a small random input at ``dtype``; False = use eager."""
-        m = self.size_multiple
-        sides = [-(-side // m) * m for side in COMPILE_CHECK_SIDES]
+        sides = self.size_rule.target(*COMPILE_CHECK_SIDES)
         generator = torch.Generator().manual_seed(0)
         x = torch.rand(1, self.in_channels or 3, *sides, generator=generator)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
