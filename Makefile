@@ -11,7 +11,7 @@ TORCH  ?= torch==2.13.0
 SPANDREL ?= spandrel==0.4.2
 STAMP  := $(VENV)/.stamp-install
 
-.PHONY: install demo test test-slow lint format typecheck bench clean
+.PHONY: install demo test test-slow lint format typecheck bench gpu-check clean
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+## Everything that needs CUDA, in one go (benchmarks/gpu_check.py), with the Python that has CUDA torch:
+## `make gpu-check` (or GPU_PYTHON=... WHEELS=dir-of-wheels for a machine without a package index).
+GPU_PYTHON ?= python3
+GPU_CHECK_OUT ?= outputs/gpu-check
+gpu-check:
+	$(GPU_PYTHON) -m benchmarks.gpu_check --out $(GPU_CHECK_OUT) $(if $(WHEELS),--wheels $(WHEELS))
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info .pytest_cache .mypy_cache .ruff_cache

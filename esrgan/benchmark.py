@@ -79,7 +79,7 @@ OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 CONV_CHANNELS = 64
 CONV_SIZE = 256
 
-PRECISION_TOKENS = ("auto", "fp32", "bf16")
+PRECISION_TOKENS = ("auto", "fp32", "bf16", "fp16")
 BACKEND_TOKENS = ("torch", "onnxruntime", "openvino")
 # Optional backends: the Python package each needs, and how to install it.
 BACKEND_PACKAGES = {
@@ -169,7 +169,7 @@ def parse_config(text: str) -> Config:
             put("tile", value if value == "auto" else int(value), token)
         else:
             raise ValueError(
-                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16, "
+                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16/fp16, "
                 "torch/onnxruntime/openvino, compile or tile=N, joined with + (e.g. openvino+bf16)"
             )
     return Config(name=name, **values)

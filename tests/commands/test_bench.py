@@ -25,8 +25,10 @@ FAKE_PEAKS = [
 
 @pytest.fixture(autouse=True)
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded."""
+    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded; a CPU
+    without native bf16 like the fake peaks say (so `default` resolves to fp32 on every machine)."""
     ticks = itertools.count()
+    monkeypatch.setattr("esrgan.device._this_cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(bm, "_wall_clock", lambda: float(next(ticks)))
     monkeypatch.setattr(bm, "conv_peaks", lambda threads=None, **_: list(FAKE_PEAKS))
 
