@@ -10,6 +10,7 @@ itself cannot be found, so a machine with a real torchvision tests against it. N
 from __future__ import annotations
 
 import enum
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -50,7 +51,12 @@ def install_if_missing() -> bool:
     root = types.ModuleType("torchvision")
     root.transforms = transforms  # type: ignore[attr-defined]
     root.__dict__["__esrgan_test_standin__"] = True
-    sys.modules.update(
-        {"torchvision": root, "torchvision.transforms": transforms, "torchvision.transforms.functional": functional}
-    )
+    modules = {
+        "torchvision": root,
+        "torchvision.transforms": transforms,
+        "torchvision.transforms.functional": functional,
+    }
+    for name, module in modules.items():  # a spec, so importlib.util.find_spec answers as for an installed module
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    sys.modules.update(modules)
     return True

@@ -70,6 +70,22 @@ def require_module(module: str, extra: str) -> None:
         )
 
 
+def traced_sides(net: nn.Module) -> tuple[int, int]:
+    """(height, width) of the example a dynamic export traces ``net`` with.
+
+    Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the graph would
+    demand H == W) and specialise the batch to 1. 16 x 24 meets every size multiple up to 8; larger multiples and
+    minimum sides (networks loaded through spandrel) round it up.
+    """
+    from esrgan.inference.sizing import SizeRule  # here: esrgan.inference imports this package
+
+    rule = SizeRule.of(net)
+    height, width = rule.target(16, 24)
+    if height == width and not rule.square:
+        width = rule.target(height, height + 1)[1]
+    return height, width
+
+
 def export_onnx_bytes(
     net: nn.Module,
     *,
@@ -107,13 +123,14 @@ def export_onnx_bytes(
     if not low <= opset <= high:
         top = "" if exporter == "dynamo" else f"-{high}"
         raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+    from esrgan.inference.sizing import SizeRule  # here: esrgan.inference imports this package
+
     scale = int(getattr(net, "scale", 0))
-    multiple = int(getattr(net, "size_multiple", 1))
+    rule = SizeRule.of(net)
+    multiple = rule.multiple
     channels = int(getattr(net, "num_in_ch", 3))
     if dynamic:
-        # Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the
-        # graph would demand H == W) and specialise the batch to 1. Multiples of 8 suit every size_multiple.
-        shape = (2, channels, 16, 24)
+        shape = (2, channels, *traced_sides(net))
     else:
         if example_shape is None:
             raise ValueError("a static export needs example_shape=(B, C, H, W)")
@@ -124,21 +141,30 @@ def export_onnx_bytes(
             raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
         if shape[2] % multiple or shape[3] % multiple:
             raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+        if rule.target(*shape[2:]) != tuple(shape[2:]):
+            need = f"at least {rule.minimum}" + (" and equal" if rule.square else "")
+            raise ValueError(f"height and width must be {need} for this network, got {shape[2:]}")
 
     module = _Exportable(net, fp16=fp16)
     generator = torch.Generator().manual_seed(0)
     # Tracing must record real autograd-free ops: leave any inference_mode the caller is in.
+    arch = str(getattr(net, "arch_name", type(net).__name__))
     with torch.inference_mode(False), torch.no_grad():
         example = torch.rand(shape, generator=generator)
-        if exporter == "dynamo":
-            data = _export_dynamo(module, example, opset, dynamic)
-        else:
-            data = _export_torchscript(module, example, opset, dynamic)
+        try:
+            if exporter == "dynamo":
+                data = _export_dynamo(module, example, opset, dynamic)
+            else:
+                data = _export_torchscript(module, example, opset, dynamic)
+        except Exception as exc:  # some foreign networks (loaded through spandrel) do not trace: say so in a line
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            why = f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
+            raise ValueError(f"{arch} does not export to ONNX with the {exporter} exporter ({why})") from exc
 
     model = onnx.load_from_string(data)
     meta = {
         "esrgan.version": __version__,
-        "esrgan.arch": str(getattr(net, "arch_name", type(net).__name__)),
+        "esrgan.arch": arch,
         "esrgan.scale": str(scale),
         "esrgan.size_multiple": str(multiple),
         "esrgan.precision": "fp16 weights and compute, float32 input/output" if fp16 else "fp32",

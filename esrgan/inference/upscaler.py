@@ -397,7 +397,9 @@ class _Progress:
 def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
     """Largest input + output element count of any module (the network itself included, for networks that
     are mostly functional calls) for a (1, in_channels, side, side) input, computed on the meta device
-    (shapes only: no memory, no arithmetic)."""
+    (shapes only: no memory, no arithmetic). A network with ``meta_safe = False`` (those loaded through
+    spandrel: some cache masks computed in forward, which a meta run would poison) runs once for real on that
+    small input instead."""
     largest = 0
 
     def record(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
@@ -407,8 +409,13 @@ def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
 
     hooks = [m.register_forward_hook(record) for m in net.modules()]
     try:
-        meta = {name: torch.empty_like(t, device="meta") for name, t in (*net.named_parameters(), *net.named_buffers())}
-        functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+        if getattr(net, "meta_safe", True):
+            meta = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
+            functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+        else:
+            param = next(net.parameters())
+            with torch.inference_mode():
+                net(torch.zeros(1, in_channels, side, side, device=param.device, dtype=param.dtype))
     finally:
         for hook in hooks:
             hook.remove()

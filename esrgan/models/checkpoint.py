@@ -42,15 +42,17 @@ from torch import nn
 
 from esrgan import __version__
 from esrgan.archs import ARCHS
+from esrgan.archs.span import layout as span_layout
 from esrgan.device import resolve_device
 from esrgan.fileio import atomic_path
-from esrgan.models import ncnn, zoo
+from esrgan.models import ncnn, spandrel_bridge, zoo
+from esrgan.models.signatures import unrecognised_hint
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = (
-    "supported: ESRGAN/RRDBNet (original ESRGAN, later ESRGAN and BasicSR/Real-ESRGAN layouts) and "
-    "SRVGGNetCompact, as .pth/.pt/.ckpt, .safetensors or ncnn .param+.bin"
+    "supported: ESRGAN/RRDBNet (original ESRGAN, later ESRGAN and BasicSR/Real-ESRGAN layouts), "
+    "SRVGGNetCompact and SPAN, as .pth/.pt/.ckpt, .safetensors or ncnn .param+.bin"
 )
 MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".param", ".bin")
 # Entries of a checkpoint dict that may hold the generator's weights, in order of preference.
@@ -78,6 +80,9 @@ class ModelInfo:
         trailing_resize: (mode, factor) of a resize the source graph applied after the network (ncnn
             animevideov3 x2/x3 graphs); it is not part of the loaded network.
         notes: assumptions made while loading, one sentence each.
+        loader: "native" (esrgan's own network) or "spandrel" (the optional extra built it).
+        reason: why that loader took the file ("SPAN reference layout recognised from its keys", "spandrel
+            0.4.2 detected PLKSR from its keys", ...).
     """
 
     arch: str
@@ -92,12 +97,18 @@ class ModelInfo:
     sha256: str
     trailing_resize: tuple[str, float] | None = None
     notes: tuple[str, ...] = field(default=())
+    loader: str = "native"
+    reason: str = ""
 
     def summary(self) -> str:
         """One line: name/file, architecture with its sizes, scale, channels, parameter count, format."""
         h = self.hparams
-        if self.arch == "RRDBNet":
+        if self.loader == "spandrel":
+            shape = self.reason
+        elif self.arch == "RRDBNet":
             shape = f"{h['num_block']} blocks, {h['num_feat']} features, growth {h['num_grow_ch']}"
+        elif self.arch == "SPAN":
+            shape = span_layout.describe(h)
         else:
             shape = f"{h['num_conv']} convs, {h['num_feat']} features, {h['act_type']}"
         what = self.name or (Path(self.path).name if self.path else "state dict")
@@ -118,6 +129,9 @@ class LoadedWeights:
     notes: list[str] = field(default_factory=list)
     trailing_resize: tuple[str, float] | None = None
     ncnn_model: ncnn.NcnnModel | None = None
+    network: nn.Module | None = None  # built by a foreign loader (spandrel): nothing left to assemble
+    loader: str = "native"
+    reason: str = ""
 
 
 # ------------------------------------------------------------------------------------------------ public API
@@ -154,8 +168,8 @@ def load_model(
     """
     path, builtin = _resolve(spec)
     loaded = read_model_file(path)
-    net = _assemble(loaded, str(path))
-    scale = int(loaded.hparams["scale" if loaded.arch == "RRDBNet" else "upscale"])
+    net = loaded.network if loaded.network is not None else _assemble(loaded, str(path))
+    scale = int(getattr(net, "scale"))  # noqa: B009 (every network here carries it; nn.Module hides the type)
     if loaded.ncnn_model is not None:
         loaded.ncnn_model.check(net)
     if loaded.trailing_resize:
@@ -169,8 +183,8 @@ def load_model(
         arch=loaded.arch,
         hparams=dict(loaded.hparams),
         scale=scale,
-        in_channels=int(loaded.hparams["num_in_ch"]),
-        out_channels=int(loaded.hparams["num_out_ch"]),
+        in_channels=int(getattr(net, "num_in_ch")),  # noqa: B009
+        out_channels=int(getattr(net, "num_out_ch")),  # noqa: B009
         num_params=sum(p.numel() for p in net.parameters()),
         source_format=loaded.source_format,
         path=str(path),
@@ -178,6 +192,8 @@ def load_model(
         sha256=file_sha256(hashed),
         trailing_resize=loaded.trailing_resize,
         notes=tuple(loaded.notes),
+        loader=loaded.loader,
+        reason=f"built-in model, {loaded.reason}" if builtin else loaded.reason,
     )
     for note in info.notes:
         log.info("%s: %s", info.name or path.name, note)
@@ -255,6 +271,7 @@ def read_model_file(path: str | os.PathLike[str]) -> LoadedWeights:
             f"ncnn:{m.weight_format}",
             trailing_resize=m.trailing_resize,
             ncnn_model=m,
+            reason=f"ncnn graph recognised as {m.arch}",
         )
     if kind == "safetensors":
         tensors, meta = _read_safetensors(path)
@@ -304,6 +321,9 @@ def convert_state_dict(
     if not sd:
         raise ValueError(f"{where}: no weight tensors found; {SUPPORTED}")
     layout = _detect_layout(sd, where)
+    if layout is None:
+        return _load_foreign(sd, where, container, entry)
+    reason = f"esrgan's own network; {layout} layout recognised from its keys"
     notes: list[str] = []
     if layout == "esrgan-old":
         sd = _from_old_esrgan(sd, where)
@@ -311,6 +331,9 @@ def convert_state_dict(
         sd = _from_new_esrgan(sd)
     if layout == "srvgg":
         arch, hparams = "SRVGGNetCompact", _srvgg_hparams(sd, where)
+    elif layout == "span":
+        arch, hparams = "SPAN", span_layout.hparams_from(sd, where)
+        span_layout.validate_hparams(hparams, where)
     else:
         arch, hparams = "RRDBNet", _rrdb_hparams(sd, where)
     hparams, confirmed = _prefer_metadata(arch, hparams, sd, meta, notes, where)
@@ -325,7 +348,22 @@ def convert_state_dict(
     if bad:
         raise ValueError(f"{where}: tensor {bad[0]} has dtype {sd[bad[0]].dtype}, not floating point")
     sd = {k: v.to(torch.float32).contiguous() for k, v in sd.items()}
-    return LoadedWeights(arch, hparams, sd, fmt, notes)
+    return LoadedWeights(arch, hparams, sd, fmt, notes, reason=reason)
+
+
+def _load_foreign(sd: dict[str, torch.Tensor], where: str, container: str, entry: str | None) -> LoadedWeights:
+    """A state dict none of our architectures recognises: spandrel's, if the extra is installed and knows it."""
+    found = spandrel_bridge.load_with_spandrel(sd, where)
+    if found is None:
+        version = spandrel_bridge.spandrel_version()
+        hint = f"spandrel {version} does not recognise it either" if version else unrecognised_hint(sd)
+        first = ", ".join(list(sd)[:5])
+        raise ValueError(
+            f"{where}: unrecognised architecture ({len(sd)} tensors, first keys {first}); {SUPPORTED}; {hint}"
+        )
+    net, reason = found
+    fmt = f"{container}:spandrel" + (f"[{entry}]" if entry else "")
+    return LoadedWeights(net.arch_name, net.hparams(), {}, fmt, network=net, loader="spandrel", reason=reason)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -398,6 +436,13 @@ def _torch_load(path: Path) -> Any:
                 f"run code when loaded; refused without executing anything (re-save only the state dict, or use "
                 f".safetensors)"
             ) from None
+        found = re.search(r"Unsupported operand (\d+)", str(exc))
+        if found:
+            raise ValueError(
+                f"{path}: not a plain weights file: its pickle uses an instruction (opcode {found.group(1)}) the "
+                f"weights-only reader does not run; refused without executing anything (re-save only the state "
+                f"dict with torch.save's default protocol, or use .safetensors)"
+            ) from None
         raise ValueError(f"{path}: corrupt PyTorch file ({_first_line(exc)}); re-download or re-export it") from None
     except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as exc:
         raise ValueError(
@@ -468,7 +513,7 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch.
     return out
 
 
-def _detect_layout(sd: dict[str, torch.Tensor], where: str) -> str:
+def _detect_layout(sd: dict[str, torch.Tensor], where: str) -> str | None:
     keys = set(sd)
     first = ", ".join(list(sd)[:5])
     disc = (
@@ -482,7 +527,7 @@ def _detect_layout(sd: dict[str, torch.Tensor], where: str) -> str:
             f"file (net_g_*.pth) instead"
         )
     if "model.0.weight" in keys and any(".conv1x1." in k for k in keys):
-        raise ValueError(f"{where}: ESRGAN+ (old layout with conv1x1 noise branches) is not supported; {SUPPORTED}")
+        return None  # ESRGAN+ (conv1x1 noise branches): spandrel's, when installed
     if "model.0.weight" in keys and any(_OLD_RDB.fullmatch(k) for k in keys):
         return "esrgan-old"
     if "conv_first.weight" in keys and any(_NEW_RDB.fullmatch(k) for k in keys):
@@ -491,7 +536,9 @@ def _detect_layout(sd: dict[str, torch.Tensor], where: str) -> str:
         return "basicsr"
     if "body.0.weight" in keys and all(_SRVGG.fullmatch(k) for k in keys):
         return "srvgg"
-    raise ValueError(f"{where}: unrecognised architecture ({len(sd)} tensors, first keys {first}); {SUPPORTED}")
+    if span_layout.detect(frozenset(keys)):
+        return "span"
+    return None
 
 
 def _from_old_esrgan(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:

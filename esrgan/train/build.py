@@ -32,7 +32,7 @@ from esrgan.train.teacher import FeatureTap, default_feature_layer, targets_key
 log = logging.getLogger(__name__)
 
 # Name of the scale argument of each generator architecture.
-_SCALE_ARG = {"RRDBNet": "scale", "SRVGGNetCompact": "upscale"}
+_SCALE_ARG = {"RRDBNet": "scale", "SRVGGNetCompact": "upscale", "SPAN": "upscale"}
 
 
 def generator_hparams(opts: GeneratorOptions, scale: int) -> dict[str, Any]:

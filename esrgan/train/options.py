@@ -73,8 +73,9 @@ class DataOptions:
 class GeneratorOptions:
     """The generator: an architecture of ``esrgan.archs`` and its constructor arguments."""
 
-    arch: Literal["RRDBNet", "SRVGGNetCompact"] = "RRDBNet"
-    hparams: dict[str, int | str] = field(default_factory=dict)  # constructor kwargs; unset ones keep defaults
+    arch: Literal["RRDBNet", "SRVGGNetCompact", "SPAN"] = "RRDBNet"
+    # Constructor kwargs; unset ones keep defaults (SPAN takes a bool, a float and a list of floats too).
+    hparams: dict[str, bool | int | float | str | list[float]] = field(default_factory=dict)
     # Start from these weights: a built-in model name (e.g. realesrgan-x4plus) or a weights file (load_model).
     pretrained: str | None = None
 
@@ -198,7 +199,7 @@ class FeatureLossOptions:
     """Feature matching (stage distill, online targets): a learned 1x1 convolution maps the output of the
     student's module ``student`` onto the teacher's module ``teacher`` (same spatial size), compared with
     ``criterion``. Module names are as in ``net.named_modules()``; null picks the last feature map before the
-    upsampler (RRDBNet: ``conv_body``; SRVGGNetCompact: the last activation)."""
+    upsampler (RRDBNet: ``conv_body``; SRVGGNetCompact: the last activation; SPAN: ``conv_cat``)."""
 
     weight: float = 0.1
     student: str | None = None

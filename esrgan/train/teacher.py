@@ -152,11 +152,16 @@ def default_feature_layer(net: nn.Module) -> str:
     """Name of the last feature map before a network's upsampler: where feature matching taps by default.
 
     RRDBNet: ``conv_body`` (the trunk's last convolution, ``num_feat`` channels at the input size);
-    SRVGGNetCompact: the activation after its last hidden convolution.
+    SRVGGNetCompact: the activation after its last hidden convolution; SPAN: ``conv_cat`` (the 1x1 merge of the
+    block outputs before the upsampler).
     """
     arch = getattr(net, "arch_name", type(net).__name__)
     if arch == "RRDBNet":
         return "conv_body"
+    if arch == "SPAN":
+        from esrgan.archs.span.layout import FEATURE_LAYER
+
+        return FEATURE_LAYER
     if arch == "SRVGGNetCompact":
         body: nn.ModuleList = net.body  # type: ignore[assignment]  # SRVGGNetCompact.body
         return f"body.{len(body) - 2}"

@@ -198,3 +198,28 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(make_options: Ma
     assert fit(opts, resume="auto").iteration == 2  # each invocation gets the (tiny) limit anew
     unlimited = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3}))
     assert fit(unlimited, resume="auto").iteration == 3
+
+
+def test_span_trains_in_the_psnr_stage(make_options: MakeOptions, tmp_path: Path) -> None:
+    from esrgan.models import load_model
+
+    opts = make_options(
+        "psnr",
+        name="span",
+        train={"total_iter": 6, "optim_g": {"lr": 3e-3}},
+        logging={"every": 1},
+        checkpoint={"every": 6},
+        data={"val": {"every": 6}},
+    )
+    opts["network_g"] = {"arch": "SPAN", "hparams": {"feature_channels": 8, "norm": False}}
+    assert main(["train", "-opt", str(_write(tmp_path / "span.yml", opts))]) == 0
+    train = [r for r in _records(tmp_path / "exp" / "span") if r["kind"] == "train"]
+    assert train[-1]["l_pix"] < train[0]["l_pix"]
+    _, info = load_model(tmp_path / "exp" / "span" / "models" / "net_g_latest.pth")
+    assert info.arch == "SPAN" and info.hparams == {
+        "num_in_ch": 3,
+        "num_out_ch": 3,
+        "feature_channels": 8,
+        "upscale": 4,
+        "norm": False,
+    }

@@ -204,9 +204,7 @@ class SPAN(nn.Module):
         self.upscale = upscale
         self.norm = norm
         self.img_range = float(img_range)
-        self.rgb_mean = tuple(float(v) for v in rgb_mean)
-        # Not in the state dict (the reference keeps it as a plain attribute); a buffer so .to() moves it.
-        self.register_buffer("mean", torch.tensor(self.rgb_mean).view(1, -1, 1, 1), persistent=False)
+        self.rgb_mean = tuple(float(v) for v in rgb_mean)  # not in the weights: made on the input's device
         if not norm:
             self.register_buffer("no_norm", torch.zeros(1))  # the marker the norm-free files carry
         self.conv_1 = Conv3XC(num_in_ch, feature_channels)
@@ -240,8 +238,7 @@ class SPAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.norm:
-            mean: torch.Tensor = self.mean  # type: ignore[assignment]  # a buffer
-            x = (x - mean.to(x.dtype)) * self.img_range
+            x = (x - x.new_tensor(self.rgb_mean).view(1, -1, 1, 1)) * self.img_range
         feature = self.conv_1(x)
         out = feature
         skips: list[torch.Tensor] = []
