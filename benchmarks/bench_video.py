@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from esrgan.inference import Upscaler
 from esrgan.models import load_model
-from esrgan.video import EncodeSettings, VideoResult, upscale_video
+from esrgan.video import EncodeSettings, VideoResult, VideoSettings, upscale_video
 
 FPS = 24
 
@@ -95,12 +95,13 @@ def run(
     rows: list[dict[str, Any]],
     *,
     frames: int | None = None,
-    **kwargs: Any,
+    progress: Callable[[int, int | None], None] | None = None,
+    **settings: Any,
 ) -> VideoResult:
     duration = frames / FPS if frames is not None else None
     dst = work / f"{len(rows)}.mp4"
     before = load()
-    r = upscale_video(src, dst, upscale, scale=4, duration=duration, **kwargs)
+    r = upscale_video(src, dst, upscale, VideoSettings(scale=4, duration=duration, **settings), progress=progress)
     dst.unlink()
     done = r.frames - r.resumed_frames
     row = {

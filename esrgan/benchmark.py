@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from esrgan.device import torch_threads
+from esrgan.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +336,7 @@ def conv_peak(
         x = x.contiguous(memory_format=torch.channels_last)
         w = w.contiguous(memory_format=torch.channels_last)
     times = []
-    with _torch_threads(threads), torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode():
         for _ in range(warmup):
             F.conv2d(x, w, b, padding=1)
         for _ in range(repeats):
@@ -383,17 +386,6 @@ def peak_for(peaks: Sequence[ConvPeak], dtype: str | None) -> ConvPeak | None:
     """The best measured peak of ``dtype`` ("fp32", "bf16"), or None if there is none."""
     measured = [p for p in peaks if p.dtype == dtype and p.gflops is not None]
     return max(measured, key=lambda p: p.gflops or 0.0) if measured else None
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -482,7 +474,7 @@ def measure(job: Job, *, isolated: bool = True) -> Measurement:
     if reason is not None:
         result.status, result.reason = SKIPPED, reason
         return result
-    with _torch_threads(job.threads):
+    with torch_threads(job.threads):
         return _measure(job, result, isolated)
 
 
@@ -718,7 +710,7 @@ def _run_here(job: Job) -> Measurement:
         return measure(job, isolated=False)
     except (RuntimeError, ValueError, OSError, ImportError, TypeError) as exc:
         log.debug("job failed", exc_info=True)
-        return Measurement(job.model, job.config.name, job.width, job.height, FAILED, _one_line(exc))
+        return Measurement(job.model, job.config.name, job.width, job.height, FAILED, one_line(exc))
 
 
 def _run_child(job: Job, tmp: Path, n: int) -> Measurement:
@@ -744,11 +736,6 @@ def _run_child(job: Job, tmp: Path, n: int) -> Measurement:
     return Measurement(**json.loads(result_path.read_text()))
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _child_main(argv: Sequence[str]) -> int:
     """``python -m esrgan.benchmark JOB.json RESULT.json``: run one job, write its Measurement as JSON."""
     from esrgan.fileio import write_text_atomic
@@ -761,7 +748,7 @@ def _child_main(argv: Sequence[str]) -> int:
         result = measure(job, isolated=True)
     except Exception as exc:  # any failure becomes one row of the table; the traceback goes to the log
         log.debug("job failed", exc_info=True)
-        result = Measurement(job.model, job.config.name, job.width, job.height, FAILED, _one_line(exc))
+        result = Measurement(job.model, job.config.name, job.width, job.height, FAILED, one_line(exc))
     write_text_atomic(argv[1], json.dumps(asdict(result)))
     return 0
 

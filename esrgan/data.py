@@ -8,9 +8,9 @@ folder whose name ends in ``.lmdb`` or that holds ``data.mdb``; keys are file st
 ``name (h,w,c) compression`` per image), read transparently. HR and LR images pair by file stem; an LR stem may
 also carry DIV2K's scale suffix (``0001x4`` pairs with ``0001``).
 
-Decoding is :func:`decode_image` (OpenCV, unchanged depth, BGR -> RGB); images stay in their stored sample type
-(uint8 / uint16) until after cropping, which keeps cached sets small and lets on-the-fly LR generation round like
-the offline uint8 LR files. EXIF orientation is not applied (training sets are PNG).
+Decoding is :func:`esrgan.image.decode_rgb` (OpenCV, unchanged depth, BGR -> RGB); images stay in their stored
+sample type (uint8 / uint16) until after cropping, which keeps cached sets small and lets on-the-fly LR generation
+round like the offline uint8 LR files. EXIF orientation is not applied (training sets are PNG).
 
 Randomness: each dataset draws crops and flips from its own ``numpy.random.Generator``, seeded with ``seed`` in the
 main process; in DataLoader workers pass ``worker_init_fn=seed_worker`` (and a seeded ``generator``) so every worker
@@ -26,16 +26,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from esrgan.metrics.imresize import imresize, mod_crop
+from esrgan.image import IMAGE_EXTENSIONS, decode_rgb, images_by_stem, pair_by_stem, to_float
+from esrgan.image.resize import imresize, mod_crop
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 LMDB_META = "meta_info.txt"
 # Margin (in LR pixels) of HR context around an on-the-fly crop: the x4 antialiased kernel reaches 2 LR pixels.
 _LR_MARGIN = 3
@@ -46,60 +45,12 @@ __all__ = [
     "PairedImageDataset",
     "ValidationDataset",
     "augment",
-    "decode_image",
-    "pair_by_stem",
     "read_meta_info",
     "seed_worker",
-    "to_float",
 ]
 
 
 # --------------------------------------------------------------------------------------------------------- reading
-def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """Decode encoded image bytes to (H, W, 3) RGB in the stored sample type.
-
-    Args:
-        data: the file's bytes.
-        name: path or key, for error messages.
-
-    Returns:
-        (H, W, 3) uint8, uint16, or float32 (float files, clipped to [0, 1]); gray is replicated to three
-        channels, alpha is dropped, BGR becomes RGB.
-
-    Raises:
-        ValueError: empty, corrupt or unsupported data.
-    """
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    if buf.size == 0:
-        raise ValueError(f"{name}: empty image file")
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise ValueError(f"{name}: cannot decode image (corrupt or unsupported format)")
-    if img.ndim == 2:
-        img = img[:, :, None]
-    channels = img.shape[2]
-    if channels in (1, 2):  # gray, gray + alpha
-        img = np.repeat(img[:, :, :1], 3, axis=2)
-    elif channels in (3, 4):  # BGR, BGRA
-        img = img[:, :, 2::-1]
-    else:
-        raise ValueError(f"{name}: {channels} channels are not supported (expected 1-4)")
-    if img.dtype in (np.uint8, np.uint16):
-        return np.ascontiguousarray(img)
-    if np.issubdtype(img.dtype, np.floating):
-        return np.clip(img, 0.0, 1.0).astype(np.float32)
-    raise ValueError(f"{name}: unsupported sample type {img.dtype} (expected 8-bit, 16-bit or float)")
-
-
-def to_float(img: np.ndarray) -> np.ndarray:
-    """(H, W, C) uint8 / uint16 / float array -> float32 in [0, 1]."""
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32)
-
-
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(to_float(img).transpose(2, 0, 1)))
 
@@ -165,14 +116,7 @@ class ImageSource:
             self.keys = [Path(n).stem for n in names]
             self._files: dict[str, Path] = {}
         else:
-            self._files = {}
-            for p in sorted(self.root.iterdir()):
-                if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
-                    if p.stem in self._files:
-                        raise ValueError(
-                            f"{self.root}: two images share the stem {p.stem!r} ({self._files[p.stem].name}, {p.name})"
-                        )
-                    self._files[p.stem] = p
+            self._files = images_by_stem(self.root)
             if meta_info is not None:
                 self.keys = [Path(n).stem for n in read_meta_info(meta_info)]
                 missing = [k for k in self.keys if k not in self._files]
@@ -190,33 +134,15 @@ class ImageSource:
         return str(self.root / key) if self.lmdb else str(self._files[key])
 
     def read(self, key: str) -> np.ndarray:
-        """Decode image ``key``: (H, W, 3) RGB in its stored sample type (see :func:`decode_image`)."""
+        """Decode image ``key``: (H, W, 3) RGB in its stored sample type (see :func:`esrgan.image.decode_rgb`)."""
         if not self.lmdb:
-            return decode_image(np.fromfile(self._files[key], dtype=np.uint8), str(self._files[key]))
+            return decode_rgb(np.fromfile(self._files[key], dtype=np.uint8), str(self._files[key]))
         env = _lmdb_env(self.root)
         with env.begin(write=False) as txn:
             data = txn.get(key.encode("utf-8"))
         if data is None:
             raise KeyError(f"{self.root}: key {key!r} listed in its meta-info is not in the database")
-        return decode_image(bytes(data), self.name(key))
-
-
-def pair_by_stem(hr_keys: Sequence[str], lr_keys: Sequence[str], scale: int, lr_root: str = "LR") -> list[str]:
-    """LR key for each HR key: the same stem, or the stem + ``x{scale}`` (DIV2K naming).
-
-    Raises:
-        ValueError: an HR image without an LR partner (one line, naming the first one).
-    """
-    available = set(lr_keys)
-    paired = []
-    for key in hr_keys:
-        for candidate in (key, f"{key}x{scale}"):
-            if candidate in available:
-                paired.append(candidate)
-                break
-        else:
-            raise ValueError(f"no LR image for HR {key!r} in {lr_root} (expected stem {key!r} or '{key}x{scale}')")
-    return paired
+        return decode_rgb(bytes(data), self.name(key))
 
 
 # ------------------------------------------------------------------------------------------------- augmentation

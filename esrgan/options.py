@@ -1,7 +1,7 @@
 """Typed, validated options: YAML files and ``--set a.b=value`` overrides become frozen dataclasses.
 
 Option classes are plain (nested) dataclasses declared next to the code that uses them (training options in
-``esrgan/train/options.py``, evaluation options in ``esrgan/commands/test.py``). This module is the one place
+``esrgan/train/options.py``, evaluation options in ``esrgan/evaluation/options.py``). This module is the one place
 that validates raw YAML against them: an unknown or misspelled key, a missing required key or a value of the
 wrong type is an :class:`OptionsError` naming the key, the file and (for unknown keys) the closest valid key.
 Override values are parsed with ``yaml.safe_load``: they are data, never code.
@@ -21,7 +21,15 @@ import yaml
 
 T = TypeVar("T")
 
-__all__ = ["OptionsError", "apply_overrides", "from_dict", "load_options", "parse_override", "to_dict"]
+__all__ = [
+    "OptionsError",
+    "apply_overrides",
+    "from_dict",
+    "load_options",
+    "parse_override",
+    "read_options_file",
+    "to_dict",
+]
 
 
 class OptionsError(ValueError):
@@ -185,8 +193,13 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return merged
 
 
-def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
-    """Read a YAML file, apply ``--set`` overrides, validate into ``cls``."""
+def read_options_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a YAML options file (not validated yet: :func:`from_dict` does that).
+
+    Raises:
+        FileNotFoundError: no such file.
+        OptionsError: not valid YAML, or not a mapping at the top level.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"options file not found: {path}")
@@ -196,6 +209,12 @@ def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) 
         raise OptionsError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise OptionsError(f"{path}: expected a mapping of options at the top level")
+    return data
+
+
+def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
+    """Read a YAML file, apply ``--set`` overrides, validate into ``cls``."""
+    data = read_options_file(path)
     overrides = list(overrides)
     source = str(path) + (" (with --set overrides)" if overrides else "")
     return from_dict(cls, apply_overrides(data, overrides), source=source)

@@ -78,3 +78,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny_rrdb.pth"
     save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
     return path
+
+
+@pytest.fixture()
+def model_pair(tmp_path: Path) -> tuple[Path, Path, torch.nn.Module, torch.nn.Module]:
+    """Two tiny RRDBNet x2 with different random weights, saved as a.pth and b.safetensors: (paths..., nets...)."""
+    from esrgan.archs import RRDBNet
+    from esrgan.models import save_model
+
+    a, b = (RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2) for _ in range(2))
+    save_model(a, tmp_path / "a.pth")
+    save_model(b, tmp_path / "b.safetensors")
+    return tmp_path / "a.pth", tmp_path / "b.safetensors", a, b

@@ -147,3 +147,15 @@ def test_allocator_tuning_with_the_real_libc() -> None:
     env = {k: v for k, v in __import__("os").environ.items() if k != "ESRGAN_MALLOC_TUNING"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0 and out.stdout.strip() in ("True", "False")
+
+
+def test_torch_threads_sets_and_restores_the_count() -> None:
+    before = torch.get_num_threads()
+    with dev.torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    with dev.torch_threads(0), dev.torch_threads(None):
+        assert torch.get_num_threads() == before  # 0 / None: torch's setting stays
+    with pytest.raises(RuntimeError, match="boom"), dev.torch_threads(before + 1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before  # restored on errors too

@@ -9,20 +9,34 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
+from esrgan.defaults import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIX_FMT, DEFAULT_PRESET, DEFAULT_SEGMENT_FRAMES
 
 log = logging.getLogger(__name__)
 
 # Names only (esrgan.models imports torch, which `esrgan --help` must not wait for); a test checks they exist.
 DEFAULT_MODEL = "realesrgan-x4plus"
 FAST_MODEL = "realesr-animevideov3"
-SEGMENT_FRAMES = 300  # = esrgan.video.SEGMENT_FRAMES (not imported here: it brings in av and torch)
+# Library messages name arguments as a Python call does (``crf=80``); on this command line these flags set them.
+FLAGS = {
+    "codec": "--codec",
+    "crf": "--crf",
+    "preset": "--preset",
+    "pix_fmt": "--pix-fmt",
+    "outscale": "--outscale",
+    "start": "--start",
+    "duration": "--duration",
+    "segment_frames": "--segment-frames",
+    "batch_size": "--batch",
+}
 
 _EPILOG = f"""\
-The output plays everywhere by default: H.264 (libx264), yuv420p, even sizes, MP4 index up front. Frame
-timestamps (variable frame rate too), duration, rotation and the pixel aspect ratio are kept; audio streams are
+The output plays everywhere by default: H.264 ({DEFAULT_CODEC}), {DEFAULT_PIX_FMT}, even sizes, MP4 index up front.
+Frame timestamps (variable frame rate too), duration, rotation and the pixel aspect ratio are kept; audio streams are
 copied bit for bit when the output container takes their codec (otherwise re-encoded to AAC) and subtitles are
 kept where the container can hold them. Work goes into OUTPUT.parts/ in segments and OUTPUT appears only at the
 end; after an interruption, run the same command with --resume to continue.
@@ -81,15 +95,20 @@ def register(subparsers: Any) -> None:
         "libsvtav1, ...",
     )
     enc.add_argument(
-        "--crf", type=float, default=None, help="constant quality, lower is better (default 18 for libx264)"
+        "--crf",
+        type=float,
+        default=None,
+        help=f"constant quality, lower is better (default {DEFAULT_CRF[DEFAULT_CODEC]:g} for {DEFAULT_CODEC})",
     )
     enc.add_argument(
         "--preset",
         default=None,
-        help="encoder speed preset, ultrafast ... veryslow for x264/x265 (default veryfast for x264; "
-        "medium/slow make ~10%% smaller files at the same quality, 3x slower)",
+        help=f"encoder speed preset, ultrafast ... veryslow for x264/x265 (default {DEFAULT_PRESET[DEFAULT_CODEC]} for "
+        "x264; medium/slow make ~10%% smaller files at the same quality, 3x slower)",
     )
-    enc.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p, plays everywhere)")
+    enc.add_argument(
+        "--pix-fmt", default=DEFAULT_PIX_FMT, help=f"output pixel format (default {DEFAULT_PIX_FMT}, plays everywhere)"
+    )
     rng = p.add_argument_group("range and resuming")
     rng.add_argument("--start", type=parse_time, default=None, help="start time (seconds, M:SS or H:MM:SS)")
     rng.add_argument("--duration", type=parse_time, default=None, help="length to process (same formats)")
@@ -99,8 +118,8 @@ def register(subparsers: Any) -> None:
     rng.add_argument(
         "--segment-frames",
         type=positive_int,
-        default=SEGMENT_FRAMES,
-        help=f"frames per resumable segment (default {SEGMENT_FRAMES})",
+        default=DEFAULT_SEGMENT_FRAMES,
+        help=f"frames per resumable segment (default {DEFAULT_SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
     eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
@@ -110,69 +129,46 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from esrgan import video
     from esrgan.models import load_model
 
-    # Cheap checks first: a typo in a path should not wait for a model to load.
-    src, dst = video.check_paths(args.input, args.output)
-    if args.tile_pad < 0:
-        raise ValueError(f"--tile-pad must be >= 0, got {args.tile_pad}")
-    encode = video.resolve_encode_settings(
-        video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
-    )
-    info = video.probe_video(src)
-    net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-    upscaler = upscaler_from(net, args)
-    log.info(
-        "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
-        src,
-        info.width,
-        info.height,
-        info.codec,
-        f"{float(info.frame_rate):.3g}",
-        f", {info.num_frames} frames" if info.num_frames else "",
-        dst,
-        model.name or model.path,
-        model.scale,
-        upscaler.device,
-    )
-    identity = {
-        "model": model.sha256,
-        "tile": args.tile,
-        "tile_pad": args.tile_pad,
-        "ensemble": args.ensemble,
-        "precision": args.precision,
-    }
-    bars: list[tqdm[Any]] = []
-
-    def progress(done: int, total: int | None) -> None:
-        if not bars:
-            # Created at the first report so that resumed frames count as the start, not as speed.
-            bars.append(tqdm(total=total, initial=done, unit="frame", disable=args.quiet, desc=dst.name))
-        bar = bars[0]
-        bar.update(done - bar.n)
-
-    try:
-        result = video.upscale_video(
+    with _as_flags(video.VideoError):
+        # Cheap checks first: a typo in a path or an encoder setting should not wait for a model to load.
+        src, dst = video.check_paths(args.input, args.output)
+        encode = video.resolve_encode_settings(
+            video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
+        )
+        info = video.probe_video(src)
+        net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
+        upscaler = upscaler_from(net, args)
+        log.info(
+            "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
             src,
+            info.width,
+            info.height,
+            info.codec,
+            f"{float(info.frame_rate):.3g}",
+            f", {info.num_frames} frames" if info.num_frames else "",
             dst,
-            upscaler,
+            model.name or model.path,
+            model.scale,
+            upscaler.device,
+        )
+        settings = video.VideoSettings(
             scale=int(upscaler.scale),
             outscale=args.outscale,
+            channels=upscaler.in_channels or 3,
             encode=encode,
             start=args.start,
             duration=args.duration,
+            segment_frames=args.segment_frames,
             batch_size=args.batch,
             resume=args.resume,
-            segment_frames=args.segment_frames,
-            identity=identity,
-            progress=progress,
         )
-    finally:
-        for bar in bars:
-            bar.close()
+        # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
+        engine = {"model": model.sha256, **upscaler.resolved_settings()}
+        with _ProgressBar(dst.name, quiet=args.quiet) as bar:
+            result = video.upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
     log.info(
         "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of the time)",
@@ -185,3 +181,43 @@ def run(args: argparse.Namespace) -> int:
         100 * result.network_seconds / max(result.seconds, 1e-9),
     )
     return 0
+
+
+def as_flags(message: str) -> str:
+    """A library message in this command's words: ``crf=80`` → ``--crf 80``, ``with resume=True`` → ``with
+    --resume``, ``with resume=False`` → ``without --resume``."""
+    message = message.replace("with resume=True", "with --resume").replace("with resume=False", "without --resume")
+    return re.sub(rf"\b({'|'.join(FLAGS)})=", lambda m: f"{FLAGS[m.group(1)]} ", message)
+
+
+@contextmanager
+def _as_flags(error: type[Exception]) -> Iterator[None]:
+    """Re-raise ``error`` (the library's user-facing kind) with its message in flags (:func:`as_flags`)."""
+    try:
+        yield
+    except error as exc:
+        raise error(as_flags(str(exc))) from exc
+
+
+class _ProgressBar:
+    """tqdm bar in frames, created at the first report so that frames done before a resume count as the start,
+    not as speed; the total is unknown (None) for containers that do not state it."""
+
+    def __init__(self, name: str, *, quiet: bool) -> None:
+        self.name = name
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="frame", disable=self.quiet, desc=self.name)
+        self.bar.update(done - self.bar.n)

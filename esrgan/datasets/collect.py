@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from esrgan.datasets.common import check_no_conflicts, list_images, write_png
+from esrgan.datasets.common import check_no_conflicts, write_png
+from esrgan.image import list_images
 
 log = logging.getLogger(__name__)
 

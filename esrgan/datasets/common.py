@@ -1,4 +1,7 @@
-"""Plumbing shared by the data-preparation scripts: listing, atomic writes, overwrite checks, a parallel map."""
+"""Plumbing shared by the data-preparation scripts: common flags, overwrite checks, PNG writes, a parallel map.
+
+Listing and reading images is :mod:`esrgan.image` (``list_images``, ``read_unchanged``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from esrgan.data import IMAGE_EXTENSIONS
 from esrgan.fileio import write_bytes_atomic
 
 T = TypeVar("T")
@@ -21,9 +23,7 @@ R = TypeVar("R")
 __all__ = [
     "add_common_args",
     "check_no_conflicts",
-    "list_images",
     "parallel_map",
-    "read_unchanged",
     "write_bytes_atomic",
     "write_png",
 ]
@@ -38,21 +38,6 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name.
-
-    Raises:
-        FileNotFoundError: the folder does not exist.
-        ValueError: it holds no images.
-    """
-    if not folder.is_dir():
-        raise FileNotFoundError(f"input folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    return files
-
-
 def check_no_conflicts(targets: Iterable[Path], overwrite: bool) -> None:
     """Raise FileExistsError naming the first existing target (and how many exist) unless ``overwrite``."""
     if overwrite:
@@ -62,14 +47,6 @@ def check_no_conflicts(targets: Iterable[Path], overwrite: bool) -> None:
         raise FileExistsError(
             f"{existing[0]} already exists ({len(existing)} existing output(s)); pass --overwrite to replace them"
         )
-
-
-def read_unchanged(path: Path) -> np.ndarray:
-    """Decode an image as stored (OpenCV channel order, 8/16-bit or float, gray as (H, W))."""
-    img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise ValueError(f"{path}: cannot decode image (corrupt or unsupported format)")
-    return img
 
 
 def write_png(path: Path, img: np.ndarray, compression: int, overwrite: bool) -> None:

@@ -20,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import add_common_args, list_images, parallel_map, read_unchanged, write_png
+from esrgan.datasets.common import add_common_args, parallel_map, write_png
+from esrgan.image import list_images, read_unchanged
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 
 from esrgan.data import LMDB_META
-from esrgan.datasets.common import add_common_args, list_images, parallel_map, read_unchanged
+from esrgan.datasets.common import add_common_args, parallel_map
+from esrgan.image import list_images, read_unchanged
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import (
-    add_common_args,
-    check_no_conflicts,
-    list_images,
-    parallel_map,
-    read_unchanged,
-    write_png,
-)
-from esrgan.metrics.imresize import bicubic_degrade
+from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_png
+from esrgan.image import bicubic_degrade, list_images, read_unchanged
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import (
-    add_common_args,
-    check_no_conflicts,
-    list_images,
-    parallel_map,
-    read_unchanged,
-    write_bytes_atomic,
-)
+from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_bytes_atomic
+from esrgan.image import list_images, read_unchanged
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 Networks take a fixed number of channels (3 for nearly all ESRGAN models; some take 1 or 4) while images come
 gray, RGB or with alpha. This module maps one onto the other and back, upscales alpha either through the
-network or with bicubic, and resizes to an arbitrary output scale. It works on tensors only: files are
-``esrgan.image``'s job.
+network or with bicubic, and resizes to an arbitrary output scale (:func:`esrgan.image.resize.resize`). It works
+on tensors only: files are ``esrgan.image``'s job.
 """
 
 from __future__ import annotations
@@ -12,28 +12,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
+
+from esrgan.image.resize import output_size, resize
 
 AlphaMode = Literal["model", "bicubic"]
 
 __all__ = ["AlphaMode", "output_size", "resize", "run_channels", "upscale_image"]
-
-
-def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
-    """Output (H, W) for an arbitrary scale, rounded to the nearest pixel and at least 1."""
-    return max(1, round(height * outscale)), max(1, round(width * outscale))
-
-
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """High-quality resize of (B, C, H, W) float images: antialiased bicubic, clamped to [0, 1].
-
-    Antialiasing matters when shrinking (for example x4 model output to x2): plain bicubic would alias.
-    """
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    out = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking)
-    return out.clamp_(0.0, 1.0)
 
 
 def run_channels(upscale: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, net_channels: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
-from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
+from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
@@ -203,6 +203,25 @@ class Upscaler:
                     )
                     y[bad] = self._run(x[bad], torch.float32)
             return y[:, :, : height * self.scale, : width * self.scale].clamp_(0.0, 1.0).contiguous()
+
+    def resolved_settings(self) -> dict[str, Any]:
+        """The settings this engine runs with, "auto" resolved where it is decided at construction: what its
+        outputs depend on, as JSON values (a video's resume identity compares them).
+
+        Returns:
+            {"backend": the backend in use, "precision": "fp32" | "bf16" | "fp16" (the compute dtype),
+            "compile": as asked (where compiling fails or disagrees with eager, eager runs instead), "tile":
+            "auto" or a size, "tile_pad", "ensemble"}.
+        """
+        precision = next(name for name, dtype in PRECISIONS.items() if dtype == self.dtype)
+        return {
+            "backend": self.backend,
+            "precision": precision,
+            "compile": self._compiled_net is not None,
+            "tile": self.tile,
+            "tile_pad": self.tile_pad,
+            "ensemble": self.ensemble,
+        }
 
     def tile_for(self, x: torch.Tensor) -> int:
         """The tile side ``tile="auto"`` would use for the padded batch ``x`` (0 = whole image at once).

@@ -1,6 +1,9 @@
-"""Evaluation protocol of SR papers: MATLAB-compatible bicubic resizing, PSNR and SSIM on the Y channel."""
+"""Image quality as SR papers report it: PSNR and SSIM on the BT.601 Y channel (see :mod:`esrgan.metrics.quality`).
 
-from esrgan.metrics.imresize import bicubic_degrade, imresize, mod_crop
+The protocol around them (pairing, LR images, rounding, tables) is :mod:`esrgan.evaluation`; the MATLAB bicubic
+resize that makes benchmark LR images is :mod:`esrgan.image.resize`.
+"""
+
 from esrgan.metrics.quality import calculate_psnr, calculate_ssim, rgb_to_y
 
-__all__ = ["bicubic_degrade", "calculate_psnr", "calculate_ssim", "imresize", "mod_crop", "rgb_to_y"]
+__all__ = ["calculate_psnr", "calculate_ssim", "rgb_to_y"]

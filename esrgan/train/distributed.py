@@ -153,8 +153,12 @@ def wrap(net: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(net, device_ids=ids, output_device=ids[0] if ids else None)
 
 
-def unwrap(net: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (or ``net`` itself)."""
+def unwrap_ddp(net: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel wrapper (or ``net`` itself); torch.compile wrappers stay.
+
+    Training keeps each network once and wraps it for DDP; this undoes only that. For saving any network, use
+    :func:`esrgan.models.checkpoint.unwrap`, which also strips DataParallel and torch.compile.
+    """
     return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
 
 

@@ -12,12 +12,11 @@ Outputs go to ``<experiments_root>/<name>/``:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,11 @@ from torch import nn
 
 from esrgan import __version__
 from esrgan.data import ImageSource
-from esrgan.device import resolve_device
+from esrgan.device import resolve_device, torch_threads
+from esrgan.evaluation import DatasetScore, engine_sr, score_image
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, write_image
+from esrgan.image import ImageData, from_tensor, imresize, to_float, to_tensor, to_uint8, write_image
 from esrgan.inference import Upscaler
-from esrgan.metrics import calculate_psnr, calculate_ssim, imresize
 from esrgan.models import save_model
 from esrgan.options import to_dict
 from esrgan.train import build
@@ -46,7 +45,7 @@ from esrgan.train.distributed import (
     gather_objects,
     mean_across,
     sync_buffers,
-    unwrap,
+    unwrap_ddp,
     wrap,
 )
 from esrgan.train.logger import TrainLogger
@@ -62,7 +61,7 @@ from esrgan.train.state import (
     save_state,
     state_path,
 )
-from esrgan.train.steps import EMA, OnlineTeacher, distill_step, gan_step, psnr_step
+from esrgan.train.steps import EMA, Amp, Losses, OnlineTeacher, distill_step, gan_step, psnr_step
 from esrgan.train.teacher import prepare_targets, usable_pairs
 
 log = logging.getLogger(__name__)
@@ -105,81 +104,18 @@ def fit(
         NonFiniteLossError: a loss became NaN/inf (nothing is saved after it).
         FileExistsError: a new run would overwrite a run with checkpoints.
     """
-    with _torch_threads(opts.threads):
+    with torch_threads(opts.threads):
         return _fit(opts, resume, dist or DistInfo(), device or resolve_device(opts.device))
 
 
 def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> FitResult:
-    run_dir = opts.experiments_root / opts.name
-    ckpt_dir, models_dir, samples_dir = run_dir / "checkpoints", run_dir / "models", run_dir / "samples"
-    gan, distill = opts.stage == "gan", opts.stage == "distill"
-    total = opts.train.total_iter
-
-    # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
-    resume_path = broadcast_object(_resume_path(resume, ckpt_dir, run_dir) if dist.is_main else None, dist)
-    state = load_state(resume_path) if resume_path is not None else None
-    # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
-    teacher, targets, val_reference = None, None, None
-    if distill:
-        ImageSource(opts.data.train.hr, opts.data.train.meta_info)  # a wrong folder fails before the teacher loads
-        teacher, targets, val_reference = _teacher_and_targets(opts, dist, device)
-    train_set = build.build_train_set(opts, targets)
-    val_set = build.build_val_set(opts, val_reference) if dist.is_main else None
-    _seed_everything(opts.seed)  # same initial weights on every rank
-
-    # ---- networks, losses, optimisers, precision
-    net_g = build.build_generator(opts, device, load_pretrained=state is None)
-    ema = EMA(net_g, opts.train.ema_decay)
-    net_d = build.build_discriminator(opts, device, _out_channels(net_g)) if gan else None
-    online: OnlineTeacher | None = None
-    if teacher is not None and opts.teacher is not None and opts.teacher.targets == "online":
-        online = build.build_online_teacher(opts, teacher, net_g, dist, device)  # after EMA: its hooks stay off it
-    feature = online.feature if online is not None else None
-    losses = build.build_losses(opts, device)
-    g_params = list(net_g.parameters()) + (list(feature.parameters()) if feature is not None else [])
-    opt_g = build.build_optimizer(g_params, opts.train.optim_g)
-    opt_d = build.build_optimizer(net_d.parameters(), opts.train.optim_d) if net_d is not None else None
-    amp = build.build_amp(opts, device)
-    start_iter = 0
-    if state is not None:
-        assert resume_path is not None
-        start_iter = _restore(state, opts, dist, net_g, ema, net_d, opt_g, opt_d, amp.scaler, resume_path, feature)
-    net_g_train = wrap(net_g, dist, device)
-    net_d_train = wrap(net_d, dist, device) if net_d is not None else None
-    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels once
-
-    # ---- data order from start_iter on, logging
-    loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
-    logger = TrainLogger(
-        run_dir if dist.is_main else None,
-        start_iter=start_iter,
-        tensorboard=opts.logging.tensorboard,
-        plot=opts.logging.plot,
-        title=f"{opts.name} ({opts.stage} stage)",
-    )
-    if dist.is_main:
-        _write_options(run_dir / "options.yml", opts)
-        log.info(
-            "%s: %s stage, iterations %d..%d, %d training images, batch %d x %d process(es), %s, %s",
-            run_dir,
-            opts.stage,
-            start_iter + 1,
-            total,
-            len(train_set),  # type: ignore[arg-type]
-            opts.data.train.batch_size,
-            dist.world_size,
-            device,
-            str(amp.dtype or torch.float32).replace("torch.", ""),
-        )
-
-    # ---- the loop
-    it = start_iter
-    last_state = resume_path
+    """Set up (:func:`_setup`), then the loop: step, check the losses, log, validate, checkpoint, stop on time."""
+    run = _setup(opts, resume, dist, device)
+    t, total = run.trainables, opts.train.total_iter
+    it, last_state = run.start_iter, run.resume_path
     val_scores: dict[str, float] = {}
     window = _Window()
-    batches = iter(loader)
+    batches = iter(run.loader)
     deadline = time.monotonic() + 60.0 * opts.train.max_minutes if opts.train.max_minutes > 0 else None
     try:
         while it < total:
@@ -187,28 +123,7 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             batch = next(batches)
             t_data = time.perf_counter() - t0
             it += 1
-            lr_g = _set_lr(opt_g, build.scheduled_lr(opts.train.optim_g.lr, it, opts.train.scheduler))
-            lr_d = (
-                _set_lr(opt_d, build.scheduled_lr(opts.train.optim_d.lr, it, opts.train.scheduler))
-                if opt_d is not None
-                else None
-            )
-            lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
-            hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
-
-            if gan:
-                assert net_d_train is not None and opt_d is not None
-                out = gan_step(
-                    lr_img, hr_img, net_g_train, net_d_train, opt_g, opt_d, losses, amp, opts.train.grad_clip
-                )
-            elif distill:
-                # Precomputed: "hr" holds the teacher's output. Online: the teacher makes it from the LR patch.
-                target = hr_img if online is None else None
-                out = distill_step(lr_img, target, net_g_train, opt_g, losses, amp, opts.train.grad_clip, online)
-            else:
-                out = psnr_step(lr_img, hr_img, net_g_train, opt_g, losses, amp, opts.train.grad_clip)
-            ema.update(net_g)
-
+            out, lrs = run.step(it, batch)  # scheduled learning rates, the stage's update, the EMA
             if not all_finite(out, dist):
                 values = ", ".join(f"{k} {v.item():.4g}" for k, v in out.items())
                 hint = f"{last_state} (continue with --resume {last_state})" if last_state else "none written yet"
@@ -222,27 +137,21 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             last = it == total or out_of_time
 
             if it % opts.logging.every == 0 or last:
-                scalars = mean_across(window.means(), dist, device)
-                scalars["lr_g"] = lr_g
-                if lr_d is not None:
-                    scalars["lr_d"] = lr_d
-                logger.log_train(it, total, scalars)
+                run.logger.log_train(it, total, {**mean_across(window.means(), dist, device), **lrs})
                 window = _Window()
 
             val = opts.data.val
             if val is not None and ((val.every and it % val.every == 0) or last):
                 if dist.is_main:
-                    assert val_set is not None
-                    val_scores = validate(ema.net, val_set, val, opts.scale, device, samples_dir, it)
-                    logger.log_val(it, val_scores)
+                    assert run.val_set is not None
+                    val_scores = validate(t.ema.net, run.val_set, val, opts.scale, device, run.dirs.samples, it)
+                    run.logger.log_val(it, val_scores)
                 barrier(dist)
 
             if it % opts.checkpoint.every == 0 or last:
-                if net_d is not None:
-                    sync_buffers(net_d, dist)
-                last_state = _checkpoint(
-                    opts, dist, it, net_g, ema, net_d, opt_g, opt_d, amp.scaler, ckpt_dir, models_dir, feature
-                )
+                if t.net_d is not None:
+                    sync_buffers(t.net_d, dist)
+                last_state = _checkpoint(opts, dist, it, t, run.dirs)
 
             if out_of_time:
                 log.warning(
@@ -253,24 +162,172 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
                 )
                 break
     finally:
-        logger.close()
-    return FitResult(it, run_dir, net_g, ema.net, net_d, last_state, val_scores)
+        run.logger.close()
+    return FitResult(it, run.dirs.run, t.net_g, t.ema.net, t.net_d, last_state, val_scores)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Helpers of fit, in the order it uses them.
+# What fit works with, and how it is built.
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Use ``n`` intra-op threads (0: leave torch's setting) and restore the previous count afterwards."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+@dataclass
+class Trainables:
+    """Everything a training state saves and restores: the networks, their optimisers and the fp16 loss scaler.
+
+    The networks are the plain modules (never DDP-wrapped); ``feature`` is the distillation feature-matching
+    adapter (None without one).
+    """
+
+    net_g: nn.Module
+    ema: EMA
+    net_d: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    scaler: torch.amp.GradScaler | None
+    feature: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class RunDirs:
+    """The folders of a run: ``<experiments_root>/<name>/`` and its checkpoints, models and samples."""
+
+    run: Path
+    checkpoints: Path
+    models: Path
+    samples: Path
+
+    @classmethod
+    def of(cls, opts: TrainOptions) -> RunDirs:
+        run = opts.experiments_root / opts.name
+        return cls(run, run / "checkpoints", run / "models", run / "samples")
+
+
+StepFn = Callable[[int, dict[str, Any]], tuple[dict[str, torch.Tensor], dict[str, float]]]
+"""``step(iteration, batch) -> (step scalars, learning rates)``: one optimisation step of the run's stage."""
+
+
+@dataclass
+class _Run:
+    """What the loop of :func:`_fit` works with."""
+
+    dirs: RunDirs
+    resume_path: Path | None  # the training state it started from
+    start_iter: int  # iterations completed before this invocation
+    trainables: Trainables
+    step: StepFn
+    loader: Any  # the DataLoader of iterations start_iter + 1 ..
+    val_set: Any  # the validation dataset (rank 0), or None
+    logger: TrainLogger
+
+
+def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> _Run:
+    """Start or resume: data, networks, losses, optimisers, precision, the step, the data order, logging."""
+    dirs = RunDirs.of(opts)
+    # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
+    resume_path = broadcast_object(_resume_path(resume, dirs.checkpoints, dirs.run) if dist.is_main else None, dist)
+    state = load_state(resume_path) if resume_path is not None else None
+    # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
+    teacher, targets, val_reference = None, None, None
+    if opts.stage == "distill":
+        ImageSource(opts.data.train.hr, opts.data.train.meta_info)  # a wrong folder fails before the teacher loads
+        teacher, targets, val_reference = _teacher_and_targets(opts, dist, device)
+    train_set = build.build_train_set(opts, targets)
+    val_set = build.build_val_set(opts, val_reference) if dist.is_main else None
+    _seed_everything(opts.seed)  # same initial weights on every rank
+
+    # ---- networks, losses, optimisers, precision (in this order: each may draw random numbers)
+    trainables, online, losses, amp = _build(opts, teacher, dist, device, load_pretrained=state is None)
+    start_iter = 0
+    if state is not None:
+        assert resume_path is not None
+        start_iter = _restore(state, resume_path, opts, dist, trainables)
+    step = _make_step(opts, trainables, online, losses, amp, dist, device)  # after _restore: DDP copies weights
+
+    # ---- data order from start_iter on, logging
+    loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
+    logger = TrainLogger(
+        dirs.run if dist.is_main else None,
+        start_iter=start_iter,
+        tensorboard=opts.logging.tensorboard,
+        plot=opts.logging.plot,
+        title=f"{opts.name} ({opts.stage} stage)",
+    )
+    if dist.is_main:
+        _write_options(dirs.run / "options.yml", opts)
+        log.info(
+            "%s: %s stage, iterations %d..%d, %d training images, batch %d x %d process(es), %s, %s",
+            dirs.run,
+            opts.stage,
+            start_iter + 1,
+            opts.train.total_iter,
+            len(train_set),  # type: ignore[arg-type]
+            opts.data.train.batch_size,
+            dist.world_size,
+            device,
+            str(amp.dtype or torch.float32).replace("torch.", ""),
+        )
+    return _Run(dirs, resume_path, start_iter, trainables, step, loader, val_set, logger)
+
+
+def _build(
+    opts: TrainOptions, teacher: nn.Module | None, dist: DistInfo, device: torch.device, *, load_pretrained: bool
+) -> tuple[Trainables, OnlineTeacher | None, Losses, Amp]:
+    """The networks, the online teacher (distillation with online targets), losses, optimisers and precision."""
+    net_g = build.build_generator(opts, device, load_pretrained=load_pretrained)
+    ema = EMA(net_g, opts.train.ema_decay)
+    net_d = build.build_discriminator(opts, device, _out_channels(net_g)) if opts.stage == "gan" else None
+    online: OnlineTeacher | None = None
+    if teacher is not None and opts.teacher is not None and opts.teacher.targets == "online":
+        online = build.build_online_teacher(opts, teacher, net_g, dist, device)  # after EMA: its hooks stay off it
+    feature = online.feature if online is not None else None
+    losses = build.build_losses(opts, device)
+    g_params = list(net_g.parameters()) + (list(feature.parameters()) if feature is not None else [])
+    opt_g = build.build_optimizer(g_params, opts.train.optim_g)
+    opt_d = build.build_optimizer(net_d.parameters(), opts.train.optim_d) if net_d is not None else None
+    amp = build.build_amp(opts, device)
+    return Trainables(net_g, ema, net_d, opt_g, opt_d, amp.scaler, feature), online, losses, amp
+
+
+def _make_step(
+    opts: TrainOptions,
+    t: Trainables,
+    online: OnlineTeacher | None,
+    losses: Losses,
+    amp: Amp,
+    dist: DistInfo,
+    device: torch.device,
+) -> StepFn:
+    """The run's step: set the scheduled learning rates, move the batch, update by the stage, update the EMA."""
+    net_g = wrap(t.net_g, dist, device)
+    net_d = wrap(t.net_d, dist, device) if t.net_d is not None else None
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels once
+    train, clip = opts.train, opts.train.grad_clip
+
+    def step(it: int, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        lrs = {"lr_g": _set_lr(t.opt_g, build.scheduled_lr(train.optim_g.lr, it, train.scheduler))}
+        if t.opt_d is not None:
+            lrs["lr_d"] = _set_lr(t.opt_d, build.scheduled_lr(train.optim_d.lr, it, train.scheduler))
+        lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
+        hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
+        if opts.stage == "gan":
+            assert net_d is not None and t.opt_d is not None
+            out = gan_step(lr_img, hr_img, net_g, net_d, t.opt_g, t.opt_d, losses, amp, clip)
+        elif opts.stage == "distill":
+            # Precomputed: "hr" holds the teacher's output. Online: the teacher makes it from the LR patch.
+            target = hr_img if online is None else None
+            out = distill_step(lr_img, target, net_g, t.opt_g, losses, amp, clip, online)
+        else:
+            out = psnr_step(lr_img, hr_img, net_g, t.opt_g, losses, amp, clip)
+        t.ema.update(t.net_g)
+        return out, lrs
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers, in the order fit uses them.
 
 
 def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | None:
@@ -365,19 +422,7 @@ def _out_channels(net: nn.Module) -> int:
     return int(getattr(net, "num_out_ch", 3))
 
 
-def _restore(
-    state: dict[str, Any],
-    opts: TrainOptions,
-    dist: DistInfo,
-    net_g: nn.Module,
-    ema: EMA,
-    net_d: nn.Module | None,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer | None,
-    scaler: torch.amp.GradScaler | None,
-    path: Path,
-    feature: nn.Module | None = None,
-) -> int:
+def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistInfo, t: Trainables) -> int:
     """Load a training state into the freshly built objects; returns the completed iteration count."""
     meta = state["esrgan"]
     if meta.get("stage") != opts.stage:
@@ -385,26 +430,26 @@ def _restore(
             f"{path} is a {meta.get('stage')}-stage state but the options say stage {opts.stage}; to start the GAN "
             "stage from PSNR weights set network_g.pretrained to the exported models/net_g_latest.pth instead"
         )
-    mine = _describe(net_g)
+    mine = _describe(t.net_g)
     if meta.get("arch") != mine["arch"] or meta.get("hparams") != mine["hparams"]:
         raise ValueError(
             f"{path} holds {meta.get('arch')} {meta.get('hparams')}, the options build "
             f"{mine['arch']} {mine['hparams']}; use the options of that run"
         )
-    net_g.load_state_dict(state["params"])
-    ema.net.load_state_dict(state["params_ema"])
-    opt_g.load_state_dict(state["optimizers"]["g"])
-    if net_d is not None and opt_d is not None:
+    t.net_g.load_state_dict(state["params"])
+    t.ema.net.load_state_dict(state["params_ema"])
+    t.opt_g.load_state_dict(state["optimizers"]["g"])
+    if t.net_d is not None and t.opt_d is not None:
         if state["net_d"] is None:
             raise ValueError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
-        net_d.load_state_dict(state["net_d"])
-        opt_d.load_state_dict(state["optimizers"]["d"])
-    if scaler is not None and state["scaler"] is not None:
-        scaler.load_state_dict(state["scaler"])
-    if feature is not None:
+        t.net_d.load_state_dict(state["net_d"])
+        t.opt_d.load_state_dict(state["optimizers"]["d"])
+    if t.scaler is not None and state["scaler"] is not None:
+        t.scaler.load_state_dict(state["scaler"])
+    if t.feature is not None:
         if state.get("feature") is None:
             raise ValueError(f"{path} has no feature-matching adapter; resume it without losses.feature")
-        unwrap(feature).load_state_dict(state["feature"])
+        unwrap_ddp(t.feature).load_state_dict(state["feature"])
     rngs = state["rng"]
     if len(rngs) != dist.world_size:
         log.warning("%s was written by %d process(es), this run has %d", path, len(rngs), dist.world_size)
@@ -469,78 +514,57 @@ def validate(
     samples_dir: Path,
     iteration: int,
 ) -> dict[str, float]:
-    """PSNR and SSIM on the Y channel (crop border = scale) of ``net``'s outputs rounded to 8 bits.
+    """PSNR and SSIM of ``net`` on the validation set, scored as ``esrgan test`` scores (:mod:`esrgan.evaluation`):
+    8-bit LR in, SR output rounded to 8 bits, Y channel, crop border = scale.
 
     The network runs through the inference engine (:class:`esrgan.inference.Upscaler`) on a copy, so the
     engine's in-place changes (eval mode, memory format) never touch the training networks. The first
     ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
     """
     upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
-    psnrs, ssims = [], []
+    upscale = engine_sr(upscaler)
+    # hr None (distillation): the references are the teacher's outputs on val.lr.
+    reference = str(val.hr) if val.hr is not None else f"teacher outputs on {val.lr}"
+    result = DatasetScore("validation", reference, str(val.lr) if val.lr is not None else None)
     for i in range(len(val_set)):
         item = val_set[i]
-        sr = upscaler(item["lr"][None])[0]
-        sr8, hr8 = _to_uint8(sr), _to_uint8(item["hr"])
-        if sr8.shape != hr8.shape:
-            raise ValueError(f"{item['path']}: SR is {sr8.shape} but HR is {hr8.shape}")
-        psnrs.append(calculate_psnr(sr8, hr8, crop_border=scale))
-        ssims.append(calculate_ssim(sr8, hr8, crop_border=scale))
+        stem = Path(item["path"]).stem
+        lr8, hr8 = to_uint8(from_tensor(item["lr"])), to_uint8(from_tensor(item["hr"]))
+        score, sr8 = score_image(stem, lr8, hr8, upscale, crop_border=scale)
+        result.images.append(score)
         if i < val.save_samples:
             bicubic = imresize(item["lr"][None], scale).clamp(0.0, 1.0)[0]
-            strip = torch.cat([bicubic, _from_uint8(sr8), item["hr"]], dim=2)
+            strip = torch.cat([bicubic, to_tensor(to_float(sr8))[0], item["hr"]], dim=2)
             samples_dir.mkdir(parents=True, exist_ok=True)
-            write_image(samples_dir / f"{Path(item['path']).stem}_{iteration:08d}.png", ImageData(from_tensor(strip)))
-    return {"psnr_y": float(np.mean(psnrs)), "ssim_y": float(np.mean(ssims))}
+            write_image(samples_dir / f"{stem}_{iteration:08d}.png", ImageData(from_tensor(strip)))
+    return {"psnr_y": result.psnr, "ssim_y": result.ssim}
 
 
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(C, H, W) float RGB in [0, 1] -> (H, W, C) uint8, rounded as a saved PNG would be."""
-    return (t.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def _from_uint8(a: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 -> (C, H, W) float in [0, 1]."""
-    return torch.from_numpy(a).permute(2, 0, 1).float() / 255.0
-
-
-def _checkpoint(
-    opts: TrainOptions,
-    dist: DistInfo,
-    it: int,
-    net_g: nn.Module,
-    ema: EMA,
-    net_d: nn.Module | None,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer | None,
-    scaler: torch.amp.GradScaler | None,
-    ckpt_dir: Path,
-    models_dir: Path,
-    feature: nn.Module | None = None,
-) -> Path:
+def _checkpoint(opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs: RunDirs) -> Path:
     """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
     rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
-    path = state_path(ckpt_dir, it)
+    path = state_path(dirs.checkpoints, it)
     if dist.is_main:
-        meta = {**_describe(ema.net), "version": __version__}
+        meta = {**_describe(t.ema.net), "version": __version__}
         extra = {"iteration": it, "stage": opts.stage, "name": opts.name}
         state = make_state(
             meta={**meta, **extra},
-            params_ema=ema.net.state_dict(),
-            params=net_g.state_dict(),
-            net_d=net_d.state_dict() if net_d is not None else None,
-            net_d_meta=_describe(net_d) if net_d is not None else None,
-            optimizers={"g": opt_g.state_dict(), "d": opt_d.state_dict() if opt_d is not None else None},
-            scaler=scaler.state_dict() if scaler is not None else None,
+            params_ema=t.ema.net.state_dict(),
+            params=t.net_g.state_dict(),
+            net_d=t.net_d.state_dict() if t.net_d is not None else None,
+            net_d_meta=_describe(t.net_d) if t.net_d is not None else None,
+            optimizers={"g": t.opt_g.state_dict(), "d": t.opt_d.state_dict() if t.opt_d is not None else None},
+            scaler=t.scaler.state_dict() if t.scaler is not None else None,
             iteration=it,
             rng=rng,
             options=to_dict(opts),
-            feature=unwrap(feature).state_dict() if feature is not None else None,
+            feature=unwrap_ddp(t.feature).state_dict() if t.feature is not None else None,
         )
         save_state(path, state)
-        models_dir.mkdir(parents=True, exist_ok=True)
-        save_model(ema.net, models_dir / f"net_g_{it:08d}.pth", extra=extra)
-        save_model(ema.net, models_dir / "net_g_latest.pth", extra=extra)
-        prune_states(ckpt_dir, opts.checkpoint.keep)
-        log.info("saved %s and %s", path, models_dir / f"net_g_{it:08d}.pth")
+        dirs.models.mkdir(parents=True, exist_ok=True)
+        save_model(t.ema.net, dirs.models / f"net_g_{it:08d}.pth", extra=extra)
+        save_model(t.ema.net, dirs.models / "net_g_latest.pth", extra=extra)
+        prune_states(dirs.checkpoints, opts.checkpoint.keep)
+        log.info("saved %s and %s", path, dirs.models / f"net_g_{it:08d}.pth")
     barrier(dist)
     return path

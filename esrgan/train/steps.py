@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss
-from esrgan.train.distributed import unwrap
+from esrgan.train.distributed import unwrap_ddp
 from esrgan.train.teacher import FeatureTap
 
 
@@ -170,7 +170,7 @@ def gan_step(
     """
     # Generator update. D runs unwrapped and frozen: G's loss must not touch D's weights (nor D's DDP reducer,
     # which would wait for gradients D does not get here).
-    d_plain = unwrap(net_d)
+    d_plain = unwrap_ddp(net_d)
     d_plain.requires_grad_(False)
     with amp.autocast():
         sr = net_g(lr)

@@ -30,8 +30,7 @@ from torch import nn
 
 from esrgan.data import ImageSource
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, to_tensor, write_image
-from esrgan.metrics.imresize import imresize, mod_crop
+from esrgan.image import ImageData, from_tensor, imresize, mod_crop, to_tensor, write_image
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ def test_upscale_defaults_are_the_auto_backend_eager() -> None:
 
 
 def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
-    from esrgan.commands.test import TestOptions, options_from_args
+    from esrgan.commands.test import options_from_args
+    from esrgan.evaluation import TestOptions
 
     (tmp_path / "hr").mkdir()
     argv = ["test", "-m", "realesrgan-x4plus", "--hr", str(tmp_path / "hr"), "--backend", "onnxruntime"]

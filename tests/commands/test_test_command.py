@@ -13,8 +13,9 @@ import pytest
 import skimage.data
 
 from esrgan.cli import main
-from esrgan.commands.test import TestOptions as Options  # not "Test*": pytest would collect it
-from esrgan.metrics import bicubic_degrade, calculate_psnr, calculate_ssim, imresize, mod_crop
+from esrgan.evaluation import TestOptions as Options  # not "Test*": pytest would collect it
+from esrgan.image import bicubic_degrade, imresize, mod_crop
+from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from PIL import Image
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
@@ -156,3 +157,18 @@ def test_default_builtin_model_on_a_real_photo(tmp_path: Path) -> None:
     back = cv2.resize(sr, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float64)
     mse = np.mean((back - rgb.astype(np.float64)) ** 2)
     assert 10 * np.log10(255**2 / mse) > 25
+
+
+def test_upscale_with_interp_equals_interpolated_file(
+    model_pair: tuple[Path, Path, torch.nn.Module, torch.nn.Module], tmp_path: Path
+) -> None:
+    pa, pb, _, _ = model_pair
+    img = (np.random.default_rng(0).random((12, 16, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "i.png"), img)
+    assert main(["interp", str(pa), str(pb), "--alpha", "0.4", "-o", str(tmp_path / "m.pth")]) == 0
+    common = ["--precision", "fp32", "--tile", "0", "-q"]
+    assert main(["upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "x.png"), "-m", str(tmp_path / "m.pth"),
+                 *common]) == 0  # fmt: skip
+    assert main(["upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "y.png"), "--interp",
+                 f"{pa}:{pb}:0.4", *common]) == 0  # fmt: skip
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "x.png")), cv2.imread(str(tmp_path / "y.png")))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -19,8 +22,9 @@ import torch
 
 import esrgan.video
 from esrgan.archs import SRVGGNetCompact
-from esrgan.cli import main
+from esrgan.cli import build_parser, main
 from esrgan.commands import video as video_command
+from esrgan.device import resolve_precision
 from esrgan.models import BUILTIN_MODELS, DEFAULT_MODEL, save_model
 
 FPS, W, H, N = 12, 64, 48, 24
@@ -160,6 +164,45 @@ def test_interrupted_run_resumes_to_the_same_frames(
     assert not esrgan.video.parts_folder(dst).exists()
 
 
+def test_resume_compares_the_engine_as_built(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    dst = tmp_path / "out.mp4"
+
+    def ctrl_c(index: int) -> None:
+        raise KeyboardInterrupt
+
+    original = esrgan.video.upscale_video
+    monkeypatch.setattr(esrgan.video, "upscale_video", functools.partial(original, on_segment=ctrl_c))
+    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--precision", "fp32") == 130
+    monkeypatch.setattr(esrgan.video, "upscale_video", original)
+    manifest = json.loads((esrgan.video.parts_folder(dst) / "manifest.json").read_text())
+    assert {k: manifest["settings"][k] for k in ("backend", "precision", "compile", "tile")} == {
+        "backend": "torch", "precision": "fp32", "compile": False, "tile": 0,
+    }  # fmt: skip
+
+    caplog.clear()
+    monkeypatch.setattr(torch, "compile", lambda net, **kwargs: net)  # the real one costs seconds to import
+    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--resume", "--precision", "fp32", "--compile") == 2
+    assert "different settings (compile: False → True)" in caplog.text
+    # "auto" is compared as resolved: it continues the fp32 run exactly where auto means fp32 on this machine.
+    auto_is_fp32 = resolve_precision("auto", torch.device("cpu")) == torch.float32
+    caplog.clear()
+    code = run(files, files["mp4"], dst, "--segment-frames", "5", "--resume", "--precision", "auto")
+    assert code == (0 if auto_is_fp32 else 2)
+    assert auto_is_fp32 or "different settings (precision: 'fp32' → 'bf16')" in caplog.text
+
+
+def test_gray_model_upscales_video(files: dict[str, Path], tmp_path: Path) -> None:
+    gray = tmp_path / "gray.pth"
+    save_model(SRVGGNetCompact(num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=1, upscale=2), gray)
+    dst = tmp_path / "g.mp4"
+    argv = ["video", str(files["mp4"]), "-o", str(dst), "-m", str(gray), "-q", "--tile", "0", "--duration", "0.25"]
+    assert main(argv) == 0
+    frames, _ = decode(dst)
+    assert len(frames) == 3 and frames[0].shape == (2 * H, 2 * W, 3)
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -194,14 +237,40 @@ def test_user_errors_exit_2_with_one_line(
     assert not dst.exists() or dst == src
 
 
-def test_help_names_models(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_names_models_and_the_library_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert video_command.DEFAULT_MODEL == DEFAULT_MODEL
-    assert video_command.SEGMENT_FRAMES == esrgan.video.DEFAULT_SEGMENT_FRAMES
     assert video_command.FAST_MODEL in {m.name for m in BUILTIN_MODELS}
+    args = build_parser().parse_args(["video", "in.mp4", "-o", "out.mp4"])
+    assert args.segment_frames == esrgan.video.DEFAULT_SEGMENT_FRAMES == 300
+    assert args.pix_fmt == esrgan.video.EncodeSettings().pix_fmt
     with pytest.raises(SystemExit):
         main(["video", "--help"])
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "realesr-animevideov3" in out and "--resume" in out and "libx264" in out
+    assert "(default 300)" in out and "default 18 for libx264" in out and "default veryfast for x264" in out
+
+
+def test_help_imports_neither_torch_nor_av() -> None:
+    code = (
+        "import sys; from esrgan.cli import build_parser; build_parser(); "
+        "print(sorted({'torch', 'av'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_library_words_become_flags() -> None:
+    message = (
+        "encoder libx264 refused crf=18, preset=turbo (Invalid argument); valid: crf=0..51; preset=ultrafast, "
+        "veryfast; pix_fmt=rgb48le; run with resume=False to start over, or again with resume=True"
+    )
+    assert video_command.as_flags(message) == (
+        "encoder libx264 refused --crf 18, --preset turbo (Invalid argument); valid: --crf 0..51; --preset "
+        "ultrafast, veryfast; --pix-fmt rgb48le; run without --resume to start over, or again with --resume"
+    )
+    assert video_command.as_flags("the video codec (unknown) cannot be decoded") == (
+        "the video codec (unknown) cannot be decoded"
+    )
 
 
 def test_parse_time() -> None:

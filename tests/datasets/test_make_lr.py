@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from esrgan.datasets.make_lr import main
-from esrgan.metrics import bicubic_degrade
+from esrgan.image import bicubic_degrade
 
 
 def test_make_lr_scales_gray_16bit_and_overwrite(tmp_path: Path, photo_rgb: np.ndarray) -> None:

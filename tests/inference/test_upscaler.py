@@ -324,3 +324,18 @@ def test_cuda_auto_tile_fits_free_memory() -> None:
     tile = up.tile_for(torch.empty(1, 3, 4096, 4096, device="meta"))
     free, _ = torch.cuda.mem_get_info()
     assert tile == 0 or (tile + 2 * up.tile_pad) ** 2 * up.activation_bytes_per_pixel() <= free
+
+
+def test_resolved_settings_say_what_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a video's resume identity records: "auto" resolved, compile as asked, JSON values.
+    net = SRVGGNetCompact(num_feat=4, num_conv=1)
+    up = Upscaler(net, tile=0, tile_pad=4, precision="auto", device="cpu", backend="auto")
+    auto = {torch.float32: "fp32", torch.bfloat16: "bf16"}[upscaler_module.resolve_precision("auto", up.device)]
+    assert up.resolved_settings() == {
+        "backend": "torch", "precision": auto, "compile": False, "tile": 0, "tile_pad": 4, "ensemble": False,
+    }  # fmt: skip
+    monkeypatch.setattr(torch, "compile", lambda net, **kwargs: net)
+    compiled = Upscaler(net, tile="auto", precision="fp32", device="cpu", ensemble=True, compile=True)
+    assert compiled.resolved_settings() == {
+        "backend": "torch", "precision": "fp32", "compile": True, "tile": "auto", "tile_pad": 16, "ensemble": True,
+    }  # fmt: skip

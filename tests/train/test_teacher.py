@@ -16,9 +16,9 @@ import yaml
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cli import main
+from esrgan.image import imresize
 from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss
-from esrgan.metrics import imresize
 from esrgan.models import load_model, save_model
 from esrgan.options import from_dict
 from esrgan.train.loop import fit

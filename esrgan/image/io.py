@@ -1,9 +1,10 @@
 """Image files in and out: the only place where image files meet the package's RGB float convention.
 
 Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
-palette) with OpenCV, applies the EXIF orientation (read with Pillow, header only, because OpenCV ignores it for
-unchanged-depth reads), and returns RGB float32 pixels in [0, 1] plus a separate alpha plane. Writing goes the
-other way and is atomic: the file appears complete under its final name or not at all.
+palette) with the package's one decoder (:mod:`esrgan.image.decode`), applies the EXIF orientation (read with
+Pillow, header only, because OpenCV ignores it for unchanged-depth reads), and returns RGB float32 pixels in [0, 1]
+plus a separate alpha plane. Writing goes the other way and is atomic: the file appears complete under its final
+name or not at all.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from esrgan.fileio import atomic_path
+from esrgan.image.convert import to_unit
+from esrgan.image.decode import decode, split_channels
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +29,7 @@ _HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
 _ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "ImageData",
-    "from_tensor",
-    "read_image",
-    "to_tensor",
-    "write_image",
-]
+__all__ = ["IMAGE_EXTENSIONS", "ImageData", "read_image", "read_unchanged", "write_image"]
 
 
 @dataclass
@@ -98,15 +93,10 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr
 
 
-def _to_unit(arr: np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer or float samples -> float32 in [0, 1], plus the bit depth they came in."""
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0, 8
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0, 16
-    if arr.dtype in (np.float32, np.float64):
-        return np.clip(arr.astype(np.float32), 0.0, 1.0), 32
-    raise ValueError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
+def _read_bytes(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return np.fromfile(path, dtype=np.uint8)
 
 
 def read_image(path: str | os.PathLike[str]) -> ImageData:
@@ -120,37 +110,29 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
         ValueError: the file is empty, corrupt or not an image OpenCV can decode.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ValueError(f"{path}: empty file")
-    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.size == 0:
-        raise ValueError(f"{path}: cannot decode image (corrupt, truncated or not a supported image format)")
+    arr = decode(_read_bytes(path), str(path))
     mode, orientation = _header(path)
-    arr = _apply_orientation(arr, orientation)
-
-    alpha: np.ndarray | None = None
-    if arr.ndim == 2:
-        pixels = arr[:, :, None]
-    elif arr.shape[2] == 1:
-        pixels = arr
-    elif arr.shape[2] == 2:  # gray + alpha as some TIFFs decode
-        pixels, alpha = arr[:, :, :1], arr[:, :, 1]
-    elif arr.shape[2] == 3:
-        pixels = arr[:, :, ::-1]
-    elif arr.shape[2] == 4:
-        pixels, alpha = arr[:, :, 2::-1], arr[:, :, 3]
-    else:
-        raise ValueError(f"{path}: {arr.shape[2]} channels are not supported (expected 1-4)")
+    pixels, alpha = split_channels(_apply_orientation(arr, orientation), str(path))
     if mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]
 
-    unit, depth = _to_unit(np.ascontiguousarray(pixels))
-    alpha_unit = _to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
+    unit, depth = to_unit(np.ascontiguousarray(pixels))
+    alpha_unit = to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
     return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path)
+
+
+def read_unchanged(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as stored: (H, W) or (H, W, C) in OpenCV's channel order (BGR[A]), 8/16-bit or float.
+
+    For tools that write OpenCV arrays back (the data preparation scripts); EXIF orientation is not applied.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+    """
+    path = Path(path)
+    return decode(_read_bytes(path), str(path))
 
 
 def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -221,19 +203,3 @@ def write_image(
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(buf.tobytes())
     return path
-
-
-def to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """(H, W, C) float array in [0, 1] -> (1, C, H, W) float32 tensor (same colour order)."""
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-
-
-def from_tensor(t: torch.Tensor) -> np.ndarray:
-    """(1, C, H, W) or (C, H, W) float tensor -> (H, W, C) float32 array (same colour order, not clamped)."""
-    if t.ndim == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"expected a batch of one image, got {tuple(t.shape)}")
-        t = t[0]
-    return t.detach().float().cpu().permute(1, 2, 0).contiguous().numpy()

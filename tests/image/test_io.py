@@ -1,3 +1,5 @@
+"""Image files: reading with orientation, depth and alpha; atomic writing; the stored-samples reader."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
+from esrgan.image import ImageData, read_image, read_unchanged, write_image
 
 
 def ramp(h: int = 6, w: int = 8, c: int = 3) -> np.ndarray:
@@ -123,9 +125,17 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]  # no .part files left
 
 
-def test_tensor_conversion_shapes() -> None:
-    arr = ramp(5, 7, 3)
-    t = to_tensor(arr)
-    assert t.shape == (1, 3, 5, 7)
-    np.testing.assert_array_equal(from_tensor(t), arr)
-    assert to_tensor(arr[:, :, 0]).shape == (1, 1, 5, 7)
+def test_read_unchanged_keeps_opencv_order_depth_and_gray(tmp_path: Path) -> None:
+    bgr = (ramp() * 65535).round().astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "a.png"), bgr)
+    got = read_unchanged(tmp_path / "a.png")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, bgr)  # as stored: BGR, no conversion
+    gray = (ramp(c=1)[:, :, 0] * 255).round().astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    assert read_unchanged(tmp_path / "g.png").shape == (6, 8)
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        read_unchanged(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"junk\.png: cannot decode"):
+        read_unchanged(tmp_path / "junk.png")

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from esrgan.metrics.imresize import bicubic_degrade, contributions, cubic, imresize, mod_crop, output_size
+from esrgan.image.resize import (
+    bicubic_degrade,
+    contributions,
+    cubic,
+    imresize,
+    matlab_output_size,
+    mod_crop,
+    output_size,
+    resize,
+)
 
 # Keys' kernel (a = -0.5) at the quarter-pixel distances, in 256ths: 222, 58, -18, -6 at 0.25, 0.75, 1.25, 1.75.
 K025, K075, K125, K175 = 222 / 256, 58 / 256, -18 / 256, -6 / 256
@@ -43,9 +52,9 @@ def test_contributions_x2_upscale_weights_and_symmetric_padding() -> None:
 
 
 def test_output_size_is_matlab_ceil() -> None:
-    assert output_size((10, 7), 0.5) == (5, 4)
-    assert output_size((10, 7), 1 / 3) == (4, 3)
-    assert output_size((10, 7), 2.5) == (25, 18)
+    assert matlab_output_size((10, 7), 0.5) == (5, 4)
+    assert matlab_output_size((10, 7), 1 / 3) == (4, 3)
+    assert matlab_output_size((10, 7), 2.5) == (25, 18)
     assert imresize(np.zeros((10, 7), np.uint8), 0.5).shape == (5, 4)
     assert imresize(np.zeros((10, 7, 3), np.float32), 2.5).shape == (25, 18, 3)
     assert imresize(np.zeros((10, 7, 3), np.float32), output_shape=(3, 9)).shape == (3, 9, 3)
@@ -123,7 +132,7 @@ def test_uint8_rounds_and_saturates_after_each_pass(scale: float) -> None:
     img = rng.integers(0, 256, (24, 30)).astype(np.uint8)
     img[:, 15:] = 255  # a hard edge: bicubic overshoots above 255 and below 0 next to it
     img[:, :3] = 0
-    h, w = output_size(img.shape, scale)
+    h, w = matlab_output_size(img.shape, scale)
     mh, mw = _reference_matrix(24, h, scale), _reference_matrix(30, w, scale)
     expected = _round(_round(mh @ img.astype(np.float64)) @ mw.T)  # height first, rounded after each pass
     out = imresize(img, scale)
@@ -213,3 +222,27 @@ def test_invalid_arguments() -> None:
         imresize(img, 0.5, quantize=True)
     with pytest.raises(ValueError, match="float tensor"):
         imresize(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), 0.5)
+
+
+# ---- the --outscale resize
+
+
+def test_outscale_output_size_rounds_to_the_nearest_pixel() -> None:
+    assert output_size(10, 7, 1.5) == (15, 10)  # 10.5 -> 10 (round half to even), 15 stays
+    assert output_size(10, 7, 0.01) == (1, 1)  # never empty
+    assert output_size(3, 5, 4) == (12, 20)
+
+
+def test_resize_same_size_is_identity_and_clamps() -> None:
+    x = torch.rand(1, 3, 6, 5)
+    assert resize(x, (6, 5)) is x
+    up = resize(torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]]), (8, 8))
+    assert float(up.min()) >= 0.0 and float(up.max()) <= 1.0  # bicubic overshoots; clamped
+
+
+def test_downscale_resize_is_antialiased() -> None:
+    # A 1-pixel checkerboard shrunk 2x must average to grey; without antialiasing bicubic aliases.
+    board = (torch.arange(16).reshape(4, 4) % 2 + torch.arange(4).reshape(4, 1)) % 2
+    x = board.float().repeat(8, 8)[None, None]
+    out = resize(x, (16, 16))
+    assert float((out - 0.5).abs().max()) < 0.05

@@ -1,6 +1,11 @@
-"""MATLAB-compatible bicubic ``imresize`` for numpy arrays and torch tensors, and the bicubic LR degradation.
+"""Resizing images: MATLAB's bicubic ``imresize`` (the SR benchmarks' degradation) and the ``--outscale`` resize.
 
-This reproduces MATLAB's ``imresize(img, scale, 'bicubic')`` (Image Processing Toolbox), the function every SR
+``imresize`` works on numpy arrays and torch tensors; with :func:`mod_crop` and :func:`bicubic_degrade` it makes
+the LR images of the benchmark protocol (:mod:`esrgan.evaluation`), of training pairs made on the fly
+(:mod:`esrgan.data`), of distillation inputs (:mod:`esrgan.train.teacher`) and of ``esrgan.datasets.make_lr``.
+:func:`output_size` and :func:`resize` bring an upscaled image to an arbitrary output scale (``--outscale``).
+
+``imresize`` reproduces MATLAB's ``imresize(img, scale, 'bicubic')`` (Image Processing Toolbox), the function every SR
 benchmark used to make its LR images, bit for bit on uint8 images:
 
 - Keys' cubic kernel with a = -0.5, support 4 input pixels;
@@ -20,16 +25,24 @@ References: MATLAB ``imresize.m`` (``contributions``, ``cubic``); BasicSR ``basi
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TypeVar, overload
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    import torch
+__all__ = [
+    "bicubic_degrade",
+    "contributions",
+    "cubic",
+    "imresize",
+    "matlab_output_size",
+    "mod_crop",
+    "output_size",
+    "resize",
+]
 
-__all__ = ["bicubic_degrade", "contributions", "cubic", "imresize", "mod_crop", "output_size"]
-
-A = TypeVar("A", np.ndarray, "torch.Tensor")
+A = TypeVar("A", np.ndarray, torch.Tensor)
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -86,7 +99,7 @@ def contributions(
     return weights[:, keep], idx[:, keep]
 
 
-def output_size(in_size: tuple[int, int], scale: float) -> tuple[int, int]:
+def matlab_output_size(in_size: tuple[int, int], scale: float) -> tuple[int, int]:
     """MATLAB's output size for a scale factor: ``ceil(scale * size)`` per dimension."""
     return math.ceil(scale * in_size[0]), math.ceil(scale * in_size[1])
 
@@ -99,7 +112,7 @@ def _plan(
     if scale is not None:
         if not scale > 0:
             raise ValueError(f"imresize: scale must be positive, got {scale}")
-        out = output_size(in_size, scale)
+        out = matlab_output_size(in_size, scale)
         scales = (float(scale), float(scale))
     else:
         assert shape is not None
@@ -153,8 +166,6 @@ def _imresize_numpy(
 def _imresize_torch(
     img: torch.Tensor, scale: float | None, shape: tuple[int, int] | None, antialiasing: bool, quantize: bool
 ) -> torch.Tensor:
-    import torch
-
     if img.ndim < 2 or not img.is_floating_point():
         raise ValueError(
             f"imresize: torch input must be a float tensor (..., H, W), got {img.dtype} {tuple(img.shape)}"
@@ -244,3 +255,20 @@ def bicubic_degrade(hr: np.ndarray, scale: int) -> np.ndarray:
     if min(cropped.shape[:2]) == 0:
         raise ValueError(f"image of {hr.shape[0]}x{hr.shape[1]} is smaller than the scale {scale}")
     return imresize(cropped, 1 / scale)
+
+
+def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
+    """Output (H, W) for an arbitrary scale, rounded to the nearest pixel and at least 1."""
+    return max(1, round(height * outscale)), max(1, round(width * outscale))
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """High-quality resize of (B, C, H, W) float images: antialiased bicubic, clamped to [0, 1].
+
+    Antialiasing matters when shrinking (for example x4 model output to x2): plain bicubic would alias.
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    out = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking)
+    return out.clamp_(0.0, 1.0)

@@ -1,0 +1,58 @@
+"""Evaluation options: the schema of ``options/test_*.yml`` and of the ``esrgan test`` flags, which fill the same
+fields (validated by :func:`esrgan.options.from_dict`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+BICUBIC = "bicubic"
+
+__all__ = ["BICUBIC", "TestDatasetOptions", "TestOptions"]
+
+
+@dataclass(frozen=True)
+class TestDatasetOptions:
+    """One benchmark set."""
+
+    name: str  # label in tables and output files, e.g. Set5
+    hr: Path  # folder of HR (ground-truth) images
+    lr: Path | None = None  # folder of LR images paired by stem; null: MATLAB bicubic of the mod-cropped HR
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestOptions:
+    """Schema of ``options/test_*.yml`` (and of the command-line flags, which fill the same fields)."""
+
+    model: str  # built-in name, weights file, or "bicubic" for the bicubic baseline
+    datasets: list[TestDatasetOptions]
+    scale: int | None = None  # default: the model's scale (required for bicubic)
+    test_y_channel: bool = True  # score BT.601 Y (papers); false: all RGB channels
+    crop_border: int | None = None  # pixels ignored at each edge; default: the scale
+    save: Path | None = None  # save SR images as <save>/<dataset>/<stem>.png
+    csv: Path | None = None  # per-image and mean scores as CSV
+    json: Path | None = None  # the same as JSON (with the protocol and model description)
+    overwrite: bool = False  # replace existing CSV / JSON / SR files
+    tile: int | Literal["auto"] = "auto"  # engine tile size in LR pixels; 0: whole images
+    tile_pad: int = 16
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
+    device: str = "auto"
+    ensemble: bool = False  # x8 self-ensemble
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"  # see esrgan.backends.auto_backend
+    compile: bool = False  # torch.compile the network (torch backend)
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise ValueError("'datasets' lists no dataset")
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset names must be unique, got {names}")
+        if self.scale is not None and self.scale < 1:
+            raise ValueError(f"'scale' must be a positive integer, got {self.scale}")
+        if self.model == BICUBIC and self.scale is None:
+            raise ValueError("'scale' is required for the bicubic baseline (e.g. --scale 4)")
+        if self.crop_border is not None and self.crop_border < 0:
+            raise ValueError(f"'crop_border' must be >= 0, got {self.crop_border}")
+        if (isinstance(self.tile, int) and self.tile < 0) or self.tile_pad < 0:
+            raise ValueError("'tile' and 'tile_pad' must be >= 0")

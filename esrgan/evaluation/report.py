@@ -1,0 +1,117 @@
+"""Scores as text: the per-dataset table, the summary of several datasets, CSV and JSON (written atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from esrgan.evaluation.options import BICUBIC, TestOptions
+from esrgan.evaluation.protocol import DatasetScore
+from esrgan.fileio import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+MEAN_ROW = "(mean)"
+
+__all__ = ["MEAN_ROW", "format_summary", "format_table", "results_csv", "results_json", "write_results"]
+
+
+def _fmt(x: float, digits: int) -> str:
+    return "inf" if math.isinf(x) else f"{x:.{digits}f}"
+
+
+def format_table(result: DatasetScore) -> str:
+    """Per-image and mean table of one dataset (PSNR in dB with 4 decimals, SSIM with 4)."""
+    width = max([len(MEAN_ROW)] + [len(s.image) for s in result.images])
+    lines = [f"{'image':<{width}}  {'WxH':>9}  {'PSNR':>8}  {'SSIM':>6}  {'time':>6}"]
+    for s in result.images:
+        size = f"{s.width}x{s.height}"
+        row = f"{s.image:<{width}}  {size:>9}  {_fmt(s.psnr, 4):>8}  {_fmt(s.ssim, 4):>6}  {s.seconds:>5.2f}s"
+        lines.append(row)
+    total = sum(s.seconds for s in result.images)
+    lines.append(f"{MEAN_ROW:<{width}}  {'':>9}  {_fmt(result.psnr, 4):>8}  {_fmt(result.ssim, 4):>6}  {total:>5.1f}s")
+    return "\n".join(lines)
+
+
+def format_summary(results: list[DatasetScore]) -> str:
+    """One line per dataset: name, number of images, mean PSNR and SSIM."""
+    width = max(len(r.name) for r in results)
+    lines = [f"{'dataset':<{width}}  {'images':>6}  {'PSNR':>8}  {'SSIM':>6}"]
+    for r in results:
+        lines.append(f"{r.name:<{width}}  {len(r.images):>6}  {_fmt(r.psnr, 4):>8}  {_fmt(r.ssim, 4):>6}")
+    return "\n".join(lines)
+
+
+def results_csv(results: list[DatasetScore]) -> str:
+    """CSV text: one row per image and one ``(mean)`` row per dataset (height/width/seconds empty there)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "image", "height", "width", "psnr", "ssim", "seconds"])
+    for r in results:
+        for s in r.images:
+            writer.writerow([r.name, s.image, s.height, s.width, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.3f}"])
+        writer.writerow([r.name, MEAN_ROW, "", "", f"{r.psnr:.6f}", f"{r.ssim:.6f}", ""])
+    return buf.getvalue()
+
+
+def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, model: dict[str, Any] | None) -> str:
+    """JSON text with the protocol, the model description and every score (an infinite PSNR is ``"inf"``)."""
+
+    def num(x: float) -> float | str:
+        return "inf" if math.isinf(x) else x
+
+    doc = {
+        "model": opts.model,
+        "model_info": model,
+        "scale": scale,
+        "protocol": {
+            "channel": "y" if opts.test_y_channel else "rgb",
+            "crop_border": opts.crop_border if opts.crop_border is not None else scale,
+            "ssim_window": "gaussian 11x11, sigma 1.5",
+            "sr_rounded_to_uint8": True,
+            "precision": opts.precision if opts.model != BICUBIC else None,
+            "ensemble": opts.ensemble if opts.model != BICUBIC else None,
+        },
+        "datasets": [
+            {
+                "name": r.name,
+                "hr": r.hr,
+                "lr": r.lr if r.lr is not None else "matlab bicubic of the mod-cropped HR",
+                "num_images": len(r.images),
+                "psnr": num(r.psnr),
+                "ssim": r.ssim,
+                "images": [
+                    {
+                        "image": s.image,
+                        "height": s.height,
+                        "width": s.width,
+                        "psnr": num(s.psnr),
+                        "ssim": s.ssim,
+                        "seconds": round(s.seconds, 4),
+                    }
+                    for s in r.images
+                ],
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    log.info("wrote %s", path)
+
+
+def write_results(results: list[DatasetScore], opts: TestOptions, scale: int, model: dict[str, Any] | None) -> None:
+    """Write ``opts.csv`` and ``opts.json`` (those that are set), atomically, creating their folders."""
+    if opts.csv is not None:
+        _write(opts.csv, results_csv(results))
+    if opts.json is not None:
+        _write(opts.json, results_json(results, opts, scale, model))

@@ -1,0 +1,40 @@
+"""Image primitives: files in and out, the one decoder, sample conversions, resizing, folders of images.
+
+- :mod:`~esrgan.image.io`: :func:`read_image` / :func:`write_image` (atomic) and :class:`ImageData`: RGB float
+  pixels in [0, 1] plus alpha; :func:`read_unchanged` for tools that want the stored samples.
+- :mod:`~esrgan.image.decode`: the one decoder of encoded image bytes, used by every reader.
+- :mod:`~esrgan.image.convert`: stored samples <-> float [0, 1] <-> uint8, numpy (H, W, C) <-> torch (1, C, H, W).
+- :mod:`~esrgan.image.resize`: MATLAB-exact bicubic ``imresize`` (the benchmark degradation), the ``--outscale``
+  resize and its :func:`output_size`.
+- :mod:`~esrgan.image.folders`: image files of a folder, keyed and paired by stem.
+"""
+
+from esrgan.image.convert import from_tensor, to_float, to_tensor, to_uint8, to_unit
+from esrgan.image.decode import decode, decode_rgb, split_channels
+from esrgan.image.folders import images_by_stem, list_images, pair_by_stem
+from esrgan.image.io import IMAGE_EXTENSIONS, ImageData, read_image, read_unchanged, write_image
+from esrgan.image.resize import bicubic_degrade, imresize, mod_crop, output_size, resize
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageData",
+    "bicubic_degrade",
+    "decode",
+    "decode_rgb",
+    "from_tensor",
+    "images_by_stem",
+    "imresize",
+    "list_images",
+    "mod_crop",
+    "output_size",
+    "pair_by_stem",
+    "read_image",
+    "read_unchanged",
+    "resize",
+    "split_channels",
+    "to_float",
+    "to_tensor",
+    "to_uint8",
+    "to_unit",
+    "write_image",
+]
