@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from esrgan import __version__
+from esrgan.errors import one_line
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,7 @@ def export_onnx_bytes(
             else:
                 data = _export_torchscript(module, example, opset, dynamic)
         except Exception as exc:  # some foreign networks (loaded through spandrel) do not trace: say so in a line
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            why = f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
+            why = one_line(exc, limit=160)
             raise ValueError(f"{arch} does not export to ONNX with the {exporter} exporter ({why})") from exc
 
     model = onnx.load_from_string(data)

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         require_module,
         traced_sides,
     )
+    from esrgan.errors import one_line
     from esrgan.fileio import write_bytes_atomic
     from esrgan.models import load_model
 
@@ -120,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     diff = check_with_onnxruntime(data, net, x)
                 except Exception as exc:  # an exported graph ONNX Runtime cannot run (a foreign network's)
-                    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                    log.error("the export does not run in ONNX Runtime (%s); %s not written", first, output)
+                    reason = one_line(exc, limit=200)
+                    log.error("the export does not run in ONNX Runtime (%s); %s not written", reason, output)
                     return 1
                 print(f"onnxruntime check on {'x'.join(map(str, shape))}: max abs diff vs PyTorch {diff:.2e}")
                 if not diff <= tolerance:
