@@ -34,16 +34,25 @@ class Conv3XC(nn.Module):
     always exact and costs one fold per weight change rather than one per call. ``eval_conv`` holds the folded
     weights for the state dict (the reference names), refreshed whenever a state dict is taken.
 
+    With ``reparam=False`` the single 3x3 convolution (``eval_conv``) is what trains and runs: a training step
+    costs 9 instead of 41 multiply-adds per channel pair and pixel (1x1 to 2x, 3x3 at 2x, 1x1 back, 1x1 skip).
+    It starts as the fold of the initial branches (the same function as with ``reparam=True``), and the state dict
+    gets branches that fold back to it exactly (an identity expansion around it, a zero skip), so the file is an
+    ordinary SPAN file for the reference code, spandrel and this class. Loading weights refolds the loaded
+    branches into it, so a reference file (whose ``eval_conv`` may be stale) starts from what it computes.
+
     Args:
         c_in, c_out: channels in and out.
         gain: expansion of the hidden convolution.
+        reparam: train the over-parameterised branches (the reference) or the single convolution.
 
     Shapes:
         (B, c_in, H, W) -> (B, c_out, H, W).
     """
 
-    def __init__(self, c_in: int, c_out: int, gain: int = GAIN) -> None:
+    def __init__(self, c_in: int, c_out: int, gain: int = GAIN, reparam: bool = True) -> None:
         super().__init__()
+        self.reparam = reparam
         self.sk = nn.Conv2d(c_in, c_out, 1)
         self.conv = nn.Sequential(
             nn.Conv2d(c_in, c_in * gain, 1),
@@ -57,6 +66,20 @@ class Conv3XC(nn.Module):
         self._fold_source = (0, (), [])
         self._folded: tuple[torch.Tensor, torch.Tensor] | None = None
         self.register_state_dict_pre_hook(_refresh_eval_conv)
+        if not reparam:
+            for t in self.branch_tensors():
+                t.requires_grad_(False)
+            self.eval_conv.requires_grad_(True)
+            self.register_load_state_dict_post_hook(_refold_after_load)
+            self.refold()
+
+    def refold(self) -> None:
+        """``eval_conv`` <- the fold of the branches (``reparam=False``: where the trained convolution starts)."""
+        weight, bias = self.folded()
+        with torch.no_grad():
+            self.eval_conv.weight.copy_(weight)
+            assert self.eval_conv.bias is not None
+            self.eval_conv.bias.copy_(bias)
 
     def branch_tensors(self) -> tuple[torch.Tensor, ...]:
         """The trained weights the folded convolution is made of: sk, conv.0, conv.1, conv.2 (weight, bias)."""
@@ -94,6 +117,8 @@ class Conv3XC(nn.Module):
         return self._folded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.reparam:
+            return self.eval_conv(x)
         if self.training:
             return self.conv(F.pad(x, (1, 1, 1, 1))) + self.sk(x)
         weight, bias = self.folded()
@@ -124,14 +149,30 @@ def fold_conv3xc(
 
 
 def _refresh_eval_conv(module: nn.Module, _prefix: str, _keep_vars: bool) -> None:
-    """state_dict pre-hook: write the current fold into ``eval_conv`` so saved files are self-consistent (the
-    reference code and spandrel recompute it, but a plain reader of the file may use ``eval_conv`` directly)."""
+    """state_dict pre-hook: make ``eval_conv`` and the branches agree, so saved files are self-consistent (the
+    reference code and spandrel fold the branches; a plain reader of the file may use ``eval_conv`` directly).
+    ``reparam``: the fold goes into ``eval_conv``; otherwise branches that fold exactly to ``eval_conv``."""
     assert isinstance(module, Conv3XC)
-    weight, bias = module.folded()
+    if module.reparam:
+        module.refold()
+        return
+    weight, bias = module.eval_conv.weight, module.eval_conv.bias
+    assert bias is not None
+    c_out, c_in = weight.shape[:2]
+    w1, b1, w2, b2, w3, b3 = (t for conv in module.conv for t in (conv.weight, conv.bias))
     with torch.no_grad():
-        module.eval_conv.weight.copy_(weight)
-        assert module.eval_conv.bias is not None
-        module.eval_conv.bias.copy_(bias)
+        for t in (module.sk.weight, module.sk.bias, w1, b1, w2, b2, w3, b3):
+            t.zero_()
+        w1[:c_in, :, 0, 0].copy_(torch.eye(c_in))  # 1x1 expansion: the input in the first c_in channels
+        w2[:c_out, :c_in].copy_(weight)  # the 3x3 convolution reads them into the first c_out channels
+        b2[:c_out].copy_(bias)
+        w3[:, :c_out, 0, 0].copy_(torch.eye(c_out))  # 1x1 projection: those channels out
+
+
+def _refold_after_load(module: nn.Module, _incompatible: object) -> None:
+    """load_state_dict post-hook (``reparam=False``): start from what the loaded branches compute."""
+    assert isinstance(module, Conv3XC)
+    module.refold()
 
 
 class SPAB(nn.Module):
@@ -143,11 +184,11 @@ class SPAB(nn.Module):
         SiLU(c1_r(x)): the reference returns ``out1`` after its in-place SiLU has overwritten it.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, reparam: bool = True) -> None:
         super().__init__()
-        self.c1_r = Conv3XC(channels, channels)
-        self.c2_r = Conv3XC(channels, channels)
-        self.c3_r = Conv3XC(channels, channels)
+        self.c1_r = Conv3XC(channels, channels, reparam=reparam)
+        self.c2_r = Conv3XC(channels, channels, reparam=reparam)
+        self.c3_r = Conv3XC(channels, channels, reparam=reparam)
         self.act1 = nn.SiLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -168,6 +209,9 @@ class SPAN(nn.Module):
         norm: subtract ``rgb_mean`` and multiply by ``img_range`` before the first convolution (the reference);
             False: use the input as it is (files with a ``no_norm`` entry).
         img_range, rgb_mean: the normalisation; not stored in the weights (the defaults are the reference's).
+        reparam: train each 3x3 convolution as the reference does (1x1 -> 3x3 -> 1x1 plus skip, folded for
+            inference); False trains the folded convolution directly, 4.6x less arithmetic per training step
+            (see :class:`Conv3XC`). Inference and files are the same either way.
 
     Shapes:
         input (B, num_in_ch, H, W) RGB in [0, 1], any H and W; output (B, num_out_ch, H * upscale, W * upscale),
@@ -189,6 +233,7 @@ class SPAN(nn.Module):
         norm: bool = True,
         img_range: float = DEFAULT_IMG_RANGE,
         rgb_mean: Sequence[float] = DEFAULT_RGB_MEAN,
+        reparam: bool = True,
     ) -> None:
         super().__init__()
         if min(num_in_ch, num_out_ch, feature_channels, upscale) < 1:
@@ -205,13 +250,14 @@ class SPAN(nn.Module):
         self.norm = norm
         self.img_range = float(img_range)
         self.rgb_mean = tuple(float(v) for v in rgb_mean)  # not in the weights: made on the input's device
+        self.reparam = reparam
         if not norm:
             self.register_buffer("no_norm", torch.zeros(1))  # the marker the norm-free files carry
-        self.conv_1 = Conv3XC(num_in_ch, feature_channels)
+        self.conv_1 = Conv3XC(num_in_ch, feature_channels, reparam=reparam)
         for i in range(1, NUM_BLOCKS + 1):
-            self.add_module(f"block_{i}", SPAB(feature_channels))
+            self.add_module(f"block_{i}", SPAB(feature_channels, reparam=reparam))
         self.conv_cat = nn.Conv2d(feature_channels * 4, feature_channels, 1)
-        self.conv_2 = Conv3XC(feature_channels, feature_channels)
+        self.conv_2 = Conv3XC(feature_channels, feature_channels, reparam=reparam)
         self.upsampler = nn.Sequential(
             nn.Conv2d(feature_channels, num_out_ch * upscale * upscale, 3, padding=1), nn.PixelShuffle(upscale)
         )
@@ -234,6 +280,8 @@ class SPAN(nn.Module):
             out["img_range"] = self.img_range
         if self.norm and self.rgb_mean != DEFAULT_RGB_MEAN:
             out["rgb_mean"] = list(self.rgb_mean)
+        if not self.reparam:
+            out["reparam"] = False
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

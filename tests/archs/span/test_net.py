@@ -146,3 +146,46 @@ def test_normalisation_needs_rgb_input() -> None:
         SPAN(num_in_ch=1, num_out_ch=1)
     with pytest.raises(ValueError, match="positive"):
         SPAN(feature_channels=0)
+
+
+def test_plain_training_starts_as_the_reference_and_saves_a_reference_file() -> None:
+    torch.manual_seed(0)
+    plain = SPAN(feature_channels=8, upscale=2, reparam=False)
+    torch.manual_seed(0)
+    reference = SPAN(feature_channels=8, upscale=2)
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(x), reference.eval()(x))  # the same function at the start
+    trainable = {n for n, p in plain.named_parameters() if p.requires_grad}
+    assert "conv_1.eval_conv.weight" in trainable and not any(".sk." in n or ".conv." in n for n in trainable)
+    plain.train()
+    optimizer = torch.optim.Adam([p for p in plain.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        loss = plain(x).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    state = plain.eval().state_dict()
+    assert plain.hparams()["reparam"] is False
+    # Branches that fold exactly to the trained convolution: spandrel and the reference class compute the same.
+    descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state))
+    again = SPAN(feature_channels=8, upscale=2)
+    again.load_state_dict(state)
+    with torch.inference_mode():
+        expected = plain(x)
+        assert torch.equal(descriptor.model.eval()(x), expected)
+        assert torch.equal(again.eval()(x), expected)
+
+
+def test_plain_training_refolds_what_it_loads() -> None:
+    reference = spandrel_span(feature_channels=8, upscale=2)
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    for key in state:
+        if "eval_conv" in key:
+            state[key].zero_()  # a stale fold, as in a file saved mid-training
+    plain = SPAN(feature_channels=8, upscale=2, reparam=False)
+    plain.load_state_dict(state)
+    x = torch.rand(1, 3, 9, 9)
+    with torch.inference_mode():
+        expected = spandrel.ModelLoader().load_from_state_dict(dict(state)).model.eval()(x)
+        torch.testing.assert_close(plain.eval()(x), expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
