@@ -118,3 +118,15 @@ def test_explicit_unsupported_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="precision bf16: this network does not give correct output in bf16"):
         Upscaler(net, precision="bf16", device="cpu")
     assert upscaler_module.resolve_precision("fp32", torch.device("cpu"), bf16=False) == torch.float32
+
+
+def test_auto_on_cuda_avoids_fp16_where_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert upscaler_module.resolve_precision("auto", cuda) == torch.float16
+    assert upscaler_module.resolve_precision("auto", cuda, fp16=False) == torch.bfloat16
+    assert upscaler_module.resolve_precision("auto", cuda, fp16=False, bf16=False) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert upscaler_module.resolve_precision("auto", cuda, fp16=False) == torch.float32
+    with pytest.raises(ValueError, match="does not give correct output in fp16; use bf16 or fp32"):
+        upscaler_module.resolve_precision("fp16", cuda, fp16=False)
