@@ -19,7 +19,9 @@ from typing import Literal, Protocol
 import torch
 from torch import nn
 
+from esrgan.archs import as_sr_network, get
 from esrgan.backends.onnx_export import MissingPackageError, require_module
+from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see auto_backend
 
 __all__ = [
     "BACKENDS",
@@ -32,8 +34,6 @@ __all__ = [
     "make_runner",
 ]
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
-BACKEND_CHOICES = ("auto", *BACKENDS)  # "auto": see auto_backend
 # Modules each backend imports, with the extra of setup.cfg that installs them.
 REQUIREMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "torch": (),
@@ -87,21 +87,21 @@ def auto_backend(net: nn.Module, device: torch.device, precision: str = "auto", 
     Measured with ``esrgan bench`` on a 2-core AVX-512 Xeon without native bf16, fp32, in two sessions:
     SRVGGNetCompact (realesr-animevideov3, a 320x180 frame) took 0.39 / 0.47-0.60 s with OpenVINO against 0.55 /
     0.54-0.60 s with the torch engine (ONNX Runtime: 0.61 / 0.86 s); RRDBNet (realesrgan-x4plus, 256x256) 19.0 /
-    13.8 s with OpenVINO against 16.0 / 18.9-20.2 s with torch, a winner that changed between sessions. So
-    OpenVINO, when installed, runs SRVGGNetCompact on the CPU, and torch runs everything else, every accelerator,
-    fp16, and ``compile``.
+    13.8 s with OpenVINO against 16.0 / 18.9-20.2 s with torch, a winner that changed between sessions. So each
+    architecture's spec names its CPU backend (``ArchSpec.cpu_backend``: OpenVINO for SRVGGNetCompact), used when
+    installed, and torch runs everything else, every accelerator, fp16, and ``compile``.
 
     Args:
-        net: the loaded network (its ``arch_name``, or class name, decides).
+        net: the loaded network (the spec of its ``arch_name`` decides; torch for architectures without one).
         device: the resolved device.
         precision: the precision asked for ("fp16" is torch only).
         compile: torch.compile asked for (torch only).
     """
     if device.type != "cpu" or compile or precision.strip().lower() == "fp16":
         return "torch"
-    arch = getattr(net, "arch_name", type(net).__name__)
-    if arch == "SRVGGNetCompact" and "openvino" in available_backends():
-        return "openvino"
+    spec = get(as_sr_network(net).arch_name)
+    if spec is not None and spec.cpu_backend is not None and spec.cpu_backend in available_backends():
+        return spec.cpu_backend
     return "torch"
 
 
@@ -141,9 +141,7 @@ def make_runner(
         raise ValueError("the torch backend has no runner: use esrgan.inference.Upscaler(net, backend='torch')")
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
-        raise ValueError(
-            f"the {name} backend runs on the CPU only, not {device!r}: use --device cpu or --backend torch"
-        )
+        raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
     if hint not in ("latency", "throughput"):

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from esrgan import __version__
+from esrgan.archs import as_sr_network
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,11 @@ def network_fingerprint(net: nn.Module) -> dict[str, object]:
         source = inspect.getsource(sys.modules[cls.__module__])
     except (OSError, TypeError, KeyError):
         source = cls.__qualname__  # classes defined interactively: their weights and hparams still count
-    describe = getattr(net, "hparams", None)
-    hparams = describe() if callable(describe) else {}
+    contract = as_sr_network(net)
     return {
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "hparams": hparams,
-        "scale": int(getattr(net, "scale", 0)),
+        "hparams": contract.hparams(),
+        "scale": int(contract.scale),
         "weights": weights_digest(net),
         "source": hashlib.sha256(source.encode()).hexdigest(),
     }

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from esrgan import __version__
+from esrgan.archs import SRNetwork, as_sr_network
 from esrgan.errors import one_line
 from esrgan.fileio import write_bytes_atomic
 
@@ -71,22 +72,6 @@ def require_module(module: str, extra: str) -> None:
         )
 
 
-def traced_sides(net: nn.Module) -> tuple[int, int]:
-    """(height, width) of the example a dynamic export traces ``net`` with.
-
-    Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the graph would
-    demand H == W) and specialise the batch to 1. 16 x 24 meets every size multiple up to 8; larger multiples and
-    minimum sides (networks loaded through spandrel) round it up.
-    """
-    from esrgan.inference.sizing import SizeRule  # here: esrgan.inference imports this package
-
-    rule = SizeRule.of(net)
-    height, width = rule.target(16, 24)
-    if height == width and not rule.square:
-        width = rule.target(height, height + 1)[1]
-    return height, width
-
-
 def export_onnx_bytes(
     net: nn.Module,
     *,
@@ -118,38 +103,15 @@ def export_onnx_bytes(
     require_module("onnx", "onnx")
     import onnx
 
-    if exporter not in ("torchscript", "dynamo"):
-        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
-    low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
-    if not low <= opset <= high:
-        top = "" if exporter == "dynamo" else f"-{high}"
-        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
-    from esrgan.inference.sizing import SizeRule  # here: esrgan.inference imports this package
-
-    scale = int(getattr(net, "scale", 0))
-    rule = SizeRule.of(net)
-    multiple = rule.multiple
-    channels = int(getattr(net, "num_in_ch", 3))
-    if dynamic:
-        shape = (2, channels, *traced_sides(net))
-    else:
-        if example_shape is None:
-            raise ValueError("a static export needs example_shape=(B, C, H, W)")
-        shape = tuple(int(s) for s in example_shape)  # type: ignore[assignment]
-        if len(shape) != 4 or min(shape) < 1:
-            raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
-        if shape[1] != channels:
-            raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
-        if shape[2] % multiple or shape[3] % multiple:
-            raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
-        if rule.target(*shape[2:]) != tuple(shape[2:]):
-            need = f"at least {rule.minimum}" + (" and equal" if rule.square else "")
-            raise ValueError(f"height and width must be {need} for this network, got {shape[2:]}")
+    _check_opset(exporter, opset)
+    contract = as_sr_network(net)
+    scale = int(contract.scale)
+    multiple = int(contract.size_multiple)
+    shape = _trace_shape(contract, dynamic, example_shape)
 
     module = _Exportable(net, fp16=fp16)
     generator = torch.Generator().manual_seed(0)
     # Tracing must record real autograd-free ops: leave any inference_mode the caller is in.
-    arch = str(getattr(net, "arch_name", type(net).__name__))
     with torch.inference_mode(False), torch.no_grad():
         example = torch.rand(shape, generator=generator)
         try:
@@ -159,12 +121,14 @@ def export_onnx_bytes(
                 data = _export_torchscript(module, example, opset, dynamic)
         except Exception as exc:  # some foreign networks (loaded through spandrel) do not trace: say so in a line
             why = one_line(exc, limit=160)
-            raise ValueError(f"{arch} does not export to ONNX with the {exporter} exporter ({why})") from exc
+            raise ValueError(
+                f"{contract.arch_name} does not export to ONNX with the {exporter} exporter ({why})"
+            ) from exc
 
     model = onnx.load_from_string(data)
     meta = {
         "esrgan.version": __version__,
-        "esrgan.arch": arch,
+        "esrgan.arch": str(contract.arch_name),
         "esrgan.scale": str(scale),
         "esrgan.size_multiple": str(multiple),
         "esrgan.precision": "fp16 weights and compute, float32 input/output" if fp16 else "fp32",
@@ -177,6 +141,54 @@ def export_onnx_bytes(
     model.doc_string = f"{meta['esrgan.arch']} x{scale} exported by esrgan {__version__}"
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
+
+
+def _check_opset(exporter: str, opset: int) -> None:
+    """Raise ValueError for an unknown exporter or an opset it cannot write."""
+    if exporter not in ("torchscript", "dynamo"):
+        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
+    low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
+    if not low <= opset <= high:
+        top = "" if exporter == "dynamo" else f"-{high}"
+        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+
+
+def traced_sides(net: SRNetwork) -> tuple[int, int]:
+    """(height, width) of the example a dynamic export traces ``net`` with.
+
+    Not square, and batch 2 (:func:`_trace_shape`): the dynamo exporter would otherwise give equal sides one
+    symbol (so the graph would demand H == W) and specialise the batch to 1. 16 x 24 meets every size multiple up
+    to 8; larger multiples and minimum sides (networks loaded through spandrel) round it up.
+    """
+    multiple, minimum = int(net.size_multiple), int(net.min_size)
+
+    def side(n: int) -> int:
+        return -(-max(n, minimum) // multiple) * multiple
+
+    height, width = side(16), side(24)
+    return height, (width if width != height else side(height + 1))
+
+
+def _trace_shape(
+    net: SRNetwork, dynamic: bool, example_shape: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int]:
+    """(B, C, H, W) of the example input the export traces: a fixed shape for a dynamic export, else
+    ``example_shape`` checked against the network's channels, size multiple and minimum side."""
+    channels, multiple, minimum = int(net.num_in_ch), int(net.size_multiple), int(net.min_size)
+    if dynamic:
+        return (2, channels, *traced_sides(net))
+    if example_shape is None:
+        raise ValueError("a static export needs example_shape=(B, C, H, W)")
+    shape = tuple(int(s) for s in example_shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
+    if shape[1] != channels:
+        raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
+    if shape[2] % multiple or shape[3] % multiple:
+        raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+    if min(shape[2:]) < minimum:
+        raise ValueError(f"height and width must be at least {minimum} for this network, got {shape[2:]}")
+    return shape[0], shape[1], shape[2], shape[3]
 
 
 def export_onnx(

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.commands.common import positive_int
+from esrgan.defaults import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "realesrgan-x4plus"
 # Largest accepted difference to PyTorch fp32 in the check (random input in [0, 1]). fp32: float rounding of a
 # different kernel order; fp16: the weights and activations rounded to 11 significant bits.
 TOLERANCE = {False: 1e-3, True: 5e-2}
@@ -106,12 +106,14 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"check skipped: {exc}")
         else:
+            from esrgan.archs import as_sr_network
             from esrgan.inference.sizing import SizeRule
 
             batch, height, width = CHECK_SHAPE
-            rule = SizeRule.of(net)
-            height, width = rule.target(height, width)  # a network's minimum or square input
-            if (height, width) == traced_sides(net):  # never check at the traced shape
+            contract = as_sr_network(net)
+            rule = SizeRule.of(contract)
+            height, width = rule.target(height, width)  # a network's minimum side
+            if (height, width) == traced_sides(contract):  # never check at the traced shape
                 height, width = rule.target(height + 1, width + 1)
             shapes = [static] if static else [(batch, info.in_channels, height, width)]
             generator = torch.Generator().manual_seed(0)

@@ -24,14 +24,15 @@ def register(sub: Any) -> None:
 
 def describe(spec: str) -> dict[str, Any]:
     """Everything `esrgan info` reports about one model, as plain values."""
+    from esrgan.archs import as_sr_network
     from esrgan.inference.sizing import SizeRule
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
 
     net, info = load_model(spec)
-    rule = SizeRule.of(net)
-    size = rule.target(8 * rule.multiple, 8 * rule.multiple)[0]
-    flops = flops_per_input_pixel(net, info.in_channels, size=size)
+    contract = as_sr_network(net)
+    rule = SizeRule.of(contract)
+    flops = flops_per_input_pixel(net, info.in_channels, size=rule.target(8 * rule.multiple, 8 * rule.multiple)[0])
     return {
         "model": spec,
         "kind": "built-in" if info.name else "file",
@@ -47,8 +48,9 @@ def describe(spec: str) -> dict[str, Any]:
         "hparams": info.hparams,
         "parameters": info.num_params,
         "gflop_per_input_megapixel": round(flops * 1e6 / 1e9, 1),
-        "size_rule": {"multiple": rule.multiple, "minimum": rule.minimum, "square": rule.square},
-        "precisions": ["fp32"] + [p for p in ("bf16", "fp16") if getattr(net, f"supports_{p}", True)],
+        "size_rule": {"multiple": rule.multiple, "minimum": rule.minimum},
+        "precisions": ["fp32"]
+        + [p for p, ok in (("bf16", contract.supports_bf16), ("fp16", contract.supports_fp16)) if ok],
         "sha256": info.sha256,
         "notes": list(info.notes),
     }
@@ -89,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rule_text(rule: dict[str, Any]) -> str:
-    """``"any size"``, or ``"sides multiples of 16, at least 16, square"`` (the engine pads to meet it)."""
+    """``"any size"``, or ``"sides multiples of 16, at least 16 (padded to fit)"``."""
     parts = [f"multiples of {rule['multiple']}"] if rule["multiple"] > 1 else []
     parts += [f"at least {rule['minimum']}"] if rule["minimum"] > 1 else []
-    parts += ["square"] if rule["square"] else []
     return "sides " + ", ".join(parts) + " (padded to fit)" if parts else "any size"

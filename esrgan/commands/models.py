@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe_builtins() -> list[dict[str, Any]]:
     """One dict per built-in model, read from the model files' graphs (no weights are loaded)."""
+    from esrgan.archs import find
     from esrgan.models import zoo
     from esrgan.models.ncnn import describe_param
 
@@ -29,20 +30,15 @@ def describe_builtins() -> list[dict[str, Any]]:
         param, bin_ = zoo.builtin_files(model)
         graph = describe_param(param)
         h = graph.hparams
-        if graph.arch == "RRDBNet":
-            shape = f"{h['num_block']} blocks, {h['num_feat']} feat, growth {h['num_grow_ch']}"
-            scale = h["scale"]
-        else:
-            shape = f"{h['num_conv']} convs, {h['num_feat']} feat, {h['act_type']}"
-            scale = h["upscale"]
+        spec = find(graph.arch)
         rows.append(
             {
                 "name": model.name,
                 "default": model.name == zoo.DEFAULT_MODEL,
                 "arch": graph.arch,
-                "shape": shape,
+                "shape": spec.describe(h, short=True),
                 "hparams": h,
-                "scale": scale,
+                "scale": spec.scale_of(h),
                 "num_params": graph.num_params,
                 "files": [str(param), str(bin_)],
                 "licence": model.licence,

@@ -1,9 +1,9 @@
-"""Input size requirements of a network (multiple of, minimum, square) and the padding that meets them.
+"""Input size requirements of a network (a multiple of, at least) and the padding that meets them.
 
 Most networks here take any size; pixel-unshuffle networks need multiples of 2 or 4, and networks loaded through
-spandrel may also need a minimum side (window attention: 16 for SwinIR, HAT, DAT) or square inputs (Uformer).
-The engine pads the whole image once (:func:`pad_to`), and wraps each network call so that a tile smaller than the
-minimum, or not square, is padded too and its output cropped back (:func:`fit_calls`).
+spandrel may also need a minimum side (window attention: 16 for SwinIR, HAT, DAT; Real-CUGAN 32). The engine pads
+the whole image once (:func:`pad_to`), and wraps each network call so that a tile below the minimum is padded too
+and its output cropped back (:func:`fit_calls`).
 
 Padding is at the bottom and right, reflected (no new edge) up to one pixel less than the side, then the edge
 replicated for the rest: spandrel's ``pad_tensor``, so a network gives the same output here as in spandrel.
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from esrgan.archs import SRNetwork
+
 TileFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -27,31 +29,19 @@ class SizeRule:
     Attributes:
         multiple: both sides must be multiples of this (>= 1).
         minimum: both sides must be at least this (>= 1); rounded up to ``multiple`` where used.
-        square: height and width must be equal.
     """
 
     multiple: int = 1
     minimum: int = 1
-    square: bool = False
 
     def __post_init__(self) -> None:
         if self.multiple < 1 or self.minimum < 1:
             raise ValueError(f"size rule needs multiple >= 1 and minimum >= 1, got {self.multiple}, {self.minimum}")
 
     @classmethod
-    def of(cls, net: object) -> SizeRule:
-        """The rule a network declares through ``size_multiple``, ``min_size`` and ``requires_square`` (each
-        optional: our own networks declare only what they need)."""
-        return cls(
-            int(getattr(net, "size_multiple", 1)),
-            max(int(getattr(net, "min_size", 1)), 1),
-            bool(getattr(net, "requires_square", False)),
-        )
-
-    @property
-    def needs_fitting(self) -> bool:
-        """Whether a tile that is a multiple of ``multiple`` can still be too small or not square."""
-        return self.minimum > 1 or self.square
+    def of(cls, net: SRNetwork) -> SizeRule:
+        """The rule of a network's contract (``size_multiple``, ``min_size``)."""
+        return cls(int(net.size_multiple), max(int(net.min_size), 1))
 
     def target(self, height: int, width: int) -> tuple[int, int]:
         """The smallest (height, width) at least this large that meets the rule."""
@@ -60,10 +50,7 @@ class SizeRule:
             n = max(n, self.minimum)
             return -(-n // self.multiple) * self.multiple
 
-        h, w = side(height), side(width)
-        if self.square:
-            h = w = max(h, w)
-        return h, w
+        return side(height), side(width)
 
 
 def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -12,16 +12,19 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
+from esrgan.archs import as_sr_network, get
+from esrgan.backends import Runner, auto_backend, make_runner
+from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
+from esrgan.inference.options import EngineOptions
 from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
 
@@ -56,13 +59,17 @@ COMPILE_CHECK_SIDES = (20, 28)
 class Upscaler:
     """Runs a super-resolution network over images of any size.
 
+    ``Upscaler(net, tile=0, precision="fp32")`` takes the settings as keyword arguments;
+    ``Upscaler.from_options(net, options)`` takes them as one :class:`EngineOptions`. Both check them the same way
+    (in :class:`EngineOptions`) and have the same defaults.
+
     Args:
-        net: network with ``.scale`` (int) and optionally ``.size_multiple``, ``.min_size`` and
-            ``.requires_square`` (input sides must be multiples of it, at least it, equal: see
-            :mod:`esrgan.inference.sizing`), ``.num_in_ch``, and ``.supports_fp16`` / ``.supports_bf16`` (False:
-            "auto" precision keeps fp32, an explicit half precision is refused). It is put in eval mode and moved
-            to ``device`` in place (like ``nn.Module.to``); on CPU and CUDA its weights are also switched to
-            channels_last.
+        net: a network carrying the :class:`~esrgan.archs.spec.SRNetwork` contract: its input sides are padded
+            to ``size_multiple`` and ``min_size`` (the image once, each tile below the minimum per call: see
+            :mod:`esrgan.inference.sizing`), and "auto" precision keeps clear of a half precision it does not
+            support (``supports_fp16`` / ``supports_bf16``; an explicit one is refused). It is put in eval mode and
+            moved to ``device`` in place (like ``nn.Module.to``); on CPU and CUDA its weights are also switched
+            to channels_last.
         tile: "auto" picks the largest tile that fits in free memory (capped on the CPU at
             :data:`CPU_TILE_CAP`, which is faster); 0 disables tiling; N uses cores of at most N input
             pixels per side.
@@ -77,69 +84,73 @@ class Upscaler:
         backend: "torch" (eager PyTorch, any device), or "onnxruntime" / "openvino" (CPU only; the network is
             exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
             backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
-            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto": the
-            one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`; OpenVINO for
-            SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a warning if that
-            backend cannot build the network.
+            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto" (the
+            default): the one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`;
+            OpenVINO for SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a
+            warning if that backend cannot build the network.
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
             warns and stays eager.
 
+    Raises:
+        ValueError: a setting out of range or a combination no backend runs (see :class:`EngineOptions`), a
+            network without a positive integer ``.scale``, or a device that is not available.
+
     Attributes:
-        scale: output / input size ratio. device, dtype: resolved device and compute dtype. backend: backend
-        name; runner: the backend's compiled network (None for torch). compiled: whether torch.compile is in
-        use (None until the first call decides).
+        options: the settings as asked for (:class:`EngineOptions`). scale: output / input size ratio. device,
+        dtype: resolved device and compute dtype. backend: backend name as resolved; runner: the backend's
+        compiled network (None for torch). compiled: whether torch.compile is in use (None until the first call
+        decides).
     """
 
     def __init__(
         self,
         net: nn.Module,
         *,
-        tile: int | Literal["auto"] = "auto",
-        tile_pad: int = 16,
+        tile: TileSize = DEFAULT_TILE,
+        tile_pad: int = DEFAULT_TILE_PAD,
         ensemble: bool = False,
-        precision: str = "auto",
+        precision: str = DEFAULT_PRECISION,
         device: str | torch.device = "auto",
         on_tile: ProgressFn | None = None,
         tile_batch: int = 1,
         channels_last: bool | None = None,
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
         compile: bool = False,
     ) -> None:
-        if not (tile == "auto" or (isinstance(tile, int) and tile >= 0)):
-            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {tile!r}")
-        if tile_pad < 0:
-            raise ValueError(f"tile_pad must be >= 0, got {tile_pad}")
-        if tile_batch < 1:
-            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-        if backend not in BACKEND_CHOICES:
-            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+        self.options = EngineOptions(
+            tile=tile,
+            tile_pad=tile_pad,
+            ensemble=ensemble,
+            precision=precision,  # type: ignore[arg-type]  # checked by EngineOptions
+            device=str(device),
+            backend=backend,  # type: ignore[arg-type]  # checked by EngineOptions
+            compile=compile,
+            tile_batch=tile_batch,
+        )
+        device = self.options.device
+        contract = as_sr_network(net)
         chosen = backend == "auto"
         if chosen:
             backend = auto_backend(net, resolve_device(device), precision, compile)
-            log.info("backend auto: %s for %s", backend, getattr(net, "arch_name", type(net).__name__))
-        if backend != "torch":
-            if compile:
-                raise ValueError(f"compile applies to the torch backend only, not {backend}; drop --compile")
-            if isinstance(device, str) and device.strip().lower() == "auto":
-                device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
+            log.info("backend auto: %s for %s", backend, contract.arch_name)
+        if backend != "torch" and device.strip().lower() == "auto":
+            device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
-        if backend != "torch" and self.device.type != "cpu":
-            raise ValueError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
-        self.supports = {
-            torch.float16: bool(getattr(net, "supports_fp16", True)),
-            torch.bfloat16: bool(getattr(net, "supports_bf16", True)),
-        }
+        self.supports = {torch.float16: bool(contract.supports_fp16), torch.bfloat16: bool(contract.supports_bf16)}
         self.dtype = self._precision(precision) if backend == "torch" else torch.float32
-        self.scale = int(getattr(net, "scale", 0))
+        self.scale = int(contract.scale)
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_rule = SizeRule.of(net)
+        self.size_rule = SizeRule.of(contract)
         self.size_multiple = self.size_rule.multiple
-        self.in_channels: int | None = getattr(net, "num_in_ch", None)
-        self.out_channels: int = getattr(net, "num_out_ch", self.in_channels or 3)
+        # Our own networks run on shapes alone for the memory estimate; others may keep what a shape-only call
+        # computed (spandrel's ``self.mean = self.mean.type_as(x)``), so they are measured on a small real input.
+        self._meta_probe = get(contract.arch_name) is not None
+        self.in_channels: int | None = contract.num_in_ch
+        self.out_channels: int = contract.num_out_ch
         self.tile = tile
         self.tile_pad = tile_pad
         self.ensemble = ensemble
@@ -174,6 +185,19 @@ class Upscaler:
             # several sizes, and one graph with symbolic sizes avoids a recompile per tile shape.
             self._compiled_net = torch.compile(self.net, dynamic=True, options={"freezing": False})
 
+    @classmethod
+    def from_options(
+        cls,
+        net: nn.Module,
+        options: EngineOptions,
+        *,
+        on_tile: ProgressFn | None = None,
+        channels_last: bool | None = None,
+    ) -> Upscaler:
+        """The engine for ``net`` with the settings of ``options``; ``on_tile`` and ``channels_last`` as in
+        :class:`Upscaler`."""
+        return cls(net, **options.as_kwargs(), on_tile=on_tile, channels_last=channels_last)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale a batch.
 
@@ -191,8 +215,7 @@ class Upscaler:
             raise ValueError(f"the network takes {self.in_channels} channels, the input has {x.shape[1]}")
         height, width = x.shape[-2:]
         with torch.inference_mode():
-            x = x.detach().to("cpu", torch.float32)
-            x = pad_to(x, *self.size_rule.target(height, width))
+            x = pad_to(x.detach().to("cpu", torch.float32), *self.size_rule.target(height, width))
             y = self._run(x, self.dtype)
             if self.dtype == torch.float16:
                 bad = broken_outputs(x, y)
@@ -256,7 +279,7 @@ class Upscaler:
         """
         if self._bytes_per_pixel is None:
             side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
-            largest = _largest_layer_values(self.net, self.in_channels or 3, side)
+            largest = _largest_layer_values(self.net, self.in_channels or 3, side, meta=self._meta_probe)
             element = torch.finfo(self.dtype).bits // 8
             self._bytes_per_pixel = PEAK_FACTOR * largest / side**2 * element
         return self._bytes_per_pixel
@@ -277,7 +300,7 @@ class Upscaler:
                 if smaller < max(MIN_TILE, self.size_rule.minimum):
                     raise RuntimeError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
-                        f"or use a smaller --tile-pad, --precision fp16/bf16 or --device cpu"
+                        f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
                     ) from exc
                 log.warning("out of memory on %s with tile %d; retrying with tile %d", self.device, tried, smaller)
             # Out here the failed attempt's frames, and the tensors they hold, are gone: the cache can shrink.
@@ -296,8 +319,8 @@ class Upscaler:
             return self._forward(t, dtype)
 
         forward: TileFn = call
-        if self.size_rule.needs_fitting:  # tiles below the minimum side, or not square, are padded per call
-            forward = fit_calls(forward, self.size_rule, self.scale)
+        if self.size_rule.minimum > 1:  # tiles (or images) below the network's minimum side are padded per call
+            forward = fit_calls(call, self.size_rule, self.scale)
 
         def upscale(image: torch.Tensor) -> torch.Tensor:
             return tiled(
@@ -326,8 +349,8 @@ class Upscaler:
         return y.to("cpu", torch.float32)
 
     def _precision(self, precision: str) -> torch.dtype:
-        """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps fp32 where the network does
-        not support the half precision it would pick; an explicit unsupported one is refused."""
+        """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
+        network does not support; an explicit unsupported one is refused."""
         return resolve_precision(
             precision, self.device, fp16=self.supports[torch.float16], bf16=self.supports[torch.bfloat16]
         )
@@ -413,12 +436,11 @@ class _Progress:
             self.finished += total
 
 
-def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
+def _largest_layer_values(net: nn.Module, in_channels: int, side: int, *, meta: bool = True) -> int:
     """Largest input + output element count of any module (the network itself included, for networks that
     are mostly functional calls) for a (1, in_channels, side, side) input, computed on the meta device
-    (shapes only: no memory, no arithmetic). A network with ``meta_safe = False`` (those loaded through
-    spandrel: some cache masks computed in forward, which a meta run would poison) runs once for real on that
-    small input instead."""
+    (shapes only: no memory, no arithmetic), or with ``meta=False`` by one real call on that small input (for
+    networks that may keep what a shape-only call computed)."""
     largest = 0
 
     def record(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
@@ -428,9 +450,9 @@ def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
 
     hooks = [m.register_forward_hook(record) for m in net.modules()]
     try:
-        if getattr(net, "meta_safe", True):
-            meta = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
-            functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+        if meta:
+            shapes = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
+            functional_call(net, shapes, (torch.empty(1, in_channels, side, side, device="meta"),))
         else:
             param = next(net.parameters())
             with torch.inference_mode():

@@ -24,7 +24,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from esrgan.archs import names as registered_names
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +42,15 @@ class SpandrelNetwork(nn.Module):
 
     Attributes:
         model: spandrel's network (its state dict names are the file's, under ``model.``).
-        arch_name: the network's class name ("RealPLKSR", "SwinIR", ...); spandrel_id: spandrel's architecture id.
+        arch_name: the network's class name ("RealPLKSR", "SwinIR", ...; "RRDBNet (spandrel)" where one of our
+            architectures has the name); spandrel_id: spandrel's architecture id.
         scale, num_in_ch, num_out_ch: output / input size, image channels in and out.
-        size_multiple, min_size, requires_square: input sides must be multiples of ``size_multiple``, at least
-            ``min_size``, and equal when ``requires_square`` (spandrel's ``size_requirements``).
+        size_multiple, min_size: input sides must be multiples of ``size_multiple`` and at least ``min_size``
+            (spandrel's ``size_requirements``; the engine pads to them).
+        requires_square: the network needs equal sides (Uformer): :meth:`forward` pads the shorter side itself
+            (the engine's contract has no such rule) and crops the output back.
         supports_fp16, supports_bf16: whether half precisions give correct output (spandrel's word).
         tiling: spandrel's tiling advice, "supported", "discouraged" or "internal".
-        meta_safe: False: the engine must not probe it with shape-only (meta) tensors (some architectures cache
-            attention masks computed in forward; a meta probe would leave meta tensors in that cache).
         purpose, tags: spandrel's "SR" / "Restoration" / "FaceSR" and size tags ("64nf", "large", ...).
 
     Shapes:
@@ -59,7 +63,10 @@ class SpandrelNetwork(nn.Module):
         self.model: nn.Module = descriptor.model
         call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = getattr(descriptor, "_call_fn", None)
         self._call = call or _plain_call
-        self.arch_name = type(descriptor.model).__name__
+        # The class name, unless one of our architectures has it (spandrel's ESRGAN network, which also loads
+        # ESRGAN+, is called RRDBNet): a spandrel network must never pass for one of ours (save_model, specs).
+        name = type(descriptor.model).__name__
+        self.arch_name = f"{name} (spandrel)" if name in registered_names() else name
         self.spandrel_id = str(descriptor.architecture.id)
         self.scale = int(descriptor.scale)
         self.num_in_ch = int(descriptor.input_channels)
@@ -71,7 +78,6 @@ class SpandrelNetwork(nn.Module):
         self.supports_fp16 = bool(descriptor.supports_half)
         self.supports_bf16 = bool(descriptor.supports_bfloat16)
         self.tiling = descriptor.tiling.name.lower()
-        self.meta_safe = False
         self.purpose = str(descriptor.purpose)
         self.tags = tuple(str(t) for t in descriptor.tags)
 
@@ -85,7 +91,20 @@ class SpandrelNetwork(nn.Module):
         return ", ".join((f"spandrel {self.spandrel_id}", *self.tags))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._call(self.model, x)
+        height, width = x.shape[-2:]
+        if not self.requires_square or height == width:
+            return self._call(self.model, x)
+        side = max(height, width)
+        y = self._call(self.model, _pad_bottom_right(x, side - height, side - width))
+        return y[..., : height * self.scale, : width * self.scale]
+
+
+def _pad_bottom_right(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """spandrel's padding: reflect up to one pixel less than the side, then replicate the edge."""
+    reflect_h, reflect_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
+    x = F.pad(x, (0, reflect_w, 0, reflect_h), mode="reflect") if reflect_h or reflect_w else x
+    rest_h, rest_w = pad_h - reflect_h, pad_w - reflect_w
+    return F.pad(x, (0, rest_w, 0, rest_h), mode="replicate") if rest_h or rest_w else x
 
 
 def _plain(value: Any) -> Any:

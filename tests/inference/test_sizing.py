@@ -1,4 +1,4 @@
-"""Size requirements (multiple, minimum, square) and the padding that meets them (esrgan/inference/sizing.py), and
+"""Size requirements (multiple, minimum) and the padding that meets them (esrgan/inference/sizing.py), and
 how the Upscaler applies them and a network's precision support."""
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from esrgan.inference.upscaler import Upscaler
         (SizeRule(multiple=4), (5, 8), (8, 8)),
         (SizeRule(minimum=16), (5, 30), (16, 30)),
         (SizeRule(multiple=8, minimum=12), (3, 17), (16, 24)),
-        (SizeRule(multiple=4, square=True), (5, 10), (12, 12)),
     ],
 )
 def test_target_sizes(rule: SizeRule, size: tuple[int, int], expected: tuple[int, int]) -> None:
@@ -30,20 +29,16 @@ def test_target_sizes(rule: SizeRule, size: tuple[int, int], expected: tuple[int
 
 
 def test_rule_is_read_from_the_network() -> None:
-    net = nn.Identity()
-    assert SizeRule.of(net) == SizeRule()
-    net.size_multiple, net.min_size, net.requires_square = 4, 16, True  # type: ignore[assignment]
-    assert SizeRule.of(net) == SizeRule(4, 16, True) and SizeRule.of(net).needs_fitting
-    assert not SizeRule(multiple=4).needs_fitting
+    assert SizeRule.of(Picky(4, 16)) == SizeRule(4, 16)
     with pytest.raises(ValueError, match="multiple >= 1"):
         SizeRule(multiple=0)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 9), (16, 16), (20, 7)])
-@pytest.mark.parametrize("req", [SizeRequirements(minimum=16), SizeRequirements(multiple_of=8, square=True)])
+@pytest.mark.parametrize("req", [SizeRequirements(minimum=16), SizeRequirements(multiple_of=8, minimum=12)])
 def test_padding_is_spandrels(size: tuple[int, int], req: SizeRequirements) -> None:
     x = torch.rand(1, 3, *size)
-    rule = SizeRule(req.multiple_of, max(req.minimum, 1), req.square)
+    rule = SizeRule(req.multiple_of, max(req.minimum, 1))
     _, expected = pad_tensor(x, req)
     got = pad_to(x, *rule.target(*size))
     assert torch.equal(got, expected)
@@ -53,27 +48,30 @@ def test_padding_is_spandrels(size: tuple[int, int], req: SizeRequirements) -> N
 
 
 class Picky(nn.Module):
-    """A pointwise x2 'network' that refuses inputs breaking its size rule."""
+    """A pointwise x2 'network' (the SRNetwork contract) that refuses inputs breaking its size rule."""
 
-    scale, num_in_ch = 2, 3
+    arch_name, scale, num_in_ch, num_out_ch = "Picky", 2, 3, 3
 
-    def __init__(self, multiple: int = 1, minimum: int = 1, square: bool = False) -> None:
+    def __init__(self, multiple: int = 1, minimum: int = 1) -> None:
         super().__init__()
-        self.size_multiple, self.min_size, self.requires_square = multiple, minimum, square
+        self.size_multiple, self.min_size = multiple, minimum
+        self.supports_fp16 = self.supports_bf16 = True
         self.calls: list[tuple[int, int]] = []
         self.conv = nn.Conv2d(3, 3, 1)
 
+    def hparams(self) -> dict[str, int]:
+        return {"multiple": self.size_multiple, "minimum": self.min_size}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        assert h % self.size_multiple == 0 and w % self.size_multiple == 0
-        assert min(h, w) >= self.min_size and (h == w or not self.requires_square)
+        assert h % self.size_multiple == 0 and w % self.size_multiple == 0 and min(h, w) >= self.min_size
         self.calls.append((h, w))
         return F.interpolate(x, scale_factor=2, mode="nearest") * 0.5
 
 
 def test_fit_calls_pads_and_crops() -> None:
-    net = Picky(minimum=8, square=True)
-    fitted = fit_calls(net, SizeRule(1, 8, True), 2)
+    net = Picky(minimum=8)
+    fitted = fit_calls(net, SizeRule(1, 8), 2)
     x = torch.rand(1, 3, 3, 5)
     y = fitted(x)
     assert net.calls == [(8, 8)] and y.shape == (1, 3, 6, 10)
@@ -81,9 +79,9 @@ def test_fit_calls_pads_and_crops() -> None:
 
 
 @pytest.mark.parametrize("tile", [0, 8, 20])
-@pytest.mark.parametrize("rule", [SizeRule(1, 16), SizeRule(8, 16), SizeRule(4, 1, True)])
+@pytest.mark.parametrize("rule", [SizeRule(1, 16), SizeRule(8, 16), SizeRule(4, 1)])
 def test_upscaler_meets_the_rule_whole_and_tiled(tile: int, rule: SizeRule) -> None:
-    net = Picky(rule.multiple, rule.minimum, rule.square)
+    net = Picky(rule.multiple, rule.minimum)
     x = torch.rand(1, 3, 13, 37)
     y = Upscaler(net, tile=tile, tile_pad=2, precision="fp32", device="cpu")(x)
     torch.testing.assert_close(y, F.interpolate(x, scale_factor=2, mode="nearest") * 0.5)
@@ -108,13 +106,13 @@ def test_auto_precision_keeps_fp32_where_half_is_unsupported(
 ) -> None:
     monkeypatch.setattr("esrgan.device.cpu_has_native_bf16", lambda cpuinfo=None: device_bf16)
     net = Picky()
-    net.supports_fp16, net.supports_bf16 = fp16, bf16  # type: ignore[assignment]
+    net.supports_fp16, net.supports_bf16 = fp16, bf16
     assert Upscaler(net, precision="auto", device="cpu").dtype == expected
 
 
 def test_explicit_unsupported_precision_is_refused() -> None:
     net = Picky()
-    net.supports_bf16 = False  # type: ignore[assignment]
+    net.supports_bf16 = False
     with pytest.raises(ValueError, match="precision bf16: this network does not give correct output in bf16"):
         Upscaler(net, precision="bf16", device="cpu")
     assert upscaler_module.resolve_precision("fp32", torch.device("cpu"), bf16=False) == torch.float32

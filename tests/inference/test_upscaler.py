@@ -23,17 +23,24 @@ from esrgan.inference.upscaler import (
 
 
 class Nearest(nn.Module):
-    """A pointwise 'network': nearest upscaling times ``gain`` plus ``offset``, with a size multiple."""
+    """A pointwise 'network': nearest upscaling times ``gain`` plus ``offset``, with a size multiple (it carries
+    the SRNetwork contract)."""
+
+    arch_name = "Nearest"
+    supports_fp16 = supports_bf16 = True
 
     def __init__(self, scale: int = 2, size_multiple: int = 1, gain: float = 1.0, offset: float = 0.0) -> None:
         super().__init__()
         self.scale = scale
-        self.size_multiple = size_multiple
-        self.num_in_ch = 3
+        self.size_multiple = self.min_size = size_multiple
+        self.num_in_ch = self.num_out_ch = 3
         self.gain = gain
         self.offset = offset
         self.calls: list[tuple[int, ...]] = []
         self.conv = nn.Conv2d(3, 3, 1)  # a 4-D weight, to observe the memory format
+
+    def hparams(self) -> dict[str, float]:
+        return {"scale": self.scale, "size_multiple": self.size_multiple, "gain": self.gain, "offset": self.offset}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.shape[-2] % self.size_multiple == 0 and x.shape[-1] % self.size_multiple == 0

@@ -16,6 +16,7 @@ import spandrel
 import torch
 from spandrel.__helpers.size_req import pad_tensor
 
+from esrgan.archs import as_sr_network
 from esrgan.inference import Upscaler, tiled
 from esrgan.inference.sizing import SizeRule, pad_to
 from esrgan.models import load_model
@@ -53,8 +54,8 @@ def check_through_engine(name: str, path: Path) -> None:
         descriptor.output_channels,
     )
     req = descriptor.size_requirements
-    rule = SizeRule.of(net)
-    assert (rule.multiple, rule.minimum, rule.square) == (req.multiple_of, max(req.minimum, 1), req.square)
+    rule = SizeRule.of(as_sr_network(net))
+    assert (rule.multiple, rule.minimum) == (req.multiple_of, max(req.minimum, 1)) and not req.square
     # Sides that meet no multiple and, for some, no minimum: the engine pads, spandrel pads the same way.
     x = torch.rand(1, 3, 13, 21)
     whole = Upscaler(net, tile=0, precision="fp32", device="cpu")(x)
@@ -169,3 +170,33 @@ def test_network_attributes_follow_the_descriptor() -> None:
     assert (net.supports_fp16, net.supports_bf16) == (False, True)  # spandrel: HAT is not fp16-safe
     assert net.hparams()["embed_dim"] == 12 and not net.training
     assert not any(p.requires_grad for p in net.parameters())
+
+
+class SquareOnly(torch.nn.Module):
+    """x2 nearest upscaling that refuses inputs that are not square (like Uformer)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2] == x.shape[-1], x.shape
+        return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def test_square_networks_get_square_inputs_and_cropped_outputs() -> None:
+    from types import SimpleNamespace
+
+    descriptor = SimpleNamespace(
+        model=SquareOnly(),
+        architecture=SimpleNamespace(id="Square"),
+        scale=2,
+        input_channels=3,
+        output_channels=3,
+        size_requirements=spandrel.SizeRequirements(square=True),
+        supports_half=True,
+        supports_bfloat16=True,
+        tiling=spandrel.ModelTiling.SUPPORTED,
+        purpose="SR",
+        tags=[],
+    )
+    net = bridge.SpandrelNetwork(descriptor)
+    x = torch.rand(1, 3, 5, 9)
+    y = Upscaler(net, tile=0, precision="fp32", device="cpu")(x)
+    torch.testing.assert_close(y, torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))

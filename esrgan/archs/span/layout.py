@@ -1,7 +1,8 @@
 """SPAN checkpoint layouts: detection by key names, hyper-parameters from tensor shapes.
 
-One layout is in use: the reference repository's names (hongyuanyu/SPAN), which spandrel, traiNNer-redux and
-neosr keep, so ``to_canonical`` renames nothing. Variants seen in shared files, all told apart by their tensors:
+One layout is in use, "basicsr": the reference repository's names (hongyuanyu/SPAN, a BasicSR code base),
+which spandrel, traiNNer-redux and neosr keep, so ``to_canonical`` renames nothing. Variants seen in shared
+files, all told apart by their tensors:
 
 - feature channels (48 in the published x2/x4 models; 52, 32, 64 in community ones): ``conv_1.sk.weight`` rows;
 - scale and output channels: ``upsampler.0.weight`` rows = out_channels * scale**2, split as spandrel does (the
@@ -25,8 +26,10 @@ from typing import Any
 import torch
 
 from esrgan.archs.span.net import NUM_BLOCKS
+from esrgan.archs.spec import check_hparams
 
-LAYOUT = "reference"
+LAYOUT = "basicsr"
+LAYOUTS = (LAYOUT,)
 # The keys spandrel's SPAN detection requires (spandrel/architectures/SPAN/__init__.py): a file matching them is
 # SPAN to both loaders.
 SIGNATURE = frozenset(
@@ -43,13 +46,14 @@ SIGNATURE = frozenset(
 )
 # Default distillation feature tap: the 1x1 merge before the upsampler (feature_channels maps at the input size).
 FEATURE_LAYER = "conv_cat"
-MAX_FEATURES = 512
-MAX_SCALE = 16
-MAX_CHANNELS = 4
+# Sane bounds on every size: far above any published model (48-64 features, x4), low enough that nothing a file
+# merely claims can make building the network hang or exhaust memory.
+SIZES = {"num_in_ch": (1, 4), "num_out_ch": (1, 4), "feature_channels": (1, 512), "upscale": (1, 16)}
+CHOICES: dict[str, tuple[Any, ...]] = {"norm": (True, False), "reparam": (True, False)}
 
 
 def detect(keys: frozenset[str]) -> str | None:
-    """``"reference"`` if the keys are SPAN's, else None."""
+    """``"basicsr"`` if the keys are SPAN's, else None."""
     return LAYOUT if keys >= SIGNATURE else None
 
 
@@ -83,17 +87,10 @@ def hparams_from(sd: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
 
 
 def validate_hparams(hparams: Mapping[str, Any], where: str) -> None:
-    """ValueError unless every size is within sane bounds (checked before anything is built)."""
-    for key, top in (
-        ("num_in_ch", MAX_CHANNELS),
-        ("num_out_ch", MAX_CHANNELS),
-        ("feature_channels", MAX_FEATURES),
-        ("upscale", MAX_SCALE),
-    ):
-        value = hparams.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
-            raise ValueError(f"{where}: SPAN {key}={value!r} is out of range (1..{top})")
-    if hparams.get("norm", True) and hparams["num_in_ch"] != 3:
+    """ValueError unless every size is within :data:`SIZES` and the switches are booleans (checked before anything
+    is built); normalisation needs 3 input channels (its mean is RGB)."""
+    check_hparams(hparams, where, sizes=SIZES, choices=CHOICES)
+    if hparams.get("norm", True) and hparams.get("num_in_ch", 3) != 3:
         raise ValueError(
             f"{where}: SPAN with input normalisation needs 3 input channels (its mean is RGB), not "
             f"{hparams['num_in_ch']}"

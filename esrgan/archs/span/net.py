@@ -159,9 +159,10 @@ def _refresh_eval_conv(module: nn.Module, _prefix: str, _keep_vars: bool) -> Non
     weight, bias = module.eval_conv.weight, module.eval_conv.bias
     assert bias is not None
     c_out, c_in = weight.shape[:2]
-    w1, b1, w2, b2, w3, b3 = (t for conv in module.conv for t in (conv.weight, conv.bias))
+    tensors = module.branch_tensors()
+    _, _, w1, _, w2, b2, w3, _ = tensors
     with torch.no_grad():
-        for t in (module.sk.weight, module.sk.bias, w1, b1, w2, b2, w3, b3):
+        for t in tensors:
             t.zero_()
         w1[:c_in, :, 0, 0].copy_(torch.eye(c_in))  # 1x1 expansion: the input in the first c_in channels
         w2[:c_out, :c_in].copy_(weight)  # the 3x3 convolution reads them into the first c_out channels

@@ -24,8 +24,8 @@ def keys_of(net: torch.nn.Module) -> frozenset[str]:
 )
 def test_hparams_from_files_built_by_spandrel(kwargs: dict[str, object]) -> None:
     state = SpandrelSPAN(**kwargs).state_dict()  # type: ignore[arg-type]
-    assert layout.detect(frozenset(state)) == "reference"
-    canonical = layout.to_canonical(state, "reference", "f.pth")
+    assert layout.detect(frozenset(state)) == "basicsr"
+    canonical = layout.to_canonical(state, "basicsr", "f.pth")
     hparams = layout.hparams_from(canonical, "f.pth")
     expected = {"feature_channels": 48, "upscale": 4, "norm": True, **kwargs}
     assert hparams == expected
@@ -60,9 +60,10 @@ def test_missing_block_is_refused() -> None:
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"feature_channels": 4096}, "feature_channels=4096 is out of range"),
-        ({"upscale": 0}, "upscale=0 is out of range"),
-        ({"num_in_ch": True}, "num_in_ch=True is out of range"),
+        ({"feature_channels": 4096}, "feature_channels must be an integer from 1 to 512, got 4096"),
+        ({"upscale": 0}, "upscale must be an integer from 1 to 16, got 0"),
+        ({"num_in_ch": True}, "num_in_ch must be an integer from 1 to 4, got True"),
+        ({"norm": 1}, "norm must be one of True, False, got 1"),
         ({"num_in_ch": 1, "num_out_ch": 1}, "needs 3 input channels"),
     ],
 )

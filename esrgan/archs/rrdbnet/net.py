@@ -78,6 +78,9 @@ class RRDBNet(nn.Module):
     """
 
     arch_name = "RRDBNet"
+    # Real-ESRGAN runs these networks in fp16 on GPUs; the engine recomputes in fp32 any output fp16 breaks.
+    supports_fp16 = True
+    supports_bf16 = True
 
     def __init__(
         self,
@@ -115,6 +118,11 @@ class RRDBNet(nn.Module):
     @property
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this (pixel-unshuffle factor)."""
+        return self.unshuffle
+
+    @property
+    def min_size(self) -> int:
+        """The smallest input side: one pixel after the pixel-unshuffle (3x3 convolutions pad by 1)."""
         return self.unshuffle
 
     def hparams(self) -> dict[str, int | bool]:

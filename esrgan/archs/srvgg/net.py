@@ -31,6 +31,9 @@ class SRVGGNetCompact(nn.Module):
 
     arch_name = "SRVGGNetCompact"
     size_multiple = 1
+    min_size = 1  # 3x3 convolutions pad by 1: any input from one pixel up
+    supports_fp16 = True
+    supports_bf16 = True
 
     def __init__(
         self,
