@@ -408,3 +408,18 @@ def test_span_student_distils_with_feature_matching_and_resumes_exactly(
         torch.testing.assert_close(student(lr), descriptor.model.eval()(lr), rtol=0, atol=1e-5)
     # Validation ran the EMA network (eval mode) and scored it; its score is the saved file's.
     assert np.isfinite(result.val_scores["psnr_y"])
+
+
+def test_online_teacher_with_a_minimum_side_needs_big_enough_patches(make_options: MakeOptions, tmp_path: Path) -> None:
+    """A window-attention teacher loaded through spandrel (HAT: sides of at least 16) and LR patches of 8."""
+    from spandrel.architectures.HAT import HAT
+
+    from esrgan.train.build import build_teacher
+    from tests.spandrel_models import SWIN, save
+
+    torch.manual_seed(0)
+    hat = HAT(**{**SWIN, "upscale": 4}, mlp_ratio=2, num_feat=16, squeeze_factor=4)
+    path = save({k: v.clone() for k, v in hat.state_dict().items()}, tmp_path / "hat_x4.safetensors")
+    opts = distill_options(make_options, path, teacher={"targets": "online", "lr_downscales": [4]})
+    with pytest.raises(ValueError, match=r"needs input sides of at least 16; the LR patch is 8 \(set data\.train\."):
+        build_teacher(from_dict(TrainOptions, opts), torch.device("cpu"))
