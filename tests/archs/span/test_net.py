@@ -189,3 +189,20 @@ def test_plain_training_refolds_what_it_loads() -> None:
     with torch.inference_mode():
         expected = spandrel.ModelLoader().load_from_state_dict(dict(state)).model.eval()(x)
         torch.testing.assert_close(plain.eval()(x), expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_bf16_only_without_the_255_input_scaling(photo_small: torch.Tensor) -> None:
+    """The reference's (x - mean) * 255 puts features in the hundreds: bf16 is not precise enough for it."""
+    assert not SPAN().supports_bf16 and SPAN(norm=False).supports_bf16 and SPAN().supports_fp16
+
+    def psnr_bf16(net: SPAN) -> float:
+        with torch.inference_mode():
+            exact = net.eval()(photo_small).clamp(0, 1)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = net(photo_small).float().clamp(0, 1)
+        return float(-10 * torch.log10(((exact - low) ** 2).mean()))
+
+    torch.manual_seed(0)
+    assert psnr_bf16(SPAN(feature_channels=16, norm=False)) > 60
+    torch.manual_seed(0)
+    assert psnr_bf16(SPAN(feature_channels=16)) < 50
