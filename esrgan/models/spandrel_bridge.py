@@ -6,10 +6,11 @@ detects the architecture from the key names, reads the hyper-parameters from the
 strictly. spandrel never opens a file, so a pickle that would run code is refused before spandrel sees anything.
 
 The descriptor spandrel returns is wrapped in :class:`SpandrelNetwork`, an ``nn.Module`` with the attributes every
-inference network here carries (scale, channels, size multiple, minimum size, square inputs, fp16/bf16 support),
-so the engine pads, tiles and picks a precision for it as for our own networks. Its forward is spandrel's own call
-of the network (some architectures normalise the input or take the first of several outputs) without spandrel's
-padding and clamping, which the engine does.
+inference network here carries (the SRNetwork contract: scale, channels, size multiple, minimum size, fp16/bf16
+support), so the engine pads, tiles and picks a precision for it as for our own networks. Its forward is spandrel's
+own call of the network (some architectures normalise the input or take the first of several outputs) without
+spandrel's padding and clamping, which the engine does; only a square-input requirement (Uformer), which the
+contract does not have, is met inside the forward.
 
 spandrel 0.4.2 imports torchvision when it is imported (for LaMa and RestoreFormer only); without torchvision it
 cannot be imported at all, and this module says so in one line.
