@@ -226,3 +226,28 @@ def test_resuming_warns_about_changed_options_not_about_newer_keys(caplog: pytes
     current = {"seed": 1, "data": {"val": {"tile": 0, "precision": "fp32", "tile_pad": 16, "ensemble": False}}}
     loop_module._warn_changed_options(saved, current, Path("state_00000002.pth"))
     assert [r.getMessage() for r in caplog.records] == ["option seed changed since state_00000002.pth: 0 -> 1"]
+
+
+def test_span_trains_in_the_psnr_stage(make_options: MakeOptions, tmp_path: Path) -> None:
+    from esrgan.models import load_model
+
+    opts = make_options(
+        "psnr",
+        name="span",
+        train={"total_iter": 6, "optim_g": {"lr": 3e-3}},
+        logging={"every": 1},
+        checkpoint={"every": 6},
+        data={"val": {"every": 6}},
+    )
+    opts["network_g"] = {"arch": "SPAN", "hparams": {"feature_channels": 8, "norm": False}}
+    assert main(["train", "-opt", str(_write(tmp_path / "span.yml", opts))]) == 0
+    train = [r for r in _records(tmp_path / "exp" / "span") if r["kind"] == "train"]
+    assert train[-1]["l_pix"] < train[0]["l_pix"]
+    _, info = load_model(tmp_path / "exp" / "span" / "models" / "net_g_latest.pth")
+    assert info.arch == "SPAN" and info.hparams == {
+        "num_in_ch": 3,
+        "num_out_ch": 3,
+        "feature_channels": 8,
+        "upscale": 4,
+        "norm": False,
+    }
