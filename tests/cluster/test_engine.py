@@ -42,3 +42,26 @@ def test_engine_spec_builds_an_upscaler_on_the_given_device() -> None:
     upscaler = spec.build("cpu")
     assert upscaler.device.type == "cpu" and upscaler.tile == 0 and upscaler.net is not net
     assert upscaler(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name", ["RealPLKSR", "SwinIR", "OmniSR"])
+def test_a_network_spandrel_built_is_rebuilt_by_spandrel(name: str) -> None:
+    from esrgan.models.spandrel_bridge import load_with_spandrel
+    from tests.spandrel_models import state_dict_of
+
+    found = load_with_spandrel(state_dict_of(name), f"{name}.pth")
+    assert found is not None
+    net = found[0]
+    recipe = pickle.loads(pickle.dumps(NetworkRecipe.of(net)))
+    assert recipe.loader == "spandrel" and recipe.arch == net.arch_name
+    rebuilt = recipe.build()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), net(x))
+
+
+def test_a_spandrel_network_without_spandrel_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = NetworkRecipe("RealPLKSR", {}, {}, loader="spandrel")
+    monkeypatch.setattr("esrgan.models.spandrel_bridge.load_with_spandrel", lambda sd, where: None)
+    with pytest.raises(ValueError, match="needs spandrel where the workers run"):
+        recipe.build()
