@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from esrgan.archs import RRDBNet, SRVGGNetCompact
+from esrgan.archs import SPAN, RRDBNet, SRVGGNetCompact
 from esrgan.cluster.engine import EngineSpec, NetworkRecipe
 from esrgan.inference import EngineOptions
 
@@ -17,6 +17,7 @@ from esrgan.inference import EngineOptions
     [
         RRDBNet(num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4),
         SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2, act_type="prelu"),
+        SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2),
     ],
 )
 def test_a_recipe_rebuilds_the_same_network(net: torch.nn.Module) -> None:
