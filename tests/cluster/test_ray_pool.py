@@ -1,4 +1,5 @@
-"""esrgan.cluster.ray_pool: actors on a local Ray instance, workers killed or crashing mid-run."""
+"""esrgan.cluster.ray_pool: actors on a local Ray instance (marked ``ray``), workers killed or crashing mid-run;
+the placement of workers (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from esrgan.cluster.scheduler import Scheduler
 from esrgan.cluster.worker import replay
 from tests.cluster.jobs import SquareJob
 
-pytestmark = pytest.mark.ray
-
 TWO_CPU_WORKERS = WorkerPlan(workers=2, cpus=1, gpus=0, device="cpu")
 
 
+@pytest.mark.ray
 def test_items_run_on_two_actors_with_their_logs_and_errors(
     ray_instance: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -38,6 +38,7 @@ def test_items_run_on_two_actors_with_their_logs_and_errors(
     assert all(s.items for s in scheduler.stats)
 
 
+@pytest.mark.ray
 def test_a_killed_actor_loses_nothing(ray_instance: Any) -> None:
     pool = RayPool(SquareJob(delay=0.1), TWO_CPU_WORKERS)
     scheduler = Scheduler(pool)
@@ -56,6 +57,7 @@ def test_a_killed_actor_loses_nothing(ray_instance: Any) -> None:
     assert scheduler.stats[0].items + scheduler.stats[1].items == 12
 
 
+@pytest.mark.ray
 def test_a_crashing_item_is_given_up_and_the_worker_restarts(ray_instance: Any) -> None:
     pool = RayPool(SquareJob(crash_on=(5,)), WorkerPlan(workers=1, cpus=1, gpus=0, device="cpu"))
     scheduler = Scheduler(pool, max_attempts=2)
@@ -71,6 +73,7 @@ def test_a_crashing_item_is_given_up_and_the_worker_restarts(ray_instance: Any) 
     assert not scheduler.stats[0].gone, "Ray restarted the crashed actor"
 
 
+@pytest.mark.ray
 def test_all_actors_killed_is_an_error(ray_instance: Any) -> None:
     pool = RayPool(SquareJob(delay=0.2), WorkerPlan(workers=1, cpus=1, gpus=0, device="cpu"))
     scheduler = Scheduler(pool)
@@ -83,6 +86,7 @@ def test_all_actors_killed_is_an_error(ray_instance: Any) -> None:
         pool.close()
 
 
+@pytest.mark.ray
 def test_a_start_failure_is_raised_as_the_job_raised_it(ray_instance: Any) -> None:
     pool = RayPool(SquareJob(fail_start=True), WorkerPlan(workers=1, cpus=1, gpus=0, device="cpu"))
     with pytest.raises(ValueError, match="cannot start on cpu"):
@@ -120,6 +124,7 @@ def test_plan_workers_refuses_what_cannot_be_placed() -> None:
     )
 
 
+@pytest.mark.ray
 def test_actors_report_progress_while_they_compute(ray_instance: Any) -> None:
     pool = RayPool(SquareJob(delay=2.0), TWO_CPU_WORKERS)
     scheduler = Scheduler(pool, depth=1)
