@@ -1,24 +1,18 @@
 """Sample strips: crops of the LR image (nearest-upscaled), of each model's SR image and of the HR image, side by side.
 
-    python -m esrgan.evaluation.strips --hr Set5/HR --degradation degrade_test_x4 --seed 0 \\
-        -m bicubic_trained.pth -m degraded_trained.pth --labels bicubic-trained degradation-trained \\
-        --crop 64 --crops 2 -o strip.png
-
 One row per crop: ``LR xS (nearest) | model 1 | model 2 | ... | HR``, column names on top, and under each row the
 image's stem and the crop's position (HR pixels, x,y) below the LR crop and each model's PSNR-Y on the crop below
-its panel. The LR images are those ``esrgan test`` scores (:mod:`esrgan.evaluation.protocol`): a folder (``--lr``),
-a degradation block with a fixed seed (``--degradation``, ``--seed``: the LR ``make_degraded_lr`` writes) or
-MATLAB bicubic; every model upscales the whole LR image, then the crops are cut. The crops of an image are the
-non-overlapping tiles of its HR image with the most detail (variance of the Laplacian of BT.601 luma), so they
-show texture and edges rather than sky.
+its panel. The LR images are those ``esrgan test`` scores (:mod:`esrgan.evaluation.protocol`): a folder, a
+degradation block with a fixed seed (the LR ``make_degraded_lr`` writes) or MATLAB bicubic; every model upscales
+the whole LR image, then the crops are cut. The crops of an image are the non-overlapping tiles of its HR image
+with the most detail (variance of the Laplacian of BT.601 luma), so they show texture and edges rather than sky.
+The script is ``python -m esrgan.datasets.strips``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from esrgan.evaluation.options import BICUBIC, TestOptions
+from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import SRFunction, load_pair, luma_u8
 from esrgan.evaluation.run import Evaluation, make_sr
-from esrgan.image import ImageData, write_image
+from esrgan.inference.options import EngineOptions
 from esrgan.metrics import calculate_psnr
-from esrgan.options import OptionsError, from_dict
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +33,7 @@ CAPTION = 16  # pixels below each row, for its captions
 GAP = 4  # pixels between panels and between rows
 BACKGROUND = 255
 
-__all__ = ["StripRow", "draw_strip", "main", "panel_origin", "pick_crops", "strip_rows", "strip_size"]
+__all__ = ["StripRow", "draw_strip", "panel_origin", "pick_crops", "sample_strip", "strip_rows", "strip_size"]
 
 
 @dataclass
@@ -153,88 +146,66 @@ def strip_rows(
     return rows
 
 
-# ---------------------------------------------------------------------------------------------------- the script
+# ----------------------------------------------------------------------------------------------- a whole strip
 def _label(model: str) -> str:
-    return (
-        model if model == BICUBIC or not model.endswith((".pth", ".pt", ".safetensors", ".bin")) else Path(model).stem
-    )
+    return Path(model).stem if Path(model).suffix else model  # a weights file by its stem, a built-in by its name
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m esrgan.evaluation.strips", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--hr", type=Path, required=True, help="folder of HR images")
-    lr = parser.add_mutually_exclusive_group()
-    lr.add_argument("--lr", type=Path, help="folder of LR images paired by stem (default: MATLAB bicubic of HR)")
-    lr.add_argument("--degradation", metavar="NAME|FILE", help="make the LR with this degradation block")
-    parser.add_argument("--seed", type=int, help="seed of the degraded LR (default 0)")
-    parser.add_argument("-m", "--model", action="append", required=True, dest="models",
-                        help="built-in name, weights file or 'bicubic'; repeat for each column, in order")  # fmt: skip
-    parser.add_argument("--labels", nargs="+", help="column names of the models (default: names / file stems)")
-    parser.add_argument("--image", action="append", dest="images", metavar="STEM", help="only these images")
-    parser.add_argument("-s", "--scale", type=int, help="scale factor (default: the models')")
-    parser.add_argument("--crop", type=int, default=64, help="crop side in HR pixels (default 64)")
-    parser.add_argument("--crops", type=int, default=2, help="crops per image (default 2)")
-    parser.add_argument("--zoom", type=int, default=2, help="nearest-neighbour zoom of every panel (default 2)")
-    parser.add_argument("--device", help="device for the models (default: the engine's choice)")
-    parser.add_argument("--tile", type=int, help="the engine's tile size (default: its choice; 0: whole images)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    return parser
+def sample_strip(
+    dataset: TestDatasetOptions,
+    models: Sequence[str],
+    *,
+    scale: int | None = None,
+    engine: EngineOptions | None = None,
+    labels: Sequence[str] | None = None,
+    images: Sequence[str] | None = None,
+    size: int = 64,
+    crops: int = 2,
+    zoom: int = 2,
+) -> np.ndarray:
+    """The strip of ``dataset``'s images: (H, W, 3) uint8 RGB, laid out by :func:`strip_size`.
 
+    Args:
+        dataset: the HR images and where their LR images come from (its ``lr`` folder, its ``degradation`` and
+            ``seed``, or MATLAB bicubic), as ``esrgan test`` reads them.
+        models: one column each, in order: built-in names, weights files or ``"bicubic"``.
+        scale: the factor (default: the models'; required when every model is ``"bicubic"``).
+        engine: how the models run (default: :class:`TestOptions`'s, fp32).
+        labels: the models' column names (default: built-in names and file stems).
+        images: only these stems (default: every image).
+        size, crops, zoom: crop side in HR pixels, crops per image, nearest zoom of every panel.
 
-def _make(args: argparse.Namespace) -> tuple[np.ndarray, int]:
-    """The strip of the arguments and its number of rows."""
-    if args.labels is not None and len(args.labels) != len(args.models):
-        raise ValueError(f"{len(args.labels)} labels for {len(args.models)} models")
-    if args.crops < 1 or args.zoom < 1 or args.crop < 1:
-        raise ValueError(f"--crop, --crops and --zoom must be positive, got {args.crop}, {args.crops}, {args.zoom}")
-    ds = {"name": args.hr.name, "hr": args.hr, "lr": args.lr, "degradation": args.degradation, "seed": args.seed}
-    # Models that know their scale first: bicubic takes theirs.
-    order = sorted(range(len(args.models)), key=lambda i: args.models[i] == BICUBIC)
-    data = {"model": args.models[order[0]], "scale": args.scale, "datasets": [ds], "device": args.device,
-            "tile": args.tile}  # fmt: skip
-    base = from_dict(TestOptions, {k: v for k, v in data.items() if v is not None}, source="command line")
+    Raises:
+        ValueError: bad sizes or labels, an unknown stem, a model of another scale, no image as large as a crop.
+        FileNotFoundError: a missing folder, model or degradation block.
+    """
+    if not models:
+        raise ValueError("'models' is empty: a strip compares one model or more")
+    if labels is not None and len(labels) != len(models):
+        raise ValueError(f"'labels' names {len(labels)} columns for {len(models)} models")
+    if min(size, crops, zoom) < 1:
+        raise ValueError(f"'size', 'crops' and 'zoom' must be positive, got {size}, {crops}, {zoom}")
+    order = sorted(range(len(models)), key=lambda i: models[i] == BICUBIC)  # bicubic takes the others' scale
+    base = TestOptions(model=models[order[0]], datasets=[dataset], scale=scale)
+    base = base if engine is None else dataclasses.replace(base, engine=engine)
     evaluation = Evaluation.prepare(base)
     upscales = {order[0]: evaluation.upscale}
     for i in order[1:]:
-        upscales[i] = make_sr(dataclasses.replace(base, model=args.models[i], scale=evaluation.scale))[0]
-    ((dataset, pairs),) = evaluation.plans
-    chosen = [p for p in pairs if args.images is None or p[0] in args.images]
-    missing = sorted(set(args.images or ()) - {p[0] for p in chosen})
+        upscales[i] = make_sr(dataclasses.replace(base, model=models[i], scale=evaluation.scale))[0]
+    ((_, pairs),) = evaluation.plans
+    chosen = [p for p in pairs if images is None or p[0] in images]
+    missing = sorted(set(images or ()) - {p[0] for p in chosen})
     if missing:
-        raise ValueError(f"no HR image called {missing[0]} in {args.hr}")
-    if args.output.resolve() in evaluation.inputs:
-        raise ValueError(f"{args.output}: refusing to overwrite an input image")
+        raise ValueError(f"no HR image called {missing[0]} in {dataset.hr}")
     degradation = evaluation.degradations.get(dataset.name)
-    images = []
-    for stem, hr_path, lr_path in chosen:
-        lr, hr = load_pair(hr_path, lr_path, evaluation.scale, degradation)
-        images.append((stem, lr, hr))
-    fns = [upscales[i] for i in range(len(args.models))]
-    rows = strip_rows(images, fns, evaluation.scale, args.crop, args.crops)
-    labels = args.labels or [_label(m) for m in args.models]
     if degradation is not None:
         log.info("LR degraded by %s", degradation.describe())
-    return draw_strip(rows, [f"LR x{evaluation.scale} (nearest)", *labels, "HR"], args.zoom), len(rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
-    try:
-        strip, rows = _make(args)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(args.output, ImageData(strip.astype(np.float32) / 255.0), overwrite=args.overwrite)
-    except (OptionsError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
-        log.error("%s", exc)
-        return 2
-    log.info(
-        "%d crops, %d columns (%dx%d): %s", rows, len(args.models) + 2, strip.shape[1], strip.shape[0], args.output
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    loaded = []
+    for stem, hr_path, lr_path in chosen:
+        lr, hr = load_pair(hr_path, lr_path, evaluation.scale, degradation)
+        loaded.append((stem, lr, hr))
+    rows = strip_rows(loaded, [upscales[i] for i in range(len(models))], evaluation.scale, size, crops)
+    if not rows:
+        raise ValueError(f"no image in {dataset.hr} holds a {size}x{size} crop")
+    headers = [f"LR x{evaluation.scale} (nearest)", *(labels or [_label(m) for m in models]), "HR"]
+    return draw_strip(rows, headers, zoom)
