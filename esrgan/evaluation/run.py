@@ -135,7 +135,7 @@ class Evaluation:
     def score_dataset(self, ds: TestDatasetOptions, pairs: Iterable[Pair]) -> DatasetScore:
         opts = self.opts
         degradation = self.degradations.get(ds.name)
-        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None, [], degradation)
+        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None, degradation=degradation)
         if opts.save is not None:
             (opts.save / ds.name).mkdir(parents=True, exist_ok=True)
         for stem, hr_path, lr_path in pairs:

@@ -21,7 +21,6 @@ from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
 
 REPO = Path(__file__).resolve().parents[2]
-DEGRADE = SHIPPED_OPTIONS / "degrade_test_x4.yml"
 
 
 def _hr_set(root: Path) -> dict[str, np.ndarray]:
@@ -204,6 +203,9 @@ def test_options_files_validate() -> None:
     for path in files:
         opts = load_options(Options, path)
         assert opts.datasets and opts.model
+
+
+DEGRADE = SHIPPED_OPTIONS / "degrade_test_x4.yml"
 
 
 def test_degraded_lr_with_a_fixed_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,7 +85,9 @@ def test_write_results_writes_what_is_set(tmp_path: Path) -> None:
 
 def test_degraded_sets_name_their_block_and_seed() -> None:
     degradation = load_degradation("degrade_test_x4", 7)
-    made = DatasetScore("Set14", "/d/Set14/HR", None, [ImageScore("comic", 360, 248, 20.0, 0.5, 0.1)], degradation)
+    made = DatasetScore(
+        "Set14", "/d/Set14/HR", None, [ImageScore("comic", 360, 248, 20.0, 0.5, 0.1)], degradation=degradation
+    )
     results = [*_results(), made]
     assert lr_source(made) == "LR degraded by degrade_test_x4, seed 7"
     assert lr_source(results[0]) == "LR by MATLAB bicubic" and lr_source(results[1]) == "LR from /d/Tiny_LR"
