@@ -395,31 +395,24 @@ def decide(
     threads, size = torch.get_num_threads(), size_class(call_side)
     fields = calibration_fields(net, device, threads, size, candidates)
     path = _cache_file(net, size, fields)
-    cached = _read(path, fields) if path is not None and mode != "force" else None
+    calibration = _read(path, fields) if path is not None and mode != "force" else None
+    runner, source = None, "cache"
+    if calibration is None:
+        try:
+            calibration, builders = calibrate(net, candidates, call_side, threads)
+        except Exception as exc:  # measuring is an optimisation: the fixed rule still upscales
+            log.warning("backend auto: calibration failed (%s); using %s", one_line(exc), rule.backend)
+            return rule
+        runner, source = builders.keep(choose(calibration.timings, precision)), "measured"
+        if path is not None:
+            _write(path, fields, calibration, choose(calibration.timings))
     arch = as_sr_network(net).arch_name
-    if cached is not None:
-        winner = choose(cached.timings, precision)
-        if winner is not None:
-            log.info("backend auto: %s for %s (measured %s, cached in %s)", winner.name, arch, cached.created, path)
-            return Choice(winner.backend, winner.precision, "cache", cached, cache_file=path)
-    try:
-        calibration, builders = calibrate(net, candidates, call_side, threads)
-    except Exception as exc:  # measuring is an optimisation: the fixed rule still upscales
-        log.warning("backend auto: calibration failed (%s); using %s", one_line(exc), rule.backend)
-        return rule
     winner = choose(calibration.timings, precision)
-    runner = builders.keep(winner)
-    if path is not None:
-        _write(path, fields, calibration, choose(calibration.timings))
-    if winner is None:
-        log.warning("backend auto: no candidate within the fidelity bounds for %s; using %s", arch, rule.backend)
-        return rule
-    log.info(
-        "backend auto: %s for %s (calibrated in %.1f s, %.1f s CPU; cached in %s)",
-        winner.name,
-        arch,
-        calibration.seconds,
-        calibration.cpu_seconds,
-        path,
-    )
-    return Choice(winner.backend, winner.precision, "measured", calibration, runner, path)
+    if winner is None:  # even torch fp32 failed its bound: run the reference's own path, measured or not
+        log.warning("backend auto: no candidate within the fidelity bounds for %s; running torch", arch)
+        return Choice("torch", "fp32" if precision == "auto" else precision, "rule", calibration)
+    when = calibration.created
+    if source == "measured":
+        when = f"now in {calibration.seconds:.1f} s, {calibration.cpu_seconds or 0.0:.1f} s CPU"
+    log.info("backend auto: %s for %s (measured %s; %s)", winner.name, arch, when, path)
+    return Choice(winner.backend, winner.precision, source, calibration, runner, path)

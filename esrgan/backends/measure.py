@@ -161,9 +161,9 @@ def measure(
             built = clock() - started
             y = run(x)
             fastest = math.inf
-            for _ in range(max(1, repeats)):
-                if fastest > best.get(candidate.precision, math.inf) * CLOSE:
-                    break
+            for n_call in range(max(1, repeats)):
+                if n_call and fastest > best.get(candidate.precision, math.inf) * CLOSE:
+                    break  # already clearly slower than another candidate of its precision
                 call = clock()
                 y = run(x)
                 fastest = min(fastest, clock() - call)
