@@ -186,7 +186,9 @@ class Builders:
     compiled runners so that the winner's can be handed to the engine."""
 
     def __init__(self, net: nn.Module, threads: int) -> None:
-        self.net = copy.deepcopy(net).to("cpu", torch.float32).eval()  # the caller's network is not touched
+        # A copy (the caller's network is not touched), contiguous even if an engine already switched it.
+        self.net = copy.deepcopy(net).to("cpu", torch.float32).eval()
+        self.net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # missing from stubs
         self.threads = threads
         self.runners: dict[Candidate, Runner] = {}
         self._onnx: bytes | None = None

@@ -247,12 +247,17 @@ def _calibration_table(model: str, side: int, choice: Choice) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Rows compared with the fastest rows within the bounds: backend auto at the default precision, and at fp32 (the
+# like-for-like check of the measured choice where the default runs bf16).
+VERSUS_CONFIGS = ("default", "fp32")
+
+
 def _versus_lines(rows: Sequence[Row]) -> str:
-    """How ``default`` compares with the fastest fp32-exact row and the fastest row within the bounds."""
+    """How ``default`` and ``fp32`` compare with the fastest fp32-exact row and the fastest row within the bounds."""
     from esrgan.bench import versus
 
     lines = []
-    for v in versus(rows):
+    for v in (v for config in VERSUS_CONFIGS for v in versus(rows, config)):
         parts = []
         if v.exact is not None:
             parts.append(f"{v.vs_exact:.2f}x the time of the fastest fp32-exact row ({v.exact.config})")

@@ -154,6 +154,8 @@ def test_torch_builders_match_the_plain_forward() -> None:
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the caller's network untouched
     assert net.body[0].weight.is_contiguous()  # type: ignore[union-attr]  # and not switched to channels_last
     assert builders.keep(TORCH32) is None  # torch has no runner to hand on
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # as an engine leaves it
+    assert Builders(net, threads=1).net.body[0].weight.is_contiguous()  # type: ignore[union-attr]  # plain again
 
 
 def test_compiled_builders_share_one_export_and_keep_only_the_winners_cache(

@@ -66,6 +66,7 @@ def test_table_and_json(
     assert all(table[c]["peak MiB"] != "—" for c in table)
     assert "backend auto for " in text and "the fixed rule" in text  # the tests run with ESRGAN_CALIBRATE=0
     assert "- default (torch fp32) 32x32: 1.00x the time of the fastest fp32-exact row (fp32)" in text
+    assert "- fp32 (torch) 32x32: 1.00x the time of the fastest fp32-exact row (default)" in text
     skipped = [line for line in lines if line.startswith("- skipped openvino+bf16 32x32: ")]
     assert len(skipped) == 1, text  # with the reason: not installed (or no backend= in this Upscaler yet)
 
