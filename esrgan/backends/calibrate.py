@@ -262,9 +262,11 @@ def calibrate(
     """Measure ``candidates`` for ``net`` on this machine (see the module docstring); logs one line per candidate."""
     started, cpu_started = time.perf_counter(), time.process_time()
     contract = as_sr_network(net)
-    multiple = max(1, int(contract.size_multiple))
+    multiple, minimum = max(1, int(contract.size_multiple)), int(contract.min_size)
     channels = int(contract.num_in_ch)
-    side = calibration_side(call_side, flops_per_pixel(net, channels, 8 * multiple), multiple)
+    builders = Builders(net, threads)
+    small = -(-max(16, minimum) // multiple) * multiple
+    side = calibration_side(call_side, flops_per_pixel(builders.net, channels, small), multiple, minimum)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     log.info(
         "backend auto: measuring %d candidates for %s x%d on a %dx%d tile (%s), once per model, machine and tile "
@@ -286,7 +288,6 @@ def calibrate(
             cpus,
             ENV,
         )
-    builders = Builders(net, threads)
     report = _progress(len(candidates))
     timings = measure(builders.reference, builders, candidates, sample_tile(side, channels), on_timing=report)
     calibration = Calibration(
@@ -389,7 +390,9 @@ def decide(
     rule = Choice(auto_backend(net, device, precision, compile), precision, "rule")
     if mode == "off" or device.type != "cpu" or compile or precision not in ("auto", "fp32", "bf16"):
         return rule
-    candidates = machine_candidates(available_backends(), cpu_has_native_bf16())
+    contract = as_sr_network(net)
+    # bf16 only where the CPU has it natively and the network computes correctly in it (SRNetwork.supports_bf16)
+    candidates = machine_candidates(available_backends(), cpu_has_native_bf16() and bool(contract.supports_bf16))
     if sum(precision in ("auto", c.precision) for c in candidates) < 2:
         return rule
     threads, size = torch.get_num_threads(), size_class(call_side)
@@ -406,7 +409,7 @@ def decide(
         runner, source = builders.keep(choose(calibration.timings, precision)), "measured"
         if path is not None:
             _write(path, fields, calibration, choose(calibration.timings))
-    arch = as_sr_network(net).arch_name
+    arch = contract.arch_name
     winner = choose(calibration.timings, precision)
     if winner is None:  # even torch fp32 failed its bound: run the reference's own path, measured or not
         log.warning("backend auto: no candidate within the fidelity bounds for %s; running torch", arch)

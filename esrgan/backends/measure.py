@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from esrgan.backends import Runner, make_runner
 from esrgan.backends.onnx_export import export_onnx_bytes
@@ -95,15 +94,15 @@ class Timing:
     error: str | None = None
 
 
-def calibration_side(call_side: int, flops: float, multiple: int = 1) -> int:
+def calibration_side(call_side: int, flops: float, multiple: int = 1, minimum: int = 1) -> int:
     """Side of the calibration tile: the engine's call side, at most :data:`MAX_SIDE` and small enough for one
     call to cost at most :data:`MAX_TILE_FLOPS` at ``flops`` per input pixel (0: unknown, no budget); a multiple
-    of :data:`SIDE_STEP` and ``multiple``, at least :data:`MIN_SIDE`."""
+    of :data:`SIDE_STEP` and ``multiple``, at least :data:`MIN_SIDE` and the network's ``minimum`` input side."""
     side = min(call_side, MAX_SIDE)
     if flops > 0:
         side = min(side, math.isqrt(int(MAX_TILE_FLOPS / flops)))
     step = math.lcm(SIDE_STEP, multiple)
-    return max(side // step * step, -(-MIN_SIDE // step) * step)
+    return max(side // step * step, -(-max(MIN_SIDE, minimum) // step) * step)
 
 
 def sample_tile(side: int, channels: int = 3) -> torch.Tensor:
@@ -246,7 +245,13 @@ class Builders:
 
 
 def flops_per_pixel(net: nn.Module, channels: int, side: int) -> float:
-    """Convolution FLOPs per input pixel, counted on the meta device (shapes only; 0.0 if that fails)."""
+    """Convolution FLOPs per input pixel, counted with hooks during one real call on a zero (1, channels, side,
+    side) input (0.0 if that call fails: then no budget applies).
+
+    A real call, not a shape-only one on the meta device: a network loaded through spandrel may keep what a call
+    computed (``self.mean = self.mean.type_as(x)``). Callers pass a copy and a small side (realesrgan-x4plus at
+    16 px: 9 GFLOP).
+    """
     total = 0
 
     def hook(module: nn.Module, _inputs: tuple[object, ...], output: torch.Tensor) -> None:
@@ -257,10 +262,11 @@ def flops_per_pixel(net: nn.Module, channels: int, side: int) -> float:
 
     hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
     try:
-        meta = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
-        functional_call(net, meta, (torch.empty(1, channels, side, side, device="meta"),))
-    except Exception:  # an architecture with ops the meta device lacks: no budget, measure at the call side
-        log.debug("could not count FLOPs on the meta device", exc_info=True)
+        param = next(net.parameters())
+        with torch.inference_mode():
+            net(torch.zeros(1, channels, side, side, device=param.device, dtype=param.dtype))
+    except Exception:  # no budget then: the tile is the engine's call side, at most MAX_SIDE
+        log.debug("could not count the network's FLOPs", exc_info=True)
         return 0.0
     finally:
         for h in hooks:

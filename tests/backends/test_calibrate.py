@@ -216,6 +216,14 @@ def test_decide_uses_the_fixed_rule_where_nothing_is_measured(
     assert FakeBuilders.built == []
 
 
+def test_no_bf16_candidates_for_a_network_that_is_wrong_in_bf16(fake_measuring: dict[Candidate, float]) -> None:
+    net = tiny()
+    net.supports_bf16 = False  # type: ignore[misc]  # as a network loaded through spandrel may say
+    choice = decide(net, backend="auto", precision="auto", device=CPU, call_side=48)
+    assert (choice.backend, choice.precision) == ("openvino", "fp32")
+    assert FakeBuilders.built == ["torch+fp32", "onnxruntime+fp32", "openvino+fp32"]
+
+
 def test_nothing_within_bounds_runs_torch_fp32(
     fake_measuring: dict[Candidate, float], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -46,6 +46,7 @@ def test_calibration_side_keeps_one_call_within_the_budget() -> None:
     assert calibration_side(20, compact) == 32  # at least MIN_SIDE
     assert calibration_side(100, compact, multiple=4) == 96
     assert calibration_side(100, compact, multiple=3) == 96  # multiples of 16 and of the size multiple (48)
+    assert calibration_side(20, compact, minimum=64) == 64  # never below the network's minimum input
 
 
 def test_flops_on_the_meta_device_match_the_counted_forward() -> None:
