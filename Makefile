@@ -5,15 +5,20 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
+# The spandrel version the tests run against, installed without its dependencies: it requires torchvision, which
+# would pull a CUDA torch; the tests give spandrel a stand-in for the two torchvision functions it imports
+# (tests/torchvision_standin.py), and its other dependencies come with the dev extra.
+SPANDREL ?= spandrel==0.4.2
 STAMP  := $(VENV)/.stamp-install
 
 .PHONY: install demo test test-slow lint format typecheck bench gpu-check clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "$(SPANDREL)"
 	touch $(STAMP)
 
 install: $(STAMP)

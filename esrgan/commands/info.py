@@ -25,17 +25,22 @@ def register(sub: Any) -> None:
 def describe(spec: str) -> dict[str, Any]:
     """Everything `esrgan info` reports about one model, as plain values."""
     from esrgan.archs import as_sr_network
+    from esrgan.inference.sizing import SizeRule
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
 
     net, info = load_model(spec)
-    flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, as_sr_network(net).size_multiple))
+    contract = as_sr_network(net)
+    rule = SizeRule.of(contract)
+    flops = flops_per_input_pixel(net, info.in_channels, size=rule.target(8 * rule.multiple, 8 * rule.multiple)[0])
     return {
         "model": spec,
         "kind": "built-in" if info.name else "file",
         "name": info.name,
         "path": info.path,
         "format": info.source_format,
+        "loader": info.loader,
+        "recognised": info.reason,
         "arch": info.arch,
         "scale": info.scale,
         "in_channels": info.in_channels,
@@ -43,6 +48,9 @@ def describe(spec: str) -> dict[str, Any]:
         "hparams": info.hparams,
         "parameters": info.num_params,
         "gflop_per_input_megapixel": round(flops * 1e6 / 1e9, 1),
+        "size_rule": {"multiple": rule.multiple, "minimum": rule.minimum},
+        "precisions": ["fp32"]
+        + [p for p, ok in (("bf16", contract.supports_bf16), ("fp16", contract.supports_fp16)) if ok],
         "sha256": info.sha256,
         "notes": list(info.notes),
     }
@@ -62,13 +70,17 @@ def run(args: argparse.Namespace) -> int:
             continue
         h = d["hparams"]
         sizes = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("num_in_ch", "num_out_ch"))
+        if d["loader"] == "spandrel" and len(sizes) > 80:  # a transformer's twenty arguments: --json has them all
+            sizes = sizes[:77].rsplit(", ", 1)[0] + ", ..."
         lines = [
             f"{d['model']}",
             f"  kind        {d['kind']}" + (f" ({d['name']})" if d["name"] else ""),
             f"  file        {d['path']}",
             f"  format      {d['format']}",
+            f"  loader      {d['loader']}: {d['recognised']}",
             f"  arch        {d['arch']} x{d['scale']}  ({sizes})",
             f"  channels    {d['in_channels']} -> {d['out_channels']}",
+            f"  input       {_rule_text(d['size_rule'])}; precisions {', '.join(d['precisions'])}",
             f"  parameters  {d['parameters']:,}",
             f"  cost        {d['gflop_per_input_megapixel']:,.1f} GFLOP per input megapixel",
             f"  sha256      {d['sha256']}",
@@ -76,3 +88,10 @@ def run(args: argparse.Namespace) -> int:
         lines += [f"  note        {n}" for n in d["notes"]]
         sys.stdout.write("\n".join(lines) + "\n")
     return 1 if failed else 0
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    """``"any size"``, or ``"sides multiples of 16, at least 16 (padded to fit)"``."""
+    parts = [f"multiples of {rule['multiple']}"] if rule["multiple"] > 1 else []
+    parts += [f"at least {rule['minimum']}"] if rule["minimum"] > 1 else []
+    return "sides " + ", ".join(parts) + " (padded to fit)" if parts else "any size"

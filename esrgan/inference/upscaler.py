@@ -19,13 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from esrgan.archs import as_sr_network
+from esrgan.archs import as_sr_network, get
 from esrgan.backends import Runner, make_runner
 from esrgan.backends.calibrate import Choice, decide
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.options import EngineOptions
+from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,12 @@ class Upscaler:
     (in :class:`EngineOptions`) and have the same defaults.
 
     Args:
-        net: network with ``.scale`` (int) and optionally ``.size_multiple`` (input sides must be multiples of
-            it) and ``.num_in_ch``. It is put in eval mode and moved to ``device`` in place (like
-            ``nn.Module.to``); on CPU and CUDA its weights are also switched to channels_last.
+        net: a network carrying the :class:`~esrgan.archs.spec.SRNetwork` contract: its input sides are padded
+            to ``size_multiple`` and ``min_size`` (the image once, each tile below the minimum per call: see
+            :mod:`esrgan.inference.sizing`), and "auto" precision keeps clear of a half precision it does not
+            support (``supports_fp16`` / ``supports_bf16``; an explicit one is refused). It is put in eval mode and
+            moved to ``device`` in place (like ``nn.Module.to``); on CPU and CUDA its weights are also switched
+            to channels_last.
         tile: "auto" picks the largest tile that fits in free memory (capped on the CPU at
             :data:`CPU_TILE_CAP`, which is faster); 0 disables tiling; N uses cores of at most N input
             pixels per side.
@@ -143,12 +147,17 @@ class Upscaler:
         if backend != "torch" and device.strip().lower() == "auto":
             device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
+        self.supports = {torch.float16: bool(contract.supports_fp16), torch.bfloat16: bool(contract.supports_bf16)}
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
-        self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
+        self.dtype = self._precision(precision) if backend == "torch" else torch.float32
         self.scale = int(contract.scale)
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_multiple = int(contract.size_multiple)
+        self.size_rule = SizeRule.of(contract)
+        self.size_multiple = self.size_rule.multiple
+        # Our own networks run on shapes alone for the memory estimate; others may keep what a shape-only call
+        # computed (spandrel's ``self.mean = self.mean.type_as(x)``), so they are measured on a small real input.
+        self._meta_probe = get(contract.arch_name) is not None
         self.in_channels: int | None = contract.num_in_ch
         self.out_channels: int = contract.num_out_ch
         self.tile = tile
@@ -174,7 +183,7 @@ class Upscaler:
                     raise
                 log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
                 self.backend = "torch"
-                self.dtype = resolve_precision(self.options.precision, self.device)
+                self.dtype = self._precision(self.options.precision)
             else:
                 self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
         self.compiled: bool | None = None if compile else False
@@ -216,7 +225,7 @@ class Upscaler:
             raise ValueError(f"the network takes {self.in_channels} channels, the input has {x.shape[1]}")
         height, width = x.shape[-2:]
         with torch.inference_mode():
-            x = pad_to_multiple(x.detach().to("cpu", torch.float32), self.size_multiple)
+            x = pad_to(x.detach().to("cpu", torch.float32), *self.size_rule.target(height, width))
             y = self._run(x, self.dtype)
             if self.dtype == torch.float16:
                 bad = broken_outputs(x, y)
@@ -268,7 +277,7 @@ class Upscaler:
             side = math.isqrt(int(max(budget, 0.0) / per_pixel)) - 2 * self.tile_pad
         if self.device.type == "cpu":
             side = min(side, CPU_TILE_CAP)
-        side = max(side, MIN_TILE)
+        side = max(side, MIN_TILE, self.size_rule.minimum)
         return 0 if side >= max(H, W) else side
 
     def activation_bytes_per_pixel(self) -> float:
@@ -279,8 +288,8 @@ class Upscaler:
         convolution at 4x resolution: 2 * 64 * 16 = 2048 values per input pixel.
         """
         if self._bytes_per_pixel is None:
-            side = 8 * self.size_multiple
-            largest = _largest_layer_values(self.net, self.in_channels or 3, side)
+            side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
+            largest = _largest_layer_values(self.net, self.in_channels or 3, side, meta=self._meta_probe)
             element = torch.finfo(self.dtype).bits // 8
             self._bytes_per_pixel = PEAK_FACTOR * largest / side**2 * element
         return self._bytes_per_pixel
@@ -288,6 +297,8 @@ class Upscaler:
     def _run(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Upscale the padded CPU batch ``x``, halving the tile after each out-of-memory error."""
         tile = self.tile_for(x) if self.tile == "auto" else self.tile
+        if tile > 0:
+            tile = max(tile, self.size_rule.minimum)  # cores no smaller than the network's minimum input
         if self._tile_limit is not None:
             tile = min(tile or self._tile_limit, self._tile_limit)
         while True:
@@ -296,7 +307,7 @@ class Upscaler:
             except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError on torch >= 2.5
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
-                if smaller < MIN_TILE:
+                if smaller < max(MIN_TILE, self.size_rule.minimum):
                     raise RuntimeError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
@@ -314,8 +325,12 @@ class Upscaler:
         )
         progress = _Progress(self.on_tile, per_pass * passes)
 
-        def forward(t: torch.Tensor) -> torch.Tensor:
+        def call(t: torch.Tensor) -> torch.Tensor:
             return self._forward(t, dtype)
+
+        forward: TileFn = call
+        if self.size_rule.minimum > 1:  # tiles (or images) below the network's minimum side are padded per call
+            forward = fit_calls(call, self.size_rule, self.scale)
 
         def upscale(image: torch.Tensor) -> torch.Tensor:
             return tiled(
@@ -343,6 +358,13 @@ class Upscaler:
             y = net(x)
         return y.to("cpu", torch.float32)
 
+    def _precision(self, precision: str) -> torch.dtype:
+        """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
+        network does not support; an explicit unsupported one is refused."""
+        return resolve_precision(
+            precision, self.device, fp16=self.supports[torch.float16], bf16=self.supports[torch.bfloat16]
+        )
+
     def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
         if dtype == torch.float32:
             return contextlib.nullcontext()
@@ -359,8 +381,7 @@ class Upscaler:
 
     def _check_compiled(self, dtype: torch.dtype) -> bool:
         """Compile (first call) and compare with eager on a small random input at ``dtype``; False = use eager."""
-        m = self.size_multiple
-        sides = [-(-side // m) * m for side in COMPILE_CHECK_SIDES]
+        sides = self.size_rule.target(*COMPILE_CHECK_SIDES)
         generator = torch.Generator().manual_seed(0)
         x = torch.rand(1, self.in_channels or 3, *sides, generator=generator)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -433,10 +454,11 @@ class _Progress:
             self.finished += total
 
 
-def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
+def _largest_layer_values(net: nn.Module, in_channels: int, side: int, *, meta: bool = True) -> int:
     """Largest input + output element count of any module (the network itself included, for networks that
     are mostly functional calls) for a (1, in_channels, side, side) input, computed on the meta device
-    (shapes only: no memory, no arithmetic)."""
+    (shapes only: no memory, no arithmetic), or with ``meta=False`` by one real call on that small input (for
+    networks that may keep what a shape-only call computed)."""
     largest = 0
 
     def record(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
@@ -446,8 +468,13 @@ def _largest_layer_values(net: nn.Module, in_channels: int, side: int) -> int:
 
     hooks = [m.register_forward_hook(record) for m in net.modules()]
     try:
-        meta = {name: torch.empty_like(t, device="meta") for name, t in (*net.named_parameters(), *net.named_buffers())}
-        functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+        if meta:
+            shapes = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
+            functional_call(net, shapes, (torch.empty(1, in_channels, side, side, device="meta"),))
+        else:
+            param = next(net.parameters())
+            with torch.inference_mode():
+                net(torch.zeros(1, in_channels, side, side, device=param.device, dtype=param.dtype))
     finally:
         for hook in hooks:
             hook.remove()
