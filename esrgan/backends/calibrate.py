@@ -406,9 +406,11 @@ def decide(
         except Exception as exc:  # measuring is an optimisation: the fixed rule still upscales
             log.warning("backend auto: calibration failed (%s); using %s", one_line(exc), rule.backend)
             return rule
-        runner, source = builders.keep(choose(calibration.timings, precision)), "measured"
+        winners = {p: choose(calibration.timings, p) for p in ("auto", "fp32", "bf16")}
+        spare = {c for c in winners.values() if c is not None}
+        runner, source = builders.keep(choose(calibration.timings, precision), spare), "measured"
         if path is not None:
-            _write(path, fields, calibration, choose(calibration.timings))
+            _write(path, fields, calibration, winners["auto"])
     arch = contract.arch_name
     winner = choose(calibration.timings, precision)
     if winner is None:  # even torch fp32 failed its bound: run the reference's own path, measured or not

@@ -14,7 +14,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,14 +230,15 @@ class Builders:
 
         return run
 
-    def keep(self, winner: Candidate | None) -> Runner | None:
+    def keep(self, winner: Candidate | None, spare: Collection[Candidate] = ()) -> Runner | None:
         """The winner's runner (None for torch); the others are dropped, and the compiled-model cache entries that
-        calibration wrote for them are deleted (each is about the weights' size)."""
+        calibration wrote for them are deleted (each is about the weights' size), except those of ``spare`` (the
+        winners at the other precisions, which later runs may ask for)."""
         kept = None
         for candidate, runner in self.runners.items():
             if candidate == winner:
                 kept = runner
-            elif not runner.cache_hit and runner.cache_file is not None:
+            elif candidate not in spare and not runner.cache_hit and runner.cache_file is not None:
                 with contextlib.suppress(OSError):
                     runner.cache_file.unlink()
         self.runners.clear()

@@ -261,7 +261,7 @@ def _versus_lines(rows: Sequence[Row]) -> str:
         parts = []
         if v.exact is not None:
             parts.append(f"{v.vs_exact:.2f}x the time of the fastest fp32-exact row ({v.exact.config})")
-        if v.bounded is not None:
+        if v.bounded is not None and v.row.dtype != "fp32":  # an fp32 row is held to the exact rows only
             parts.append(f"{v.vs_bounded:.2f}x that of the fastest row within the bounds ({v.bounded.config})")
         if parts:
             lines.append(f"- {_label(v.row)} {v.size}: " + ", ".join(parts))
@@ -310,7 +310,7 @@ def _configs(args: argparse.Namespace) -> list[Config]:
         return configs
     if args.linear:
         return [parse_config("default")]
-    return default_configs()
+    return default_configs(device=args.device)
 
 
 def _plan_sizes(args: argparse.Namespace) -> dict[str, list[tuple[int, int]]]:
@@ -336,8 +336,12 @@ def _machine_line(machine: dict[str, Any], args: argparse.Namespace) -> str:
         f"machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch {machine['torch']}, "
         f"{machine['torch_threads']} threads, native bf16: {'yes' if machine['native_bf16'] else 'no'}"
         + (f", load average {load[0]:.1f}" if load else "")
-        + f"\nsettings: median of {args.repeats} timed call(s) after {args.warmup} warm-up call(s), "
-        + ("all in this process" if args.in_process else "each configuration in a fresh process")
+        + (
+            ""
+            if args.calibrate
+            else f"\nsettings: median of {args.repeats} timed call(s) after {args.warmup} warm-up call(s), "
+            + ("all in this process" if args.in_process else "each configuration in a fresh process")
+        )
         + "\n"
     )
 

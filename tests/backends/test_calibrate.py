@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -103,6 +103,7 @@ class FakeBuilders:
     offset) and costs ``costs[candidate]`` seconds on the fake clock."""
 
     built: ClassVar[list[str]] = []
+    spared: ClassVar[set[Candidate]] = set()
 
     def __init__(self, net: nn.Module, threads: int, clock: FakeClock, costs: dict[Candidate, float]) -> None:
         self.net, self.clock, self.costs = net, clock, costs
@@ -120,7 +121,8 @@ class FakeBuilders:
 
         return run
 
-    def keep(self, winner: Candidate | None) -> None:
+    def keep(self, winner: Candidate | None, spare: Collection[Candidate] = ()) -> None:
+        FakeBuilders.spared = set(spare)
         return None
 
 
@@ -160,6 +162,7 @@ def test_decide_measures_once_then_reads_the_cache(
         first = decide(net, backend="auto", precision="auto", device=CPU, call_side=48)
     assert (first.backend, first.precision, first.source) == ("openvino", "bf16", "measured")
     assert FakeBuilders.built == [c.name for c in fake_measuring]  # every candidate, once
+    assert FakeBuilders.spared == {OV16, OV32}  # the winners at each precision keep their compiled models
     assert "measuring 5 candidates" in caplog.text and "calibration 5/5 openvino+bf16" in caplog.text
     assert first.calibration is not None and first.calibration.side == 48
     assert first.cache_file is not None and first.cache_file.parent == cache_dir

@@ -186,3 +186,6 @@ def test_compiled_builders_share_one_export_and_keep_only_the_winners_cache(
     assert kept is not None and kept.name == "openvino" and kept.precision == "fp32"
     assert files[OV32].is_file() and not files[ORT32].exists()  # type: ignore[union-attr]
     assert builders.runners == {}
+    builders(ORT32), builders(OV32)  # rebuilt (OpenVINO's from the cache); ONNX Runtime's spared this time
+    assert builders.keep(None, spare={ORT32}) is None and files[ORT32].is_file()  # type: ignore[union-attr]
+    assert files[OV32].is_file()  # a cache hit: not calibration's to delete

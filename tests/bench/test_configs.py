@@ -94,3 +94,4 @@ def test_default_configs_name_every_candidate_of_auto(monkeypatch: pytest.Monkey
     with_bf16 = [c.name for c in bm.default_configs(native_bf16=True)]
     assert with_bf16[-2:] == ["torch+bf16", "openvino+bf16"]  # ONNX Runtime has no bf16 on the CPU
     assert all(c.precision in ("fp32", "bf16") and c.backend for c in bm.default_configs(True)[3:])
+    assert [c.name for c in bm.default_configs(True, device="cuda")] == ["plain", "default", "fp32"]
