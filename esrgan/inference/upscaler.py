@@ -175,17 +175,7 @@ class Upscaler:
         self.backend = backend
         self.runner: Runner | None = None
         if backend != "torch":
-            try:
-                built = self.choice.runner  # the calibration just built it
-                runner = self.runner = built if built is not None else make_runner(backend, self.net, precision, "cpu")
-            except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
-                if not chosen:
-                    raise
-                log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
-                self.backend = "torch"
-                self.dtype = self._precision(self.options.precision)
-            else:
-                self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+            self._set_runner(precision, chosen)
         self.compiled: bool | None = None if compile else False
         self._compiled_net: Any = None
         # Per compute dtype: whether the compiled network agreed with eager (checked on first use).
@@ -357,6 +347,22 @@ class Upscaler:
         with self._autocast(dtype):
             y = net(x)
         return y.to("cpu", torch.float32)
+
+    def _set_runner(self, precision: str, chosen: bool) -> None:
+        """Run the network through :attr:`backend`'s compiled runner (the one the calibration just built, if any)
+        at ``precision``. If it cannot be built, backend "auto" (``chosen``) falls back to torch with a warning;
+        a backend named by the caller raises."""
+        try:
+            built = self.choice.runner
+            runner = self.runner = built if built is not None else make_runner(self.backend, self.net, precision, "cpu")
+        except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
+            if not chosen:
+                raise
+            log.warning("backend auto: %s could not build this network (%s); using torch", self.backend, exc)
+            self.backend = "torch"
+            self.dtype = self._precision(self.options.precision)
+        else:
+            self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
 
     def _precision(self, precision: str) -> torch.dtype:
         """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
