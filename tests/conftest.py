@@ -40,9 +40,12 @@ def _seed_and_threads() -> None:
 @pytest.fixture(autouse=True)
 def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
-    outputs stay comparable with the torch engine; tests marked ``auto_backend`` see the real choice."""
+    outputs stay comparable with the torch engine: nothing is measured (``ESRGAN_CALIBRATE=0``, also for the
+    processes tests start), and the fixed rule says torch. Tests marked ``auto_backend`` see the fixed rule's real
+    choice; tests of the calibration set the variable themselves."""
+    monkeypatch.setenv("ESRGAN_CALIBRATE", "0")
     if "auto_backend" not in request.keywords:
-        monkeypatch.setattr("esrgan.inference.upscaler.auto_backend", lambda *args, **kwargs: "torch")
+        monkeypatch.setattr("esrgan.backends.calibrate.auto_backend", lambda *args, **kwargs: "torch")
 
 
 @pytest.fixture(scope="session")

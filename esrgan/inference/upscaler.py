@@ -20,7 +20,8 @@ from torch import nn
 from torch.func import functional_call
 
 from esrgan.archs import as_sr_network, get
-from esrgan.backends import Runner, auto_backend, make_runner
+from esrgan.backends import Runner, make_runner
+from esrgan.backends.calibrate import Choice, decide
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
@@ -85,9 +86,10 @@ class Upscaler:
             exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
             backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
             are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto" (the
-            default): the one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`;
-            OpenVINO for SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a
-            warning if that backend cannot build the network.
+            default): on the CPU, the candidate measured fastest on this machine within the fidelity bounds
+            (with precision "auto" bf16 candidates too; measured once per network and tile size, then cached:
+            :mod:`esrgan.backends.calibrate`); elsewhere torch. Falls back to torch with a warning if that
+            backend cannot build the network.
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
@@ -99,9 +101,9 @@ class Upscaler:
 
     Attributes:
         options: the settings as asked for (:class:`EngineOptions`). scale: output / input size ratio. device,
-        dtype: resolved device and compute dtype. backend: backend name as resolved; runner: the backend's
-        compiled network (None for torch). compiled: whether torch.compile is in use (None until the first call
-        decides).
+        dtype: resolved device and compute dtype. backend: backend name as resolved; choice: how it was decided
+        (:class:`esrgan.backends.calibrate.Choice`); runner: the backend's compiled network (None for torch).
+        compiled: whether torch.compile is in use (None until the first call decides).
     """
 
     def __init__(
@@ -132,14 +134,21 @@ class Upscaler:
         device = self.options.device
         contract = as_sr_network(net)
         chosen = backend == "auto"
-        if chosen:
-            backend = auto_backend(net, resolve_device(device), precision, compile)
-            log.info("backend auto: %s for %s", backend, contract.arch_name)
+        # The one place "auto" is decided: measured on this machine and cached, or the fixed rule.
+        self.choice: Choice = decide(
+            net,
+            backend=backend,
+            precision=precision,
+            device=resolve_device(device),
+            compile=compile,
+            call_side=call_side(tile, tile_pad),
+        )
+        backend, precision = self.choice.backend, self.choice.precision
         if backend != "torch" and device.strip().lower() == "auto":
             device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
-        # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.supports = {torch.float16: bool(contract.supports_fp16), torch.bfloat16: bool(contract.supports_bf16)}
+        # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.dtype = self._precision(precision) if backend == "torch" else torch.float32
         self.scale = int(contract.scale)
         if self.scale < 1:
@@ -166,16 +175,7 @@ class Upscaler:
         self.backend = backend
         self.runner: Runner | None = None
         if backend != "torch":
-            try:
-                runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
-            except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
-                if not chosen:
-                    raise
-                log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
-                self.backend = "torch"
-                self.dtype = self._precision(precision)
-            else:
-                self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+            self._set_runner(precision, chosen)
         self.compiled: bool | None = None if compile else False
         self._compiled_net: Any = None
         # Per compute dtype: whether the compiled network agreed with eager (checked on first use).
@@ -348,6 +348,22 @@ class Upscaler:
             y = net(x)
         return y.to("cpu", torch.float32)
 
+    def _set_runner(self, precision: str, chosen: bool) -> None:
+        """Run the network through :attr:`backend`'s compiled runner (the one the calibration just built, if any)
+        at ``precision``. If it cannot be built, backend "auto" (``chosen``) falls back to torch with a warning;
+        a backend named by the caller raises."""
+        try:
+            built = self.choice.runner
+            runner = self.runner = built if built is not None else make_runner(self.backend, self.net, precision, "cpu")
+        except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
+            if not chosen:
+                raise
+            log.warning("backend auto: %s could not build this network (%s); using torch", self.backend, exc)
+            self.backend = "torch"
+            self.dtype = self._precision(self.options.precision)
+        else:
+            self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+
     def _precision(self, precision: str) -> torch.dtype:
         """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
         network does not support; an explicit unsupported one is refused."""
@@ -398,6 +414,14 @@ class Upscaler:
             return False
         log.info("torch.compile warm-up %.1f s; compiled output matches eager (max diff %.2g)", warm_up, diff)
         return True
+
+
+def call_side(tile: TileSize, tile_pad: int) -> int:
+    """Input side of the largest network call the engine makes on the CPU with these settings: the tile plus its
+    context on both sides (for tile "auto" and 0, :data:`CPU_TILE_CAP`'s). The calibration of backend "auto" is
+    kept per class of this size (:func:`esrgan.backends.calibrate.size_class`)."""
+    side = tile if isinstance(tile, int) and tile > 0 else CPU_TILE_CAP
+    return side + 2 * tile_pad
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
