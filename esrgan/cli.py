@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from esrgan import __version__
 
 # Verb modules in the order `esrgan --help` lists them.
-COMMANDS = ("upscale", "video", "models", "info", "test", "train", "interp", "export", "bench")
+COMMANDS = ("upscale", "video", "models", "info", "test", "train", "options", "interp", "export", "bench")
 
 log = logging.getLogger("esrgan")
 

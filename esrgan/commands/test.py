@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
         description="Score a model, or the bicubic baseline (-m bicubic), with PSNR/SSIM on the Y channel as SR "
         "papers do. Give one set with --hr [--lr] or several in a YAML file with -opt.",
     )
-    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file (options/test_*.yml)")
+    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file, or a shipped one's name "
+                   "(test_bicubic_x4; `esrgan options list`)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="set any option, e.g. --set scale=2 (repeatable; applied last)")  # fmt: skip
     p.add_argument("-m", "--model", help="built-in model name, weights file, or 'bicubic'")
@@ -55,11 +56,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
     """Merge the YAML file (if any), explicit flags, then ``--set`` overrides into validated :class:`TestOptions`."""
     from esrgan.evaluation import TestOptions
     from esrgan.options import apply_overrides, from_dict, read_options_file
+    from esrgan.shipped_options import resolve
 
     data: dict[str, Any] = {}
     source = "command line"
     if args.opt is not None:
-        data, source = read_options_file(args.opt), str(args.opt)
+        data, source = read_options_file(resolve(args.opt)), str(args.opt)
         if args.hr is not None or args.lr is not None:
             raise ValueError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
     if args.hr is not None:

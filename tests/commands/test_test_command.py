@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import skimage.data
 
+from esrgan import shipped_options
 from esrgan.cli import main
 from esrgan.evaluation import TestOptions as Options  # not "Test*": pytest would collect it
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _hr_set(root: Path) -> dict[str, np.ndarray]:
@@ -196,7 +195,7 @@ def test_tiny_saved_model_gray_and_saved_images(tmp_path: Path, capsys: pytest.C
 
 
 def test_options_files_validate() -> None:
-    files = sorted((REPO / "options").glob("test_*.yml"))
+    files = sorted(shipped_options.FOLDER.glob("test_*.yml"))
     assert files
     for path in files:
         opts = load_options(Options, path)
