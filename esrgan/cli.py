@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose, getattr(args, "quiet", False))
-    from esrgan.device import tune_cpu_allocator
+    from esrgan.allocator import tune_cpu_allocator
 
     tune_cpu_allocator()  # the CLI owns the process: reuse freed activations instead of page-faulting them in
     try:

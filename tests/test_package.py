@@ -126,6 +126,7 @@ def test_wheel_holds_and_finds_its_data_files(tmp_path: Path) -> None:
     assert str(unpacked) in esrgan("options", "list")  # the unpacked wheel's files, not the repository's
     shown = esrgan("options", "show", "train_ESRGAN_x4")
     assert shown == (PACKAGE / "options_files" / "train_ESRGAN_x4.yml").read_text()
+    assert "BSD 3-Clause License" in esrgan("models", "--notice")
     code = "from esrgan.shipped_options import resolve; print(resolve('options/train_ESRGAN_x4_cpu.yml'))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=work, env=env)
     assert run.stdout.strip() == str(unpacked / "esrgan" / "options_files" / "train_ESRGAN_x4_cpu.yml")

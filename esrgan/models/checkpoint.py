@@ -22,7 +22,6 @@ The layouts each architecture recognises are listed in its room's ``layout.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from torch import nn
 from esrgan import __version__
 from esrgan.archs import REGISTRY, ArchSpec, SRNetwork, as_sr_network, find, get, names
 from esrgan.device import resolve_device
-from esrgan.fileio import atomic_path
+from esrgan.fileio import atomic_path, file_sha256
 from esrgan.formats.ncnn import is_ncnn_param
 from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
 from esrgan.formats.torch_file import looks_like_torch, read_torch_file, refuse_torchscript
@@ -317,15 +316,6 @@ def convert_state_dict(
         raise ValueError(f"{where}: tensor {bad[0]} has dtype {sd[bad[0]].dtype}, not floating point")
     sd = {k: v.to(torch.float32).contiguous() for k, v in sd.items()}
     return LoadedWeights(spec.name, hparams, sd, fmt, notes)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ resolving
