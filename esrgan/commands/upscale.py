@@ -43,6 +43,12 @@ def register(sub: Any) -> None:
     p.add_argument("--ext", default="auto", choices=EXT_CHOICES, help="output format (auto: as the input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
+    p.add_argument(
+        "--strip-metadata",
+        action="store_true",
+        help="write no ICC profile or EXIF (default: kept where the output format holds them, orientation reset, "
+        "sizes updated)",
+    )
     p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
@@ -209,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
                 pixels=from_tensor(sr),
                 alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
                 bit_depth=image.bit_depth,
+                metadata=None if args.strip_metadata else image.metadata,
             )
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, result, quality=args.quality)

@@ -172,3 +172,26 @@ def test_upscale_with_interp_equals_interpolated_file(
     assert main(["upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "y.png"), "--interp",
                  f"{pa}:{pb}:0.4", *common]) == 0  # fmt: skip
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "x.png")), cv2.imread(str(tmp_path / "y.png")))
+
+
+def test_profile_and_exif_are_kept_unless_stripped(tmp_path: Path, tiny_model: Path) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Canon", 6  # rotated 90° clockwise for display
+    exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003] = 32, 24
+    src = tmp_path / "cam.jpg"
+    Image.fromarray(photo(24, 32)).save(src, exif=exif.tobytes(), icc_profile=icc, quality=95)
+
+    assert main(["upscale", str(src), "-o", str(tmp_path / "kept.jpg"), "-m", str(tiny_model), "-q"]) == 0
+    with Image.open(tmp_path / "kept.jpg") as im:
+        kept = im.getexif()
+        assert im.size == (48, 64)  # upright (orientation applied), x2
+        assert im.info.get("icc_profile") == icc and kept[0x010F] == "Canon" and kept[0x0112] == 1
+        assert (kept.get_ifd(0x8769)[0xA002], kept.get_ifd(0x8769)[0xA003]) == (48, 64)
+
+    argv = ["upscale", str(src), "-o", str(tmp_path / "bare.jpg"), "-m", str(tiny_model), "-q", "--strip-metadata"]
+    assert main(argv) == 0
+    with Image.open(tmp_path / "bare.jpg") as im:
+        assert im.size == (48, 64) and "icc_profile" not in im.info and not im.getexif()
