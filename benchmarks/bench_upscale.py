@@ -1,5 +1,5 @@
 """Engine speed, fidelity and memory for ``make bench``: runs ``esrgan bench`` (the one implementation, in
-:mod:`esrgan.benchmark` and :mod:`esrgan.commands.bench`).
+:mod:`esrgan.bench` and :mod:`esrgan.commands.bench`).
 
 Without arguments, two runs, each printing its tables and writing its figures as JSON under ``outputs/bench/``:
 

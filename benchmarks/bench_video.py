@@ -186,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n-- realesr-animevideov3 (SRVGGNetCompact), 320x180 → 1280x720")
         net, _ = load_model("realesr-animevideov3")
-        compact = Upscaler(net, device="cpu")
-        print(f"engine: {compact.dtype}, tile auto")
+        compact = Upscaler(net, device="cpu")  # the command's defaults: backend auto, tile auto
+        print(f"engine: {compact.backend}, {compact.dtype}, tile auto")
         warm(compact, 180, 320)
         run("animevideov3, defaults (batch 1, x264 veryfast)", clip, work, compact, rows)
         run("animevideov3, batch 4", clip, work, compact, rows, batch_size=4)
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n-- realesrgan-x4plus (RRDBNet 23 blocks), 320x180 → 1280x720")
         net, _ = load_model("realesrgan-x4plus")
         rrdb = Upscaler(net, device="cpu")
-        print(f"engine: {rrdb.dtype}, tile auto")
+        print(f"engine: {rrdb.backend}, {rrdb.dtype}, tile auto")
         warm(rrdb, 180, 320)
         big = run("x4plus, defaults", clip, work, rrdb, rows, frames=args.x4plus_frames)
 

@@ -26,10 +26,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from esrgan.degradations import DegradationOptions, degrade
 from esrgan.image import IMAGE_EXTENSIONS, decode_rgb, images_by_stem, pair_by_stem, to_float
 from esrgan.image.resize import imresize, mod_crop
 
@@ -40,6 +42,7 @@ LMDB_META = "meta_info.txt"
 _LR_MARGIN = 3
 
 __all__ = [
+    "DegradedDataset",
     "HROnlyDataset",
     "ImageSource",
     "PairedImageDataset",
@@ -348,6 +351,79 @@ class HROnlyDataset(_CropDataset):
         y1, x1 = min(lh, y + lp + _LR_MARGIN), min(lw, x + lp + _LR_MARGIN)
         lr = imresize(hr[y0 * s : y1 * s, x0 * s : x1 * s], 1 / s)[y - y0 : y - y0 + lp, x - x0 : x - x0 + lp]
         return self._sample(lr, hr[y * s : (y + lp) * s, x * s : (x + lp) * s], name)
+
+
+class DegradedDataset(_CropDataset):
+    """HR images only; each LR patch is made on the fly by Real-ESRGAN's high-order degradation model.
+
+    Per item (Real-ESRGAN's ``RealESRGANDataset`` + ``feed_data``): a random ``crop_pad_size`` square of the HR
+    image (images smaller than that are first mirrored out at the bottom and right, BORDER_REFLECT_101), a random
+    dihedral transform, :func:`esrgan.degradations.degrade` of the whole square, then an aligned random crop of
+    ``patch_size`` (HR) / ``patch_size / scale`` (LR) from the degraded pair, so no patch sees the borders of the
+    blur, resize or JPEG blocks. Every draw comes from the dataset's generator: the item is a function of
+    (index, seed) (see :class:`esrgan.train.distributed.SeededDataset`).
+
+    Args:
+        hr: folder or LMDB of HR images.
+        scale: integer downscaling factor.
+        patch_size: HR patch side, a multiple of ``scale`` and at most ``degradation.crop_pad_size``.
+        degradation: the degradation model (``crop_pad_size`` must be a multiple of ``scale``).
+        meta_info, hflip, rot90, cache, seed, progress: as :class:`PairedImageDataset`.
+
+    Items: ``dict(lr=(3, p/s, p/s), hr=(3, p, p), path=str)``, float32 RGB in [0, 1] (``hr`` not sharpened: the
+    losses sharpen their own targets); :meth:`item_with_record` also returns what the degradation drew.
+    """
+
+    def __init__(
+        self,
+        hr: str | os.PathLike[str],
+        scale: int,
+        patch_size: int,
+        degradation: DegradationOptions,
+        *,
+        meta_info: str | os.PathLike[str] | None = None,
+        hflip: bool = True,
+        rot90: bool = True,
+        cache: bool = False,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        src = ImageSource(hr, meta_info)
+        super().__init__(scale, patch_size, hflip, rot90, seed, [src])
+        crop = degradation.crop_pad_size
+        if crop % scale or crop < patch_size:
+            raise ValueError(f"crop_pad_size ({crop}) must be a multiple of the scale {scale} and >= the patch "
+                             f"size {patch_size}")  # fmt: skip
+        self.degradation = degradation
+        self.hr_keys = src.keys
+        if cache:
+            self._fill_cache([(0, k) for k in self.hr_keys], progress)
+
+    def __len__(self) -> int:
+        return len(self.hr_keys)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.item_with_record(index)[0]
+
+    def item_with_record(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Item ``index`` and the record of its degradation (see :func:`esrgan.degradations.degrade`)."""
+        name = self._sources[0].name(self.hr_keys[index])
+        img = self._read(0, self.hr_keys[index])
+        size = self.degradation.crop_pad_size
+        h, w = img.shape[:2]
+        if h < size or w < size:
+            img = cv2.copyMakeBorder(img, 0, max(0, size - h), 0, max(0, size - w), cv2.BORDER_REFLECT_101)
+            h, w = img.shape[:2]
+        y, x = int(self.rng.integers(0, h - size + 1)), int(self.rng.integers(0, w - size + 1))
+        (region,) = augment([img[y : y + size, x : x + size]], self.rng, self.hflip, self.rot90)
+        region = to_float(np.ascontiguousarray(region))
+        lr, record = degrade(region, self.degradation, self.scale, self.rng)
+        assert self.patch_size is not None  # required by the constructor's signature
+        s, lp = self.scale, self.patch_size // self.scale
+        y, x = self._random_lr_origin(lr.shape[0], lr.shape[1], lp, name)
+        lr = lr[y : y + lp, x : x + lp]
+        hr = region[y * s : (y + lp) * s, x * s : (x + lp) * s]
+        return {"lr": _to_tensor(lr), "hr": _to_tensor(hr), "path": name}, record
 
 
 class ValidationDataset(Dataset[dict[str, Any]]):

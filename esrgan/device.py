@@ -20,9 +20,6 @@ from pathlib import Path
 
 import torch
 
-# Torch-free since the command calls it before any verb runs; still importable from here.
-from esrgan.allocator import tune_cpu_allocator as tune_cpu_allocator
-
 log = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -55,11 +52,11 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ValueError("device 'mps' requested but Apple MPS is not available here; use --device cpu")
+            raise ValueError("device 'mps' requested but Apple MPS is not available here; use device cpu")
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} requested but CUDA is not available here; use --device cpu")
+            raise ValueError(f"device {spec!r} requested but CUDA is not available here; use device cpu")
         index_text = name.partition(":")[2]
         if not index_text:
             return torch.device("cuda", torch.cuda.current_device())

@@ -33,7 +33,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, suffix:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: output folder does not exist")
     if not overwrite and path.exists():
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part{suffix}")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:

@@ -1,8 +1,9 @@
-"""Training losses: pixel (L1, MSE, Charbonnier), perceptual (VGG19 features), relativistic average GAN, and
-feature matching between a student and a teacher network (knowledge distillation).
+"""Training losses: pixel (L1, MSE, Charbonnier), perceptual (VGG19 features), relativistic average GAN, the
+vanilla GAN, and feature matching between a student and a teacher network (knowledge distillation).
 
-All losses take RGB float tensors (B, C, H, W) in [0, 1] (or discriminator logits (B, 1)) and return a scalar
-mean. They compute in float32 whatever dtype comes in, so autocast never reduces a loss in bf16/fp16.
+All losses take RGB float tensors (B, C, H, W) in [0, 1] (or discriminator logits: (B, 1) per image, or
+(B, 1, H, W) per pixel from the U-Net discriminator, averaged over every logit) and return a scalar mean. They
+compute in float32 whatever dtype comes in, so autocast never reduces a loss in bf16/fp16.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from esrgan.archs.vgg import VGG19FeatureExtractor
 
 PixelKind = Literal["l1", "mse", "charbonnier"]
 
-__all__ = ["FeatureMatchingLoss", "PerceptualLoss", "PixelKind", "PixelLoss", "ragan_d_loss", "ragan_g_loss"]
+__all__ = [
+    "FeatureMatchingLoss",
+    "PerceptualLoss",
+    "PixelKind",
+    "PixelLoss",
+    "ragan_d_loss",
+    "ragan_g_loss",
+    "vanilla_d_loss",
+    "vanilla_g_loss",
+]
 
 
 class PixelLoss(nn.Module):
@@ -147,3 +157,18 @@ def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
     return F.binary_cross_entropy_with_logits(
         real_rel, torch.zeros_like(real_rel)
     ) + F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel))
+
+
+def vanilla_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss of the standard GAN (Real-ESRGAN with its U-Net discriminator):
+    BCE(D(x_r), 1) + BCE(D(x_f), 0), each the mean over all logits (per pixel for the U-Net)."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+        fake, torch.zeros_like(fake)
+    )
+
+
+def vanilla_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator loss of the standard GAN, non-saturating form: BCE(D(G(x)), 1) = -E[log sigmoid(D(G(x)))]."""
+    fake = fake_logits.float()
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))

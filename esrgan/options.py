@@ -1,10 +1,15 @@
 """Typed, validated options: YAML files and ``--set a.b=value`` overrides become frozen dataclasses.
 
 Option classes are plain (nested) dataclasses declared next to the code that uses them (training options in
-``esrgan/train/options.py``, evaluation options in ``esrgan/evaluation/options.py``). This module is the one place
-that validates raw YAML against them: an unknown or misspelled key, a missing required key or a value of the
-wrong type is an :class:`OptionsError` naming the key, the file and (for unknown keys) the closest valid key.
-Override values are parsed with ``yaml.safe_load``: they are data, never code.
+``esrgan/train/options.py``, evaluation options in ``esrgan/evaluation/options.py``, the engine's in
+``esrgan/inference/options.py``). This module is the one place that validates raw YAML against them: an unknown
+or misspelled key, a missing required key or a value of the wrong type is an :class:`OptionsError` naming the
+key, the file and (for unknown keys) the closest valid key. Override values are parsed with ``yaml.safe_load``:
+they are data, never code.
+
+A dataclass field is a sub-section of the YAML (``data: {train: ...}``), unless it is declared with :func:`flat`:
+then its own fields are keys of the enclosing section. That is how several sections share one options class
+(the engine's ``tile``, ``precision``, ... in the test, validation and teacher sections) without new nesting.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, cast
 
 import yaml
 
@@ -24,6 +29,7 @@ T = TypeVar("T")
 __all__ = [
     "OptionsError",
     "apply_overrides",
+    "flat",
     "from_dict",
     "load_options",
     "parse_override",
@@ -31,9 +37,29 @@ __all__ = [
     "to_dict",
 ]
 
+# Field metadata key marking a flat field (see flat()).
+_FLAT = "esrgan.options.flat"
+
 
 class OptionsError(ValueError):
     """Invalid options. The message names the file, the dotted key and what is expected."""
+
+
+def flat(default: T) -> T:
+    """Declare a field holding the options dataclass ``default``'s type whose fields are keys of the enclosing
+    section, not a sub-section.
+
+    ``engine: EngineOptions = flat(EngineOptions(precision="fp32"))`` reads ``tile: 0`` and ``precision: bf16``
+    beside the section's other keys; the code reads ``opts.engine.tile``. Keys a file leaves out keep the values
+    of ``default``, so each section sets its own defaults. :func:`to_dict` writes the keys back flat.
+    """
+    if not (dataclasses.is_dataclass(default) and not isinstance(default, type)):
+        raise TypeError(f"flat() takes a dataclass instance, got {default!r}")
+    return cast(T, dataclasses.field(default_factory=lambda: default, metadata={_FLAT: True}))
+
+
+def _is_flat(field: dataclasses.Field[Any]) -> bool:
+    return bool(field.metadata.get(_FLAT))
 
 
 def _where(source: str, key: str) -> str:
@@ -139,12 +165,20 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<options>
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    owners = _flat_keys(cls, fields, hints)  # key of a flat field's class -> that field's name
+    keys = [*(n for n, f in fields.items() if not _is_flat(f)), *owners]
     kwargs: dict[str, Any] = {}
+    flat_data: dict[str, dict[str, Any]] = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else str(name)
-        if name not in fields:
-            raise OptionsError(f"{source}: unknown key '{key}'{_closest(str(name), fields)}")
-        kwargs[name] = _convert(value, hints[name], key, source)
+        if name in owners:
+            flat_data.setdefault(owners[name], {})[name] = value
+        elif name in fields and not _is_flat(fields[name]):
+            kwargs[name] = _convert(value, hints[name], key, source)
+        else:
+            raise OptionsError(f"{source}: unknown key '{key}'{_closest(str(name), keys)}")
+    for name, values in flat_data.items():
+        kwargs[name] = _flat_value(fields[name], hints[name], values, source, prefix)
     for name, field in fields.items():
         missing = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if missing and name not in kwargs:
@@ -152,6 +186,34 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<options>
             raise OptionsError(f"{source}: missing required key '{key}'")
     try:
         return cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # __post_init__ checks (ranges, combinations)
+        raise OptionsError(f"{_where(source, prefix)}: {exc}") from exc
+
+
+def _flat_keys(cls: type, fields: Mapping[str, dataclasses.Field[Any]], hints: Mapping[str, Any]) -> dict[str, str]:
+    """Key -> flat field name, for the fields of every :func:`flat` field of ``cls``."""
+    owners: dict[str, str] = {}
+    for name, field in fields.items():
+        if not _is_flat(field):
+            continue
+        for inner in dataclasses.fields(hints[name]):
+            if inner.name in owners or (inner.name in fields and not _is_flat(fields[inner.name])):
+                raise TypeError(f"{cls.__name__}: key '{inner.name}' of flat field '{name}' is declared twice")
+            owners[inner.name] = name
+    return owners
+
+
+def _flat_value(field: dataclasses.Field[Any], tp: Any, values: Mapping[str, Any], source: str, prefix: str) -> Any:
+    """The flat field's dataclass: its default with ``values`` (the keys of the section that are its fields)."""
+    if field.default_factory is dataclasses.MISSING:  # no default: every required key must be present
+        return from_dict(tp, values, source=source, prefix=prefix)
+    hints = typing.get_type_hints(tp)
+    converted = {
+        name: _convert(value, hints[name], f"{prefix}.{name}" if prefix else name, source)
+        for name, value in values.items()
+    }
+    try:
+        return dataclasses.replace(field.default_factory(), **converted)
     except (ValueError, TypeError) as exc:  # __post_init__ checks (ranges, combinations)
         raise OptionsError(f"{_where(source, prefix)}: {exc}") from exc
 
@@ -213,23 +275,33 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_options(cls: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
-    """Read a YAML file, apply ``--set`` overrides, validate into ``cls``."""
+    """Read a YAML file, apply ``a.b=value`` overrides (see :func:`apply_overrides`), validate into ``cls``."""
     data = read_options_file(path)
     overrides = list(overrides)
-    source = str(path) + (" (with --set overrides)" if overrides else "")
+    source = str(path) + (" (with overrides)" if overrides else "")
     return from_dict(cls, apply_overrides(data, overrides), source=source)
 
 
 def to_dict(options: Any) -> dict[str, Any]:
-    """Plain dict of an options dataclass (paths as strings), for logs and self-describing checkpoints."""
+    """Plain dict of an options dataclass (paths as strings, :func:`flat` fields' keys in their section), for
+    logs and self-describing checkpoints; :func:`from_dict` reads it back."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if _is_flat(field):
+            out.update(to_dict(value))
+        else:
+            out[field.name] = _plain(value)
+    return out
 
-    def plain(v: Any) -> Any:
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [plain(x) for x in v]
-        return v
 
-    return plain(dataclasses.asdict(options))
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return to_dict(v)
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v

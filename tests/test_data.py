@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from esrgan.data import (
+    DegradedDataset,
     HROnlyDataset,
     ImageSource,
     PairedImageDataset,
@@ -18,6 +19,7 @@ from esrgan.data import (
     seed_worker,
 )
 from esrgan.datasets.make_lmdb import write_lmdb
+from esrgan.degradations import DegradationOptions
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 
 
@@ -121,6 +123,45 @@ def test_hr_only_augmentation_matches_between_lr_and_hr(tmp_path: Path, photo_rg
         lr_of_hr = imresize(item["hr"][None].double(), 0.25)[0]
         err = (lr_of_hr - item["lr"].double()).abs()[:, 2:-2, 2:-2].max().item()
         assert err < 3 / 255
+
+
+def _mild_degradation(crop: int) -> DegradationOptions:
+    """Every step at its mildest: what is left is the final area resize (block means) and 8-bit rounding."""
+    return DegradationOptions(
+        kernel_list=("iso",), kernel_prob=(1.0,), sinc_prob=0.0, blur_sigma=(0.05, 0.05), resize_prob=(0, 0, 1),
+        gaussian_noise_prob=1.0, noise_range=(0, 0), jpeg_prob=0.0, second_order_prob=0.0, final_sinc_prob=0.0,
+        jpeg_prob2=0.0, resize_modes=("area",), gt_usm=False, crop_pad_size=crop,
+    )  # fmt: skip
+
+
+def test_degraded_patches_are_aligned_crops(tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    _write(tmp_path / "HR" / "photo.png", photo_rgb[:120, :100])
+    ds = DegradedDataset(tmp_path / "HR", 4, 32, _mild_degradation(64), seed=3)
+    for seed in range(6):
+        ds.reseed(seed)
+        item = ds[0]
+        assert item["lr"].shape == (3, 8, 8) and item["hr"].shape == (3, 32, 32)
+        block_means = torch.nn.functional.avg_pool2d(item["hr"][None], 4)[0]
+        torch.testing.assert_close(item["lr"], (block_means * 255).round() / 255, atol=1.01 / 255, rtol=0)
+    # The same (index, seed) gives the same sample and record; the default model degrades visibly.
+    full = DegradedDataset(tmp_path / "HR", 4, 32, DegradationOptions(crop_pad_size=64))
+    full.reseed(5)
+    a, rec_a = full.item_with_record(0)
+    full.reseed(5)
+    b, rec_b = full.item_with_record(0)
+    assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"]) and rec_a == rec_b
+    assert "blur1" in rec_a and "final_order" in rec_a
+
+
+def test_degraded_small_images_are_mirrored_and_sizes_checked(tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    _write(tmp_path / "HR" / "small.png", photo_rgb[:40, :50])
+    ds = DegradedDataset(tmp_path / "HR", 4, 48, _mild_degradation(64), hflip=False, rot90=False)
+    item = ds[0]
+    assert item["hr"].shape == (3, 48, 48)
+    with pytest.raises(ValueError, match=r"crop_pad_size \(62\) must be a multiple of the scale 4"):
+        DegradedDataset(tmp_path / "HR", 4, 48, _mild_degradation(62))
+    with pytest.raises(ValueError, match=r"and >= the patch size 80"):
+        DegradedDataset(tmp_path / "HR", 4, 80, _mild_degradation(64))
 
 
 def test_validation_dataset(tmp_path: Path, photo_rgb: np.ndarray) -> None:

@@ -29,7 +29,7 @@ def test_failure_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
 
 def test_overwrite_flag_and_missing_folder(tmp_path: Path) -> None:
     write_bytes_atomic(tmp_path / "a", b"1")
-    with pytest.raises(FileExistsError, match="already exists; pass --overwrite"):
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
         write_bytes_atomic(tmp_path / "a", b"2", overwrite=False)
     with pytest.raises(FileNotFoundError, match="output folder does not exist"):
         write_bytes_atomic(tmp_path / "nope" / "a", b"1")

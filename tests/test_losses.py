@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from esrgan.archs.vgg import VGG19FeatureExtractor
-from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss
+from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss, vanilla_d_loss, vanilla_g_loss
 
 
 def test_pixel_losses_hand_computed() -> None:
@@ -89,3 +89,19 @@ def test_perceptual_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert loss(y, y).item() == 0.0
     with pytest.raises(ValueError, match="not extracted"):
         PerceptualLoss(vgg, {"conv5_4": 1.0})
+
+
+def test_vanilla_gan_losses_hand_computed() -> None:
+    real = torch.tensor([2.0, 0.0]).view(2, 1, 1, 1)
+    fake = torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1)
+
+    def nll(p: float) -> float:
+        return -math.log(p)
+
+    d_expected = (nll(_sigmoid(2)) + nll(_sigmoid(0))) / 2 + (nll(1 - _sigmoid(-1)) + nll(1 - _sigmoid(1))) / 2
+    assert vanilla_d_loss(real, fake).item() == pytest.approx(d_expected, rel=1e-6)
+    assert vanilla_g_loss(fake).item() == pytest.approx((nll(_sigmoid(-1)) + nll(_sigmoid(1))) / 2, rel=1e-6)
+    # Per-pixel maps average over every logit; bf16 logits reduce in float32.
+    maps = torch.randn(2, 1, 8, 8)
+    assert vanilla_g_loss(maps).item() == pytest.approx(F.softplus(-maps).mean().item(), rel=1e-6)
+    assert vanilla_d_loss(maps.bfloat16(), maps.bfloat16()).dtype == torch.float32

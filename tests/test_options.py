@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from esrgan.options import OptionsError, apply_overrides, from_dict, load_options, to_dict
+from esrgan.options import OptionsError, apply_overrides, flat, from_dict, load_options, to_dict
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,67 @@ def test_unknown_key_inside_optional_section_keeps_its_message() -> None:
     with pytest.raises(OptionsError, match=r"unknown key 'optim\.lrr'; did you mean 'lr'\?"):
         from_dict(WithOptional, {"optim": {"lrr": 1.0}})
     assert from_dict(WithOptional, {"optim": None}).optim is None
+
+
+# --- flat fields: a shared options class whose keys sit in the enclosing section --------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    tile: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.tile < 0:
+            raise ValueError(f"tile must be >= 0, got {self.tile}")
+
+
+@dataclass(frozen=True)
+class Section:
+    every: int = 10
+    engine: Engine = flat(Engine(tile=256))  # this section's own default tile
+
+
+@dataclass(frozen=True)
+class WithSection:
+    name: str
+    val: Section | None = None
+    engine: Engine = flat(Engine())
+
+
+def test_flat_field_reads_its_keys_from_the_enclosing_section() -> None:
+    o = from_dict(WithSection, {"name": "x", "tile": 64, "val": {"every": 5, "precision": "bf16"}})
+    assert o.engine == Engine(tile=64)
+    assert o.val == Section(every=5, engine=Engine(tile=256, precision="bf16"))  # unset keys keep the default
+    assert from_dict(WithSection, {"name": "x", "val": {}}).val == Section()
+    # Written back flat, and read back the same.
+    assert to_dict(o) == {"name": "x", "tile": 64, "precision": "fp32",
+                          "val": {"every": 5, "tile": 256, "precision": "bf16"}}  # fmt: skip
+    assert from_dict(WithSection, to_dict(o)) == o
+
+
+def test_flat_field_errors_name_the_key_and_section(tmp_path: Path) -> None:
+    with pytest.raises(OptionsError, match=r"unknown key 'val\.tiles'; did you mean 'tile'\?"):
+        from_dict(WithSection, {"name": "x", "val": {"tiles": 1}})
+    with pytest.raises(OptionsError, match=r"'val\.precision' must be one of 'fp32', 'bf16', got 'fp16'"):
+        from_dict(WithSection, {"name": "x", "val": {"precision": "fp16"}})
+    with pytest.raises(OptionsError, match=r"<options>: 'val': tile must be >= 0, got -1"):
+        from_dict(WithSection, {"name": "x", "val": {"tile": -1}})
+    # The field's own name is not a key: the section stays flat.
+    with pytest.raises(OptionsError, match=r"unknown key 'engine'"):
+        from_dict(WithSection, {"name": "x", "engine": {"tile": 1}})
+    p = tmp_path / "o.yml"
+    p.write_text("name: x\nval: {every: 1}\n")
+    assert load_options(WithSection, p, ["val.tile=8"]).val == Section(every=1, engine=Engine(tile=8))
+
+
+def test_flat_keys_must_not_collide() -> None:
+    @dataclass(frozen=True)
+    class Clash:
+        tile: int = 1
+        engine: Engine = flat(Engine())
+
+    with pytest.raises(TypeError, match="declared twice"):
+        from_dict(Clash, {})
+    with pytest.raises(TypeError, match="dataclass instance"):
+        flat(Engine)

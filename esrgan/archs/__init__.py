@@ -14,9 +14,11 @@ from __future__ import annotations
 import difflib
 
 from esrgan.archs import rrdbnet, srvgg
+from esrgan.archs.discriminator import VGGStyleDiscriminator
 from esrgan.archs.rrdbnet import RRDBNet
 from esrgan.archs.spec import ArchSpec, Described, SRNetwork, as_sr_network
 from esrgan.archs.srvgg import SRVGGNetCompact
+from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
 
 REGISTRY: tuple[ArchSpec, ...] = (
     rrdbnet.SPEC,
@@ -25,6 +27,11 @@ REGISTRY: tuple[ArchSpec, ...] = (
 
 # Architecture name -> network class (for callers that only build networks).
 ARCHS = {spec.name: spec.net for spec in REGISTRY}
+# The GAN stage's discriminators by name; each class says its GAN loss, patch multiple and minimum, and builds
+# itself for a patch size (``for_patches``).
+DISCRIMINATORS: dict[str, type[VGGStyleDiscriminator] | type[UNetDiscriminatorSN]] = {
+    c.arch_name: c for c in (VGGStyleDiscriminator, UNetDiscriminatorSN)
+}
 
 
 def names() -> list[str]:
@@ -51,6 +58,7 @@ def find(name: str) -> ArchSpec:
 
 __all__ = [
     "ARCHS",
+    "DISCRIMINATORS",
     "REGISTRY",
     "ArchSpec",
     "Described",

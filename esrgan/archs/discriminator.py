@@ -26,6 +26,17 @@ class VGGStyleDiscriminator(nn.Module):
     """
 
     arch_name = "VGGStyleDiscriminator"
+    # What training needs to know: ESRGAN's relativistic loss, and patches halved five times.
+    gan_loss = "ragan"
+    patch_multiple = 32
+    min_patch = 32
+
+    @classmethod
+    def for_patches(
+        cls, num_in_ch: int, num_feat: int, patch_size: int, *, skip_connection: bool = True
+    ) -> VGGStyleDiscriminator:
+        """The discriminator for HR training patches of ``patch_size`` (``skip_connection`` is the U-Net's)."""
+        return cls(num_in_ch, num_feat, patch_size)
 
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
         super().__init__()

@@ -21,6 +21,7 @@ from torch import nn
 
 from esrgan.archs import as_sr_network, get
 from esrgan.backends.onnx_export import MissingPackageError, require_module
+from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see auto_backend
 
 __all__ = [
     "BACKENDS",
@@ -33,8 +34,6 @@ __all__ = [
     "make_runner",
 ]
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
-BACKEND_CHOICES = ("auto", *BACKENDS)  # "auto": see auto_backend
 # Modules each backend imports, with the extra of setup.cfg that installs them.
 REQUIREMENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "torch": (),
@@ -142,9 +141,7 @@ def make_runner(
         raise ValueError("the torch backend has no runner: use esrgan.inference.Upscaler(net, backend='torch')")
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
-        raise ValueError(
-            f"the {name} backend runs on the CPU only, not {device!r}: use --device cpu or --backend torch"
-        )
+        raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
     if hint not in ("latency", "throughput"):

@@ -102,30 +102,12 @@ def export_onnx_bytes(
     require_module("onnx", "onnx")
     import onnx
 
-    if exporter not in ("torchscript", "dynamo"):
-        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
-    low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
-    if not low <= opset <= high:
-        top = "" if exporter == "dynamo" else f"-{high}"
-        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+    _check_opset(exporter, opset)
     contract = as_sr_network(net)
     scale = int(contract.scale)
     multiple = int(contract.size_multiple)
     channels = int(contract.num_in_ch)
-    if dynamic:
-        # Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the
-        # graph would demand H == W) and specialise the batch to 1. Multiples of 8 suit every size_multiple.
-        shape = (2, channels, 16, 24)
-    else:
-        if example_shape is None:
-            raise ValueError("a static export needs example_shape=(B, C, H, W)")
-        shape = tuple(int(s) for s in example_shape)  # type: ignore[assignment]
-        if len(shape) != 4 or min(shape) < 1:
-            raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
-        if shape[1] != channels:
-            raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
-        if shape[2] % multiple or shape[3] % multiple:
-            raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+    shape = _trace_shape(channels, multiple, dynamic, example_shape)
 
     module = _Exportable(net, fp16=fp16)
     generator = torch.Generator().manual_seed(0)
@@ -153,6 +135,37 @@ def export_onnx_bytes(
     model.doc_string = f"{meta['esrgan.arch']} x{scale} exported by esrgan {__version__}"
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
+
+
+def _check_opset(exporter: str, opset: int) -> None:
+    """Raise ValueError for an unknown exporter or an opset it cannot write."""
+    if exporter not in ("torchscript", "dynamo"):
+        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
+    low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
+    if not low <= opset <= high:
+        top = "" if exporter == "dynamo" else f"-{high}"
+        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+
+
+def _trace_shape(
+    channels: int, multiple: int, dynamic: bool, example_shape: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int]:
+    """(B, C, H, W) of the example input the export traces: a fixed shape for a dynamic export, else
+    ``example_shape`` checked against the network's channels and size multiple."""
+    if dynamic:
+        # Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the
+        # graph would demand H == W) and specialise the batch to 1. Multiples of 8 suit every size_multiple.
+        return (2, channels, 16, 24)
+    if example_shape is None:
+        raise ValueError("a static export needs example_shape=(B, C, H, W)")
+    shape = tuple(int(s) for s in example_shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
+    if shape[1] != channels:
+        raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
+    if shape[2] % multiple or shape[3] % multiple:
+        raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+    return shape[0], shape[1], shape[2], shape[3]
 
 
 def export_onnx(

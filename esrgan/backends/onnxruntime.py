@@ -64,8 +64,8 @@ class OnnxRuntimeRunner(CompiledRunner):
     def _resolve_precision(self, precision: str) -> str:
         if precision == "bf16":
             raise ValueError(
-                "the onnxruntime backend runs fp32 on the CPU (no bf16 kernels): use --precision fp32 or auto, "
-                "or --backend openvino for bf16"
+                "the onnxruntime backend runs fp32 on the CPU (no bf16 kernels): use precision fp32 or auto, "
+                "or backend openvino for bf16"
             )
         return "fp32"
 

@@ -73,19 +73,8 @@ class CompiledRunner:
         }
         label = f"{contract.arch_name}-x{self.scale}-{self.precision}-{size_class}"
         started = time.perf_counter()
-        self.cache_file: Path | None = None
-        self.cache_hit = False
-        if use_cache:
-            try:
-                self.cache_file = cached_file(self.name, label, cache_key(fields), self.suffix)
-            except OSError as exc:
-                log.warning("cannot create the compiled-model cache (%s); building without it", exc)
-        if self.cache_file is not None and self.cache_file.is_file():
-            try:
-                self._load(self.cache_file)
-                self.cache_hit = True
-            except Exception as exc:  # any unreadable entry (truncated, other build) is rebuilt, not fatal
-                log.warning("cached %s could not be loaded (%s); rebuilding it", self.cache_file, exc)
+        self.cache_file = self._cache_entry(label, fields) if use_cache else None
+        self.cache_hit = self.cache_file is not None and self._load_cached(self.cache_file)
         if not self.cache_hit:
             onnx_model = export_onnx_bytes(net, dynamic=self.static_shape is None, example_shape=self.static_shape)
             self._build(onnx_model, self.cache_file)
@@ -98,6 +87,25 @@ class CompiledRunner:
             f"loaded from {self.cache_file}" if self.cache_hit else "exported and compiled",
             self.build_seconds,
         )
+
+    def _cache_entry(self, label: str, fields: dict[str, object]) -> Path | None:
+        """The cache file of this build (it may not exist yet), or None if the cache folder cannot be made."""
+        try:
+            return cached_file(self.name, label, cache_key(fields), self.suffix)
+        except OSError as exc:
+            log.warning("cannot create the compiled-model cache (%s); building without it", exc)
+            return None
+
+    def _load_cached(self, cache_file: Path) -> bool:
+        """Load ``cache_file`` if it exists; False (build instead) if it does not or cannot be loaded."""
+        if not cache_file.is_file():
+            return False
+        try:
+            self._load(cache_file)
+        except Exception as exc:  # any unreadable entry (truncated, other build) is rebuilt, not fatal
+            log.warning("cached %s could not be loaded (%s); rebuilding it", cache_file, exc)
+            return False
+        return True
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) float32 CPU in [0, 1] -> (N, C_out, h * scale, w * scale) float32 CPU, not clamped."""

@@ -4,7 +4,7 @@ Prints the machine's measured convolution peaks, then a table per model: configu
 (median), warm-up, speed-up over ``plain`` (same run), achieved GFLOP/s, % of the conv peak of the same dtype,
 PSNR and max difference against the plain fp32 output, and peak memory. ``--linear`` instead reports µs per
 input pixel and memory over several sizes up to a tiled 1080p frame. The measurements are in
-:mod:`esrgan.benchmark`; each configuration runs in a fresh process of its own.
+:mod:`esrgan.bench`; each configuration runs in a fresh process of its own.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import non_negative_int, positive_int
+from esrgan.defaults import DEFAULT_MODEL, FAST_MODEL
 
 if TYPE_CHECKING:
-    from esrgan.benchmark import Config, ConvPeak, Measurement, Row, Scaling
+    from esrgan.bench import Config, ConvPeak, Row, Scaling
 
-DEFAULT_SIZES = {"realesrgan-x4plus": "256", "realesr-animevideov3": "320x180"}
-# --linear: time per pixel and memory from small inputs to a tiled 1080p frame. realesr-animevideov3 by default:
+DEFAULT_SIZES = {DEFAULT_MODEL: "256", FAST_MODEL: "320x180"}
+# --linear: time per pixel and memory from small inputs to a tiled 1080p frame. The fast model by default:
 # realesrgan-x4plus needs ~30x its time per pixel (minutes per 1080p frame on 2 cores).
-LINEAR_MODEL = "realesr-animevideov3"
+LINEAR_MODEL = FAST_MODEL
 LINEAR_SIZES = ("128", "256", "512", "1080p")
 MISSING = "—"
 
@@ -36,34 +37,59 @@ def register(sub: Any) -> None:
         "the plain fp32 NCHW model(x) forward that reference implementations use. Without -m: "
         "realesrgan-x4plus at 256x256 and realesr-animevideov3 at 320x180.",
     )
-    p.add_argument("-m", "--model", dest="models", nargs="+", action="extend", metavar="MODEL",
-                   help="built-in names or model files (repeatable)")  # fmt: skip
-    p.add_argument("--sizes", nargs="+", type=_size, metavar="SIZE",
-                   help="input sizes: N (square), WxH, or 480p/720p/1080p/1440p/2160p (default: 256 per model, "
-                   "320x180 for realesr-animevideov3)")  # fmt: skip
-    p.add_argument("--configs", metavar="LIST",
-                   help="comma-separated configurations; each is tokens joined with +: plain (the reference), "
-                   "default (what `esrgan upscale` runs), auto/fp32/bf16, torch/onnxruntime/openvino, compile, "
-                   "tile=N. Default: plain,default,fp32, plus torch and each installed backend if any")  # fmt: skip
+    p.add_argument(
+        "-m",
+        "--model",
+        dest="models",
+        nargs="+",
+        action="extend",
+        metavar="MODEL",
+        help="built-in names or model files (repeatable)",
+    )
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_size,
+        metavar="SIZE",
+        help="input sizes: N (square), WxH, or 480p/720p/1080p/1440p/2160p (default: 256 per model, "
+        "320x180 for realesr-animevideov3)",
+    )
+    p.add_argument(
+        "--configs",
+        metavar="LIST",
+        help="comma-separated configurations; each is tokens joined with +: plain (the reference), "
+        "default (what `esrgan upscale` runs), auto/fp32/bf16, torch/onnxruntime/openvino, compile, "
+        "tile=N. Default: plain,default,fp32, plus torch and each installed backend if any",
+    )
     p.add_argument("--repeats", type=positive_int, default=3, help="timed calls; the median is reported (default 3)")
-    p.add_argument("--warmup", type=non_negative_int, default=1,
-                   help="untimed calls first; the first one's time is reported (default 1)")  # fmt: skip
+    p.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=1,
+        help="untimed calls first; the first one's time is reported (default 1)",
+    )
     p.add_argument("--threads", type=positive_int, help="torch threads (default: PyTorch's, one per core)")
     p.add_argument("--device", default="cpu", help="where the networks run (default cpu)")
-    p.add_argument("--linear", action="store_true",
-                   help=f"linear-scaling check: µs per input pixel and peak memory at {', '.join(LINEAR_SIZES)} "
-                   f"(tiled), config default, model {LINEAR_MODEL}, unless -m/--sizes/--configs are given")  # fmt: skip
+    p.add_argument(
+        "--linear",
+        action="store_true",
+        help=f"linear-scaling check: µs per input pixel and peak memory at {', '.join(LINEAR_SIZES)} "
+        f"(tiled), config default, model {LINEAR_MODEL}, unless -m/--sizes/--configs are given",
+    )
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     p.add_argument("--no-peak", action="store_true", help="skip the convolution peak (no %% peak column)")
-    p.add_argument("--in-process", action="store_true",
-                   help="run every configuration in this process: starts faster, but memory figures and the "
-                   "allocator are then shared between configurations")  # fmt: skip
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every configuration in this process: starts faster, but memory figures and the "
+        "allocator are then shared between configurations",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def _size(text: str) -> tuple[int, int]:
-    from esrgan.benchmark import parse_size
+    from esrgan.bench import parse_size
 
     try:
         return parse_size(text)
@@ -73,75 +99,95 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
-    from esrgan import benchmark as bm
-    from esrgan.fileio import write_text_atomic
+    from esrgan import bench
 
     configs = _configs(args)
     per_model = _plan_sizes(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    machine = bm.machine_info()
+    machine = bench.machine_info()
     _print(_machine_line(machine, args))
     peaks: list[ConvPeak] = []
     if not args.no_peak and torch.device(args.device).type == "cpu":
-        peaks = bm.conv_peaks(args.threads)
+        peaks = bench.conv_peaks(args.threads)
         _print(_peaks_table(peaks))
-    jobs = bm.plan(
-        per_model,
-        None,
-        configs,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        threads=args.threads,
-        device=args.device,
+    all_rows = _run_tables(args, per_model, configs, peaks)
+    scaling = bench.scaling(all_rows)  # only (model, config) pairs measured at two or more sizes
+    if scaling:
+        _print(_scaling_lines(scaling))
+    if args.json:
+        _write_json(args, machine, configs, peaks, all_rows, scaling)
+    return 1 if any(r.status == bench.FAILED for r in all_rows) else 0
+
+
+def _run_tables(
+    args: argparse.Namespace,
+    per_model: dict[str, list[tuple[int, int]]],
+    configs: list[Config],
+    peaks: list[ConvPeak],
+) -> list[Row]:
+    """Run every job under one progress bar, printing each model's table as soon as its jobs are done."""
+    from tqdm import tqdm
+
+    from esrgan import bench
+
+    jobs = bench.plan(
+        per_model, None, configs, repeats=args.repeats, warmup=args.warmup, threads=args.threads, device=args.device
     )
     bar = tqdm(total=len(jobs), unit="run", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
     all_rows: list[Row] = []
+
+    def start(job: bench.Job) -> None:
+        bar.set_description(f"{job.model} {job.config.name} {job.width}x{job.height}")
+
+    def done(_job: bench.Job, _result: bench.Measurement) -> None:
+        bar.update()
+
     try:
         for model in per_model:
             model_jobs = [j for j in jobs if j.model == model]
-
-            def start(job: bm.Job) -> None:
-                bar.set_description(f"{job.model} {job.config.name} {job.width}x{job.height}")
-
-            def done(_job: bm.Job, _result: Measurement) -> None:
-                bar.update()
-
-            results = bm.run_jobs(model_jobs, isolate=not args.in_process, on_start=start, on_done=done)
-            rows = bm.summarise(results, peaks)
+            results = bench.run_jobs(model_jobs, isolate=not args.in_process, on_start=start, on_done=done)
+            rows = bench.summarise(results, peaks)
             all_rows += rows
             bar.clear()
             _print(_linear_table(model, rows) if args.linear else _model_table(model, rows))
             bar.refresh()
     finally:
         bar.close()
-    scaling = bm.scaling(all_rows)  # only (model, config) pairs measured at two or more sizes
-    if scaling:
-        _print(_scaling_lines(scaling))
-    if args.json:
-        doc = {
-            "machine": machine,
-            "settings": {
-                "repeats": args.repeats,
-                "warmup": args.warmup,
-                "threads": args.threads,
-                "device": args.device,
-                "isolated": not args.in_process,
-                "configs": [c.name for c in configs],
-            },
-            "conv_peaks": [vars(p) for p in peaks],
-            "rows": [r.to_json() for r in all_rows],
-            "scaling": [vars(s) for s in scaling],
-        }
-        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
-        _print(f"figures written to {args.json}")
-    return 1 if any(r.status == bm.FAILED for r in all_rows) else 0
+    return all_rows
+
+
+def _write_json(
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    configs: list[Config],
+    peaks: list[ConvPeak],
+    rows: list[Row],
+    scaling: list[Scaling],
+) -> None:
+    from esrgan.fileio import write_text_atomic
+
+    doc = {
+        "machine": machine,
+        "settings": {
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "threads": args.threads,
+            "device": args.device,
+            "isolated": not args.in_process,
+            "configs": [c.name for c in configs],
+        },
+        "conv_peaks": [vars(p) for p in peaks],
+        "rows": [r.to_json() for r in rows],
+        "scaling": [vars(s) for s in scaling],
+    }
+    write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
+    _print(f"figures written to {args.json}")
 
 
 def _configs(args: argparse.Namespace) -> list[Config]:
-    from esrgan.benchmark import default_configs, parse_config
+    from esrgan.bench import default_configs, parse_config
 
     if args.configs:
         configs = [parse_config(c) for c in args.configs.split(",") if c.strip()]
@@ -159,7 +205,7 @@ def _configs(args: argparse.Namespace) -> list[Config]:
 
 def _plan_sizes(args: argparse.Namespace) -> dict[str, list[tuple[int, int]]]:
     """Model spec -> input sizes, from -m/--sizes/--linear and the defaults."""
-    from esrgan.benchmark import parse_size
+    from esrgan.bench import parse_size
 
     if args.linear:
         models = args.models or [LINEAR_MODEL]
@@ -187,7 +233,7 @@ def _machine_line(machine: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def _peaks_table(peaks: Sequence[ConvPeak]) -> str:
-    from esrgan.benchmark import CONV_CHANNELS, CONV_SIZE
+    from esrgan.bench import CONV_CHANNELS, CONV_SIZE
 
     lines = [
         f"convolution peak (3x3, {CONV_CHANNELS}->{CONV_CHANNELS}, 1x{CONV_CHANNELS}x{CONV_SIZE}x{CONV_SIZE}):",

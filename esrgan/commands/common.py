@@ -6,11 +6,18 @@ import argparse
 import math
 from typing import Any
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")  # = esrgan.backends.BACKEND_CHOICES (--help stays fast)
-MIN_TILE = 16
+from esrgan.defaults import (
+    BACKEND_CHOICES,
+    DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
+    DEFAULT_TILE,
+    DEFAULT_TILE_PAD,
+    MIN_CLI_TILE,
+    PRECISIONS,
+)
+from esrgan.inference.options import EngineOptions
 
-__all__ = ["PRECISIONS", "add_engine_args", "positive_float", "positive_int", "tile_size"]
+__all__ = ["add_engine_args", "engine_options", "non_negative_int", "positive_float", "positive_int", "tile_size"]
 
 
 def tile_size(text: str) -> int | str:
@@ -21,8 +28,8 @@ def tile_size(text: str) -> int | str:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}") from None
-    if value < 0 or 0 < value < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_TILE} pixels, got {value}")
+    if value < 0 or 0 < value < MIN_CLI_TILE:
+        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_CLI_TILE} pixels, got {value}")
     return value
 
 
@@ -66,34 +73,48 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
     def d(value: Any) -> Any:
         return value if defaults else None
 
-    p.add_argument("--tile", type=tile_size, default=d("auto"), help="tile size in input pixels, 'auto' or 0 (off)")
-    p.add_argument("--tile-pad", type=non_negative_int, default=d(16), help="overlap per tile side (default 16)")
+    p.add_argument(
+        "--tile", type=tile_size, default=d(DEFAULT_TILE), help="tile size in input pixels, 'auto' or 0 (off)"
+    )
+    p.add_argument(
+        "--tile-pad",
+        type=non_negative_int,
+        default=d(DEFAULT_TILE_PAD),
+        help=f"overlap per tile side (default {DEFAULT_TILE_PAD})",
+    )
     p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble: 8 flips/rotations averaged (8x slower)")
-    p.add_argument("--precision", choices=PRECISIONS, default=d("auto"), help="auto: fp16 on CUDA, bf16 on CPUs "
-                   "with native bf16, else fp32")  # fmt: skip
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d(DEFAULT_PRECISION),
+        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+    )
     p.add_argument("--device", default=d("auto"), help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", choices=BACKENDS, default=d("auto"), help="auto (default: the fastest measured "
-                   "for the model: openvino for compact models on the CPU when installed, else torch), torch (any "
-                   "device), or onnxruntime / openvino on the CPU (compiled once, cached in "
-                   "~/.cache/esrgan/compiled)")  # fmt: skip
-    p.add_argument("--compile", action="store_true", default=d(False), help="torch.compile the network (torch "
-                   "backend; the first call pays a warm-up, checked against eager)")  # fmt: skip
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=d(DEFAULT_BACKEND),
+        help="auto (default: the fastest measured for the model: openvino for compact models on the CPU when "
+        "installed, else torch), torch (any device), or onnxruntime / openvino on the CPU (compiled once, cached "
+        "in ~/.cache/esrgan/compiled)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=d(False),
+        help="torch.compile the network (torch backend; the first call pays a warm-up, checked against eager)",
+    )
 
 
-def upscaler_from(net: Any, flags: Any, **kwargs: Any) -> Any:
-    """The engine for ``net`` configured from anything with ``tile``, ``tile_pad``, ``ensemble``, ``precision`` and
-    ``device`` attributes: parsed engine flags or an options dataclass; ``backend`` and ``compile`` are read when
-    present (default auto, off). ``kwargs`` go to the Upscaler as well."""
-    from esrgan.inference import Upscaler
-
-    return Upscaler(
-        net,
-        tile=flags.tile,
-        tile_pad=flags.tile_pad,
-        ensemble=flags.ensemble,
-        precision=flags.precision,
-        device=flags.device,
-        backend=getattr(flags, "backend", None) or "auto",
-        compile=bool(getattr(flags, "compile", False)),
-        **kwargs,
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The engine options the flags of :func:`add_engine_args` (with defaults) ask for; checked by
+    :class:`EngineOptions`. ``Upscaler.from_options(net, engine_options(args))`` builds the engine."""
+    return EngineOptions(
+        tile=args.tile,
+        tile_pad=args.tile_pad,
+        ensemble=args.ensemble,
+        precision=args.precision,
+        device=args.device,
+        backend=args.backend,
+        compile=args.compile,
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.commands.common import positive_int
+from esrgan.defaults import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "realesrgan-x4plus"
 # Largest accepted difference to PyTorch fp32 in the check (random input in [0, 1]). fp32: float rounding of a
 # different kernel order; fp16: the weights and activations rounded to 11 significant bits.
 TOLERANCE = {False: 1e-3, True: 5e-2}

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from esrgan.options import load_options
     from esrgan.shipped_options import resolve
     from esrgan.train.distributed import init_from_env, shutdown
-    from esrgan.train.loop import NonFiniteLossError, fit
+    from esrgan.train.loop import NonFiniteLossError, RunExistsError, fit
     from esrgan.train.options import TrainOptions
 
     opts = load_options(TrainOptions, resolve(args.opt), args.overrides)
@@ -69,11 +69,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = fit(opts, resume=args.resume, dist=dist, device=device)
     except NonFiniteLossError as exc:
-        log.error("%s", exc)
+        hint = f" (continue from the last good checkpoint with --resume {exc.last_state})" if exc.last_state else ""
+        log.error("%s%s", exc, hint)
         return 1
+    except RunExistsError as exc:  # said in terms of this command's flags
+        raise FileExistsError(
+            f"{exc.run_dir} already holds a run (checkpoints up to iteration {exc.iteration}): continue it with "
+            "--resume auto, or start a new run with --name NEW_NAME"
+        ) from None
     finally:
         shutdown(dist)
-    if dist.is_main:
+    if dist.is_main and result.iteration < opts.train.total_iter:
+        log.info(
+            "stopped at iteration %d of %d: run the same command with --resume auto to continue",
+            result.iteration,
+            opts.train.total_iter,
+        )
+    elif dist.is_main:
         log.info(
             "finished at iteration %d; generator: %s", result.iteration, result.run_dir / "models/net_g_latest.pth"
         )

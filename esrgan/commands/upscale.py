@@ -11,15 +11,17 @@ import glob
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from esrgan.commands.common import add_engine_args, positive_float, upscaler_from
+from esrgan.commands.common import add_engine_args, engine_options, positive_float
+from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from esrgan.inference import UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "realesrgan-x4plus"
-DEFAULT_MAX_PIXELS = 25_000_000
-EXT_CHOICES = ("auto", "png", "jpg", "webp", "tif")
 
 
 def register(sub: Any) -> None:
@@ -40,7 +42,7 @@ def register(sub: Any) -> None:
     p.add_argument("-s", "--outscale", type=positive_float, default=None, help="final scale (default: model's)")
     add_engine_args(p)
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
-    p.add_argument("--ext", default="auto", choices=EXT_CHOICES, help="output format (auto: as the input)")
+    p.add_argument("--ext", default="auto", choices=OUTPUT_FORMATS, help="output format (auto: as the input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
     p.add_argument(
@@ -97,19 +99,6 @@ def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Pat
     return found, missing
 
 
-def _output_ext(source: Path, requested: str, has_alpha: bool, bit_depth: int) -> str:
-    if requested != "auto":
-        return "." + requested
-    ext = source.suffix.lower()
-    ext = {".jpeg": ".jpg", ".tiff": ".tif"}.get(ext, ext)
-    # Keep what the input had: transparency and 16-bit samples need a format that stores them.
-    if has_alpha and ext not in (".png", ".webp", ".tif"):
-        return ".png"
-    if bit_depth > 8 and ext not in (".png", ".tif"):
-        return ".png"
-    return ext
-
-
 def plan_jobs(
     found: list[tuple[Path, Path]], output: Path, suffix: str, single_file: bool
 ) -> Iterator[tuple[Path, Path | None, str]]:
@@ -127,12 +116,10 @@ def plan_jobs(
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
-    from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
-    from esrgan.inference.pipeline import upscale_image
-    from esrgan.models import load_model
+    from esrgan.image import IMAGE_EXTENSIONS
+    from esrgan.inference import Upscaler
 
     found, missing = collect_inputs(args.inputs, args.recursive)
     for message in missing:
@@ -146,17 +133,60 @@ def run(args: argparse.Namespace) -> int:
     if single_file and len(found) > 1:
         raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
     out_dir = output.parent if single_file else output
+    options = engine_options(args)  # checked before the model loads
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    net, scale = _load_network(args)
+    outscale = args.outscale if args.outscale is not None else float(scale)
+    suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+    tiles = _TileBar(args.quiet)
+    upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
+    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+
+    inputs = {source.resolve() for source, _ in found}
+    done = skipped = failed = 0
+    bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
+    for source, target, stem in bar:
+        try:
+            result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # One bad file must not stop the batch: report it with its path and go on.
+            failed += 1
+            message = _message(exc)
+            log.error("%s", message if str(source) in message else f"{source}: {message}")
+            continue
+        finally:
+            tiles.close()
+        if result.skipped:
+            skipped += 1
+            log.info("%s: skipped, %s exists", source, result.target)
+        else:
+            done += 1
+            log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
+    failed += len(missing)
+    if single_file and done:
+        log.info("wrote %s", output.resolve())
+    elif done:
+        log.info("wrote %d image(s) to %s", done, out_dir.resolve())
+    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
+    return 1 if failed else 0
+
+
+def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
+    """The network of ``-m`` or ``--interp`` and its scale, logged."""
+    from esrgan.models import load_model
 
     if args.interp:
         from esrgan.models.interpolate import interpolate_models, parse_interp_spec
 
-        net, infos = interpolate_models(*parse_interp_spec(args.interp))
+        try:
+            specs, weights = parse_interp_spec(args.interp)
+        except ValueError as exc:
+            raise ValueError(f"--interp: {exc}") from None
+        net, infos = interpolate_models(specs, weights)
         info = infos[0]
     else:
         net, info = load_model(args.model)
-    outscale = args.outscale if args.outscale is not None else float(info.scale)
-    suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
     log.info(
         "model %s (%s x%d, %.1fM parameters, %s)",
         info.name or info.path,
@@ -165,75 +195,68 @@ def run(args: argparse.Namespace) -> int:
         info.num_params / 1e6,
         info.source_format,
     )
+    return net, info.scale
 
-    tile_bar: list[Any] = [None]
 
-    def on_tile(done: int, total: int) -> None:
-        if args.quiet or total <= 1:
+def _upscale_one(
+    args: argparse.Namespace,
+    upscaler: Upscaler,
+    source: Path,
+    target: Path,
+    name_only: bool,
+    outscale: float,
+    inputs: set[Path],
+) -> UpscaledFile:
+    """One file through :func:`esrgan.inference.upscale_file` with the command's flags (``name_only``: ``target``
+    lacks its extension, which ``--ext`` and the image decide)."""
+    from esrgan.inference import upscale_file
+
+    return upscale_file(
+        source,
+        target,
+        upscaler,
+        ext=args.ext if name_only else None,
+        outscale=outscale,
+        alpha_mode=args.alpha,
+        quality=args.quality,
+        max_pixels=args.max_pixels,
+        existing="skip" if args.skip_existing else "overwrite",
+        inputs=inputs,
+        keep_metadata=not args.strip_metadata,
+    )
+
+
+def _message(exc: BaseException) -> str:
+    """The error line of a file, in terms of this command's flags where the library's names its arguments."""
+    from esrgan.inference.files import InputTooLargeError, OverwritesInputError
+
+    if isinstance(exc, InputTooLargeError):
+        return (
+            f"{exc.path}: {exc.pixels / 1e6:.1f} MP is above --max-pixels {exc.limit}; pass --max-pixels 0 to allow it"
+        )
+    if isinstance(exc, OverwritesInputError):
+        return f"{exc.source}: output {exc.target} would overwrite an input; change -o or --suffix"
+    return str(exc)
+
+
+class _TileBar:
+    """A progress bar over the tiles of one image, shown only for images of more than one tile."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.quiet or total <= 1:
             return
-        if tile_bar[0] is None:
-            tile_bar[0] = tqdm(total=total, desc="tiles", unit="tile", leave=False)
-        tile_bar[0].n = done
-        tile_bar[0].refresh()
+        if self.bar is None:
+            from tqdm import tqdm
 
-    upscaler = upscaler_from(net, args, on_tile=on_tile)
-    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+            self.bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        self.bar.n = done
+        self.bar.refresh()
 
-    inputs_resolved = {src.resolve() for src, _ in found}
-    done = skipped = failed = 0
-    bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
-    for source, target, stem in bar:
-        try:
-            image = read_image(source)
-            pixels_count = image.height * image.width
-            if args.max_pixels and pixels_count > args.max_pixels:
-                raise ValueError(
-                    f"{source}: {pixels_count / 1e6:.1f} MP is above --max-pixels {args.max_pixels}; "
-                    "pass --max-pixels 0 to allow it"
-                )
-            if target is None:
-                ext = _output_ext(source, args.ext, image.alpha is not None, image.bit_depth)
-                target = out_dir / f"{stem}{ext}"
-            if target.resolve() in inputs_resolved:
-                raise ValueError(f"{source}: output {target} would overwrite an input; change -o or --suffix")
-            if args.skip_existing and target.exists():
-                skipped += 1
-                log.info("%s: skipped, %s exists", source, target)
-                continue
-            alpha = to_tensor(image.alpha) if image.alpha is not None else None
-            with torch.inference_mode():
-                sr, sr_alpha = upscale_image(
-                    upscaler,
-                    to_tensor(image.pixels),
-                    alpha,
-                    net_channels=info.in_channels,
-                    scale=info.scale,
-                    outscale=outscale,
-                    alpha_mode=args.alpha,
-                )
-            result = ImageData(
-                pixels=from_tensor(sr),
-                alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
-                bit_depth=image.bit_depth,
-                metadata=None if args.strip_metadata else image.metadata,
-            )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_image(target, result, quality=args.quality)
-            done += 1
-            log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # One bad file must not stop the batch: report it with its path and go on.
-            failed += 1
-            message = str(exc)
-            log.error("%s", message if str(source) in message else f"{source}: {message}")
-        finally:
-            if tile_bar[0] is not None:
-                tile_bar[0].close()
-                tile_bar[0] = None
-    failed += len(missing)
-    if single_file and done:
-        log.info("wrote %s", output.resolve())
-    elif done:
-        log.info("wrote %d image(s) to %s", done, out_dir.resolve())
-    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
-    return 1 if failed else 0
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -13,14 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
-from esrgan.defaults import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIX_FMT, DEFAULT_PRESET, DEFAULT_SEGMENT_FRAMES
+from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
+from esrgan.defaults import (
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    DEFAULT_MODEL,
+    DEFAULT_PIX_FMT,
+    DEFAULT_PRESET,
+    DEFAULT_SEGMENT_FRAMES,
+    FAST_MODEL,
+)
 
 log = logging.getLogger(__name__)
 
-# Names only (esrgan.models imports torch, which `esrgan --help` must not wait for); a test checks they exist.
-DEFAULT_MODEL = "realesrgan-x4plus"
-FAST_MODEL = "realesr-animevideov3"
 # Library messages name arguments as a Python call does (``crf=80``); on this command line these flags set them.
 FLAGS = {
     "codec": "--codec",
@@ -130,6 +135,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from esrgan import video
+    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     with _as_flags(video.VideoError):
@@ -138,9 +144,10 @@ def run(args: argparse.Namespace) -> int:
         encode = video.resolve_encode_settings(
             video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
         )
+        options = engine_options(args)
         info = video.probe_video(src)
         net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        upscaler = upscaler_from(net, args)
+        upscaler = Upscaler.from_options(net, options)
         log.info(
             "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
             src,

@@ -72,7 +72,7 @@ def write_lmdb(
         dup = next(s for s in stems if stems.count(s) > 1)
         raise ValueError(f"two images share the stem {dup!r}: LMDB keys must be unique")
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+        raise FileExistsError(f"{output} already exists; pass overwrite=True to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
     # LMDB needs a maximum size up front; start from the inputs' size and double it whenever it runs full.
@@ -142,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("LMDB support needs the 'lmdb' package: pip install 'esrgan[lmdb]'")
         return 2
     try:
+        if args.output.exists() and not args.overwrite:  # said in terms of this script's flag
+            raise FileExistsError(f"{args.output} already exists; pass --overwrite to replace it")
         files = list_images(args.input)
         with tqdm(total=len(files), unit="img", disable=args.quiet) as bar:
 

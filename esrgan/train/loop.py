@@ -51,6 +51,7 @@ from esrgan.train.distributed import (
 )
 from esrgan.train.logger import TrainLogger
 from esrgan.train.options import TrainOptions, ValDataOptions
+from esrgan.train.pool import PairPool
 from esrgan.train.state import (
     capture_rng,
     latest_state,
@@ -69,7 +70,23 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint."""
+    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint
+    (``last_state``, None if none was written yet)."""
+
+    def __init__(self, message: str, last_state: Path | None = None) -> None:
+        super().__init__(message)
+        self.last_state = last_state
+
+
+class RunExistsError(FileExistsError):
+    """A new run (``resume=None``) was asked for in a run folder that holds training states."""
+
+    def __init__(self, run_dir: Path, iteration: int) -> None:
+        super().__init__(
+            f"{run_dir} already holds a run (checkpoints up to iteration {iteration}): continue it with "
+            "resume='auto', or start a new run under another name"
+        )
+        self.run_dir, self.iteration = run_dir, iteration
 
 
 @dataclass
@@ -127,10 +144,10 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             out, lrs = run.step(it, batch)  # scheduled learning rates, the stage's update, the EMA
             if not all_finite(out, dist):
                 values = ", ".join(f"{k} {v.item():.4g}" for k, v in out.items())
-                hint = f"{last_state} (continue with --resume {last_state})" if last_state else "none written yet"
                 raise NonFiniteLossError(
-                    f"non-finite loss at iteration {it} ({values}); training stopped. Last good checkpoint: {hint}. "
-                    "A lower learning rate, grad_clip or fp32 may help"
+                    f"non-finite loss at iteration {it} ({values}); training stopped. Last good checkpoint: "
+                    f"{last_state or 'none written yet'}. A lower learning rate, grad_clip or fp32 may help",
+                    last_state,
                 )
             window.add(out, t_data, time.perf_counter() - t0)
             # The last iteration of this invocation: the end of training, or the time limit (all ranks agree).
@@ -152,11 +169,11 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
             if it % opts.checkpoint.every == 0 or last:
                 if t.net_d is not None:
                     sync_buffers(t.net_d, dist)
-                last_state = _checkpoint(opts, dist, it, t, run.dirs)
+                last_state = _checkpoint(opts, dist, it, t, run.dirs, run.pool)
 
             if out_of_time:
                 log.warning(
-                    "time limit of %g minutes reached at iteration %d of %d; --resume auto continues the run",
+                    "time limit of %g minutes reached at iteration %d of %d; resume='auto' continues the run",
                     opts.train.max_minutes,
                     it,
                     total,
@@ -219,6 +236,7 @@ class _Run:
     loader: Any  # the DataLoader of iterations start_iter + 1 ..
     val_set: Any  # the validation dataset (rank 0), or None
     logger: TrainLogger
+    pool: PairPool | None = None  # the training pair pool (data.train.queue_size), or None
 
 
 def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.device) -> _Run:
@@ -242,10 +260,12 @@ def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch
     if state is not None:
         assert resume_path is not None
         start_iter = _restore(state, resume_path, opts, dist, trainables)
-    step = _make_step(opts, trainables, online, losses, amp, dist, device)  # after _restore: DDP copies weights
 
-    # ---- data order from start_iter on, logging
+    # ---- data order from start_iter on, the pair pool (refilled from the state), the step, logging
     loader = build.build_train_loader(train_set, opts, dist, start_iter, device)
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    pool = build.build_pool(opts, dist, loader, state, device, memory_format)  # None without data.train.queue_size
+    step = _make_step(opts, trainables, online, losses, amp, dist, device, pool)  # after _restore: DDP copies weights
     logger = TrainLogger(
         dirs.run if dist.is_main else None,
         start_iter=start_iter,
@@ -267,7 +287,7 @@ def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch
             device,
             str(amp.dtype or torch.float32).replace("torch.", ""),
         )
-    return _Run(dirs, resume_path, start_iter, trainables, step, loader, val_set, logger)
+    return _Run(dirs, resume_path, start_iter, trainables, step, loader, val_set, logger, pool)
 
 
 def _build(
@@ -297,8 +317,10 @@ def _make_step(
     amp: Amp,
     dist: DistInfo,
     device: torch.device,
+    pool: PairPool | None = None,
 ) -> StepFn:
-    """The run's step: set the scheduled learning rates, move the batch, update by the stage, update the EMA."""
+    """The run's step: set the scheduled learning rates, move the batch (swapped through the pair pool when there
+    is one), update by the stage, update the EMA."""
     net_g = wrap(t.net_g, dist, device)
     net_d = wrap(t.net_d, dist, device) if t.net_d is not None else None
     memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
@@ -312,6 +334,8 @@ def _make_step(
             lrs["lr_d"] = _set_lr(t.opt_d, build.scheduled_lr(train.optim_d.lr, it, train.scheduler))
         lr_img = batch["lr"].to(device, non_blocking=True, memory_format=memory_format)
         hr_img = batch["hr"].to(device, non_blocking=True, memory_format=memory_format)
+        if pool is not None:
+            lr_img, hr_img = pool.swap(it, lr_img, hr_img)
         if opts.stage == "gan":
             assert net_d is not None and t.opt_d is not None
             out = gan_step(lr_img, hr_img, net_g, net_d, t.opt_g, t.opt_d, losses, amp, clip)
@@ -336,19 +360,16 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
     if resume is None:
         existing = list_states(ckpt_dir)
         if existing:
-            raise FileExistsError(
-                f"{run_dir} already holds a run (checkpoints up to iteration {existing[-1][0]}): continue it with "
-                "--resume auto, or start a new run with --name NEW_NAME"
-            )
+            raise RunExistsError(run_dir, existing[-1][0])
         return None
     if resume == "auto":
         path = latest_state(ckpt_dir)
         if path is None:
-            log.info("--resume auto: no training state in %s; starting a new run", ckpt_dir)
+            log.info("resume='auto': no training state in %s; starting a new run", ckpt_dir)
         return path
     path = Path(resume)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume {resume}: no such training state (use --resume auto for the latest)")
+        raise FileNotFoundError(f"resume={resume!r}: no such training state (resume='auto' takes the latest)")
     return path
 
 
@@ -464,7 +485,9 @@ def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistIn
 
 
 def _warn_changed_options(saved: dict[str, Any], current: dict[str, Any], path: Path, prefix: str = "") -> None:
-    for key in sorted(set(saved) | set(current)):
+    # Keys the saved run does not have are newer than it (the schema grew, e.g. the engine keys of data.val):
+    # nothing the user changed.
+    for key in sorted(saved):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             _warn_changed_options(a, b, path, f"{prefix}{key}.")
@@ -524,7 +547,7 @@ def validate(
     engine's in-place changes (eval mode, memory format) never touch the training networks. The first
     ``val.save_samples`` images are saved as ``samples/<stem>_<iter>.png``: LR-bicubic | SR | HR.
     """
-    upscaler = Upscaler(copy.deepcopy(net), tile=val.tile, precision=val.precision, device=device)
+    upscaler = Upscaler.from_options(copy.deepcopy(net), val.engine.with_default_device(str(device)))
     upscale = engine_sr(upscaler)
     # hr None (distillation): the references are the teacher's outputs on val.lr.
     reference = str(val.hr) if val.hr is not None else f"teacher outputs on {val.lr}"
@@ -543,9 +566,12 @@ def validate(
     return {"psnr_y": result.psnr, "ssim_y": result.ssim}
 
 
-def _checkpoint(opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs: RunDirs) -> Path:
+def _checkpoint(
+    opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs: RunDirs, pool: PairPool | None = None
+) -> Path:
     """Write the training state and the exported EMA generator (rank 0), then let every rank go on."""
     rng = gather_objects(capture_rng(), dist)  # every rank's RNG state: a collective, so all ranks call it
+    pools = gather_objects(pool.state(), dist) if pool is not None else None  # every rank's pool keys
     path = state_path(dirs.checkpoints, it)
     if dist.is_main:
         meta = {**_describe(t.ema.net), "version": __version__}
@@ -562,6 +588,7 @@ def _checkpoint(opts: TrainOptions, dist: DistInfo, it: int, t: Trainables, dirs
             rng=rng,
             options=to_dict(opts),
             feature=unwrap_ddp(t.feature).state_dict() if t.feature is not None else None,
+            pool=pools,
         )
         save_state(path, state)
         dirs.models.mkdir(parents=True, exist_ok=True)

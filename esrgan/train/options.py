@@ -15,15 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from esrgan.archs import find
+from esrgan.archs import DISCRIMINATORS, find
 from esrgan.archs.vgg import VGG19_LAYERS
+from esrgan.defaults import PrecisionName
+from esrgan.degradations.options import DegradationOptions
+from esrgan.inference.options import EngineOptions
+from esrgan.options import flat
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# The engine defaults of the validation and teacher sections (see ValDataOptions and TeacherOptions).
+VAL_ENGINE = EngineOptions(tile=0, precision="fp32", backend="torch")
+TEACHER_ENGINE = EngineOptions(tile=256, backend="torch")
 
 
 @dataclass(frozen=True)
 class TrainDataOptions:
-    """Training images: paired HR/LR folders, or HR only with LR made on the fly (MATLAB bicubic)."""
+    """Training images: paired HR/LR folders, or HR only with LR made on the fly (MATLAB bicubic, or Real-ESRGAN's
+    degradation model when ``degradation`` is set)."""
 
     # Folder of HR images (the targets). Stage distill: any images; the student's LR inputs are made from them.
     hr: Path
@@ -36,12 +43,27 @@ class TrainDataOptions:
     batch_size: int = 16  # per process (torchrun: per GPU)
     num_workers: int = 4  # DataLoader worker processes; 0 loads in the training process
     prefetch_factor: int = 2  # batches each worker prepares ahead
+    # HR only: degrade with Real-ESRGAN's high-order model (its option names) instead of MATLAB bicubic.
+    degradation: DegradationOptions | None = None
+    # Training pair pool (Real-ESRGAN's queue_size): batches are drawn from a shuffled pool of this many recent
+    # samples, a multiple of batch_size; 0: no pool.
+    queue_size: int = 0
 
     def __post_init__(self) -> None:
         if self.patch_size <= 0 or self.batch_size <= 0:
             raise ValueError(f"patch_size and batch_size must be positive, got {self.patch_size}, {self.batch_size}")
         if self.num_workers < 0 or self.prefetch_factor <= 0:
             raise ValueError("num_workers must be >= 0 and prefetch_factor > 0")
+        if self.queue_size < 0 or self.queue_size % self.batch_size:
+            raise ValueError(f"queue_size ({self.queue_size}) must be a multiple of batch_size ({self.batch_size})")
+        if self.degradation is not None:
+            if self.lr is not None:
+                raise ValueError("degradation makes the LR images from HR: set data.train.lr to null")
+            if self.degradation.crop_pad_size < self.patch_size:
+                raise ValueError(
+                    f"degradation.crop_pad_size ({self.degradation.crop_pad_size}) must be >= patch_size "
+                    f"({self.patch_size}): the patch is cut from the degraded region"
+                )
 
 
 @dataclass(frozen=True)
@@ -53,14 +75,21 @@ class ValDataOptions:
     lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
     every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
     save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
-    tile: int = 0  # tile size for the inference engine (0: whole images)
-    precision: Precision = "fp32"  # precision of validation inference (fp32: scores comparable across runs)
+    # The inference engine's keys (tile, tile_pad, ensemble, precision, device, backend, compile, tile_batch) in
+    # this section. Defaults: whole images in fp32 (scores comparable across runs), on the training device (device
+    # auto), backend torch (the only one allowed: the weights change between validations, and a compiled backend
+    # would export and compile them again each time).
+    engine: EngineOptions = flat(VAL_ENGINE)
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.save_samples < 0 or self.tile < 0:
-            raise ValueError("val.every, val.save_samples and val.tile must be >= 0")
+        if self.every < 0 or self.save_samples < 0:
+            raise ValueError("val.every and val.save_samples must be >= 0")
         if self.hr is None and self.lr is None:
             raise ValueError("data.val needs hr (reference images), lr (inputs), or both")
+        if self.engine.backend != "torch":
+            raise ValueError(
+                f"val.backend must be torch, not {self.engine.backend}: the weights change between validations"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,23 +137,38 @@ class TeacherOptions:
     model: str  # a built-in name (e.g. realesrgan-x4plus) or any weights file esrgan.models.load_model reads
     targets: Literal["precomputed", "online"] = "precomputed"
     lr_downscales: list[int] = field(default_factory=lambda: [4])
-    precision: Precision = "auto"  # teacher inference; auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32
-    tile: int = 256  # tile size when precomputing (0: whole images)
+    # The teacher's inference engine: its keys (tile, tile_pad, ensemble, precision, device, backend, compile,
+    # tile_batch) in this section. Precomputed targets (and the validation reference) use all of them, online
+    # targets only the precision. tile 256 when precomputing (0: whole images); precision auto: fp16 on CUDA, bf16
+    # on CPUs with native bf16, fp32 elsewhere; device auto: the training device; backend torch, which made the
+    # targets of runs from before the backend could be chosen (another one is part of the targets' key).
+    engine: EngineOptions = flat(TEACHER_ENGINE)
 
     def __post_init__(self) -> None:
         if not self.lr_downscales or min(self.lr_downscales) < 1:
             raise ValueError(
                 f"teacher.lr_downscales must be a non-empty list of factors >= 1, got {self.lr_downscales}"
             )
-        if self.tile < 0:
-            raise ValueError(f"teacher.tile must be >= 0, got {self.tile}")
+        moved = self.engine.device.strip().lower() != "auto" or self.engine.backend != "torch"
+        if self.targets == "online" and moved:
+            raise ValueError(
+                "teacher.targets online runs the teacher on the training device with torch: remove teacher.device "
+                "and teacher.backend, or use targets: precomputed"
+            )
 
 
 @dataclass(frozen=True)
 class DiscriminatorOptions:
-    """VGG-style discriminator; its input size is the HR patch size (data.train.patch_size)."""
+    """The discriminator: ESRGAN's VGG-style one (one logit per patch; its input size is data.train.patch_size, a
+    multiple of 32), or Real-ESRGAN's U-Net with spectral normalisation (one logit per pixel, any patch >= 8)."""
 
+    arch: Literal["VGGStyleDiscriminator", "UNetDiscriminatorSN"] = "VGGStyleDiscriminator"
     num_feat: int = 64
+    skip_connection: bool = True  # UNetDiscriminatorSN: skip connections between encoder and decoder
+
+    def __post_init__(self) -> None:
+        if self.num_feat <= 0:
+            raise ValueError(f"network_d.num_feat must be positive, got {self.num_feat}")
 
 
 @dataclass(frozen=True)
@@ -175,6 +219,7 @@ class SchedulerOptions:
 class PixelLossOptions:
     kind: Literal["l1", "mse", "charbonnier"] = "l1"
     weight: float = 1.0
+    gt_usm: bool = False  # compare with the USM-sharpened HR patch (Real-ESRGAN's l1_gt_usm)
 
 
 @dataclass(frozen=True)
@@ -187,6 +232,7 @@ class PerceptualLossOptions:
     # torchvision's vgg19-dcbb9e9d.pth; null: <torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth
     weights: Path | None = None
     allow_random_weights: bool = False  # smoke tests only: random VGG features are not perceptual
+    gt_usm: bool = False  # compare with the USM-sharpened HR patch (Real-ESRGAN's percep_gt_usm)
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -213,9 +259,15 @@ class FeatureLossOptions:
 
 @dataclass(frozen=True)
 class GanLossOptions:
-    """Relativistic average GAN (ESRGAN); weight applies to the generator's adversarial term."""
+    """The adversarial loss; ``weight`` applies to the generator's term.
+
+    kind: ragan (relativistic average GAN, ESRGAN) or vanilla (the standard GAN, Real-ESRGAN with its U-Net
+    discriminator); null: the discriminator's own (VGGStyleDiscriminator: ragan, UNetDiscriminatorSN: vanilla).
+    """
 
     weight: float = 5e-3
+    kind: Literal["ragan", "vanilla"] | None = None
+    gt_usm: bool = False  # D's real examples are the USM-sharpened HR patches (Real-ESRGAN's gan_gt_usm)
 
 
 @dataclass(frozen=True)
@@ -291,7 +343,7 @@ class TrainOptions:
     device: str = "auto"  # auto, cpu, cuda, cuda:N (torchrun: each process uses cuda:LOCAL_RANK)
     # Autocast dtype: bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler); auto: fp16 on CUDA, bf16 on CPUs with
     # native bf16 instructions, fp32 elsewhere (esrgan.device.resolve_precision).
-    precision: Precision = "fp32"
+    precision: PrecisionName = "fp32"
     channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16 and on tensor cores)
     threads: int = 0  # torch intra-op threads on the CPU (0: torch's default)
     experiments_root: Path = Path("experiments")
@@ -305,14 +357,22 @@ class TrainOptions:
             raise ValueError(
                 f"data.train.patch_size ({self.data.train.patch_size}) must be a multiple of scale ({self.scale})"
             )
+        if self.data.train.degradation is not None and self.data.train.degradation.crop_pad_size % self.scale:
+            raise ValueError(
+                f"data.train.degradation.crop_pad_size ({self.data.train.degradation.crop_pad_size}) must be a "
+                f"multiple of scale ({self.scale})"
+            )
         if self.stage == "gan":
             if self.losses.gan is None or self.network_d is None:
                 raise ValueError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
-            if self.data.train.patch_size % 32:
+            d, patch = DISCRIMINATORS[self.network_d.arch], self.data.train.patch_size
+            if patch % d.patch_multiple:
                 raise ValueError(
-                    f"stage gan: data.train.patch_size ({self.data.train.patch_size}) must be a multiple of 32 "
-                    "(the discriminator halves it five times)"
+                    f"stage gan: data.train.patch_size ({patch}) must be a multiple of {d.patch_multiple} "
+                    "(the VGG-style discriminator halves it five times; UNetDiscriminatorSN takes any size)"
                 )
+            if patch < d.min_patch:
+                raise ValueError(f"{d.arch_name} needs data.train.patch_size >= {d.min_patch}, got {patch}")
         elif self.losses.gan is not None or self.network_d is not None:
             raise ValueError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
         if self.stage == "psnr" and self.losses.perceptual is not None:
@@ -327,9 +387,18 @@ class TrainOptions:
                 )
             if self.losses.feature is not None and self.teacher.targets != "online":
                 raise ValueError("losses.feature needs the teacher's inner features: set teacher.targets to online")
+            if self.data.train.degradation is not None or self._sharpened_targets():
+                raise ValueError(
+                    "stage distill trains on its teacher's outputs: remove data.train.degradation and the losses' "
+                    "gt_usm (they make LR inputs from, and sharpen, HR targets)"
+                )
         elif self.teacher is not None or self.losses.feature is not None:
             raise ValueError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
         if self.data.val is not None and self.data.val.hr is None and self.stage != "distill":
             raise ValueError("data.val.hr is required (only stage distill can score against its teacher instead)")
         if self.threads < 0 or self.seed < 0:
             raise ValueError(f"threads and seed must be >= 0, got {self.threads} and {self.seed}")
+
+    def _sharpened_targets(self) -> bool:
+        lo = self.losses
+        return any(x is not None and x.gt_usm for x in (lo.pixel, lo.perceptual, lo.gan))

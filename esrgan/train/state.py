@@ -14,6 +14,8 @@ A training state is a plain dict of tensors, numbers, strings, lists and dicts, 
     rng          one dict per rank: {"torch", "numpy", "python", "cuda"}
     options      the run's options as a plain dict (esrgan.options.to_dict)
     feature      distillation: state dict of the feature-matching adapter, or None
+    pool         one dict per rank, {"size", "keys": (n, 2) int64}: the samples in the training pair pool
+                 (esrgan/train/pool.py), or None without a pool (absent in states written before it existed)
 
 The learning-rate schedule is a pure function of ``iteration`` (esrgan/train/build.py), so ``iteration`` is the
 whole scheduler state; the data order is a function of (seed, iteration) (esrgan/train/distributed.py).
@@ -91,7 +93,10 @@ def load_state(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot load as a training state ({exc})") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise ValueError(f"{path}: not an esrgan training state (missing {', '.join(missing)}); use --resume auto")
+        raise ValueError(
+            f"{path}: not an esrgan training state (missing {', '.join(missing)}); training states are the "
+            "checkpoints/state_*.pth files of a run"
+        )
     return state
 
 
@@ -142,6 +147,7 @@ def make_state(
     rng: list[dict[str, Any]],
     options: dict[str, Any],
     feature: dict[str, torch.Tensor] | None = None,
+    pool: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Assemble a training state in the layout described in this module's docstring."""
     return {
@@ -156,4 +162,5 @@ def make_state(
         "rng": rng,
         "options": options,
         "feature": feature,
+        "pool": pool,
     }

@@ -1,7 +1,8 @@
 """One optimisation step of each ESRGAN stage, and the generator's EMA.
 
 - :func:`psnr_step` (stage 1): G minimises the pixel loss.
-- :func:`gan_step` (stage 2): G minimises pixel + perceptual + RaGAN losses, then D minimises the RaGAN loss.
+- :func:`gan_step` (stage 2): G minimises pixel + perceptual + adversarial losses, then D minimises its GAN loss
+  (relativistic average GAN as in ESRGAN, or the standard GAN as Real-ESRGAN uses with its U-Net discriminator).
 - :func:`distill_step` (distillation): the student G minimises pixel (+ perceptual, + feature matching) losses
   against the teacher's output.
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss
+from esrgan.degradations.usm import USMSharp
+from esrgan.losses import PerceptualLoss, PixelLoss, ragan_d_loss, ragan_g_loss, vanilla_d_loss, vanilla_g_loss
 from esrgan.train.distributed import unwrap_ddp
 from esrgan.train.teacher import FeatureTap
 
@@ -36,14 +38,40 @@ class Amp:
 
 
 @dataclass
+class Targets:
+    """What each loss compares the output with: the HR patch, or its USM-sharpened copy."""
+
+    pixel: torch.Tensor
+    perceptual: torch.Tensor
+    gan: torch.Tensor  # the discriminator's real examples
+
+
+@dataclass
 class Losses:
-    """Loss modules and their weights (perceptual and GAN are None in the PSNR stage)."""
+    """Loss modules and their weights (perceptual and GAN are None in the PSNR stage).
+
+    ``gan_kind``: "ragan" (ESRGAN) or "vanilla" (Real-ESRGAN's U-Net discriminator). ``usm`` sharpens the HR
+    patches for the targets named in ``usm_targets`` ("pixel", "perceptual", "gan").
+    """
 
     pixel: PixelLoss
     pixel_weight: float = 1.0
     perceptual: PerceptualLoss | None = None
     perceptual_weight: float = 0.0
     gan_weight: float = 0.0
+    gan_kind: str = "ragan"
+    usm: USMSharp | None = None
+    usm_targets: frozenset[str] = frozenset()
+
+    def targets(self, hr: torch.Tensor) -> Targets:
+        """The targets of a (B, C, H, W) HR batch (sharpened once, shared by the losses that want it)."""
+        if self.usm is None or not self.usm_targets:
+            return Targets(hr, hr, hr)
+        sharp = self.usm(hr).to(hr.dtype)
+        if hr.is_contiguous(memory_format=torch.channels_last):
+            sharp = sharp.contiguous(memory_format=torch.channels_last)
+        pick = {k: sharp if k in self.usm_targets else hr for k in ("pixel", "perceptual", "gan")}
+        return Targets(**pick)
 
 
 @dataclass
@@ -105,16 +133,19 @@ def _update(
 
 
 def _content_loss(
-    sr: torch.Tensor, target: torch.Tensor, losses: Losses, amp: Amp, out: dict[str, torch.Tensor]
+    sr: torch.Tensor, target: torch.Tensor | Targets, losses: Losses, amp: Amp, out: dict[str, torch.Tensor]
 ) -> torch.Tensor:
     """Weighted pixel loss plus, when configured, the weighted perceptual loss; records ``l_pix`` and
     ``l_percep`` (detached) in ``out``. Shared by the GAN and distillation steps."""
-    l_pix = losses.pixel_weight * losses.pixel(sr, target)
+    pixel_target = target.pixel if isinstance(target, Targets) else target
+    l_pix = losses.pixel_weight * losses.pixel(sr, pixel_target)
     out["l_pix"] = l_pix.detach()
     if losses.perceptual is None:
         return l_pix
     with amp.autocast():
-        l_percep = losses.perceptual_weight * losses.perceptual(sr, target)
+        l_percep = losses.perceptual_weight * losses.perceptual(
+            sr, target.perceptual if isinstance(target, Targets) else target
+        )
     out["l_percep"] = l_percep.detach()
     return l_pix + l_percep
 
@@ -131,15 +162,17 @@ def psnr_step(
     """Stage 1: one Adam step of G on the pixel loss.
 
     Args:
-        lr: (B, C, h, w) LR patches; hr: (B, C, h * scale, w * scale) HR patches, RGB in [0, 1].
+        lr: (B, C, h, w) LR patches; hr: (B, C, h * scale, w * scale) HR patches, RGB in [0, 1] (sharpened
+            first when ``losses.usm_targets`` has "pixel").
         net_g: the generator (possibly DDP-wrapped), in train mode.
 
     Returns:
         {"l_pix": weighted pixel loss}.
     """
+    target = losses.targets(hr).pixel
     with amp.autocast():
         sr = net_g(lr)
-    l_pix = losses.pixel_weight * losses.pixel(sr, hr)
+    l_pix = losses.pixel_weight * losses.pixel(sr, target)
     _update(l_pix, opt_g, net_g.parameters(), amp, grad_clip)
     if amp.scaler is not None:
         amp.scaler.update()
@@ -157,17 +190,21 @@ def gan_step(
     amp: Amp,
     grad_clip: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Stage 2: one step of G (pixel + perceptual + RaGAN), then one step of D (RaGAN), as in ESRGAN.
+    """Stage 2: one step of G (pixel + perceptual + adversarial), then one step of D, as in ESRGAN/Real-ESRGAN.
 
     Args:
-        lr, hr: as in :func:`psnr_step`; HR patches must have the discriminator's input size.
+        lr, hr: as in :func:`psnr_step`; HR patches must suit the discriminator (the VGG-style one's input size).
         net_g, net_d: generator and discriminator (possibly DDP-wrapped), in train mode.
 
     Returns:
         Weighted losses ``l_pix``, ``l_percep`` (if used), ``l_g_gan``, the D loss ``l_d``, the mean logits
-        ``d_real`` and ``d_fake``, and ``p_real``: the mean relativistic probability D gives real patches
-        (0.5: D cannot tell; near 1: D wins easily).
+        ``d_real`` and ``d_fake``, and the mean probabilities D gives real and generated patches (per pixel for the
+        U-Net): ``p_real`` and ``p_fake``, relativistic for RaGAN (sigmoid(C(x_r) - E[C(x_f)]) and
+        sigmoid(C(x_f) - E[C(x_r)])), plain sigmoid(D(x)) for the vanilla GAN. 0.5 and 0.5: D cannot tell; near 1
+        and 0: D wins easily.
     """
+    targets = losses.targets(hr)
+    ragan = losses.gan_kind == "ragan"
     # Generator update. D runs unwrapped and frozen: G's loss must not touch D's weights (nor D's DDP reducer,
     # which would wait for gradients D does not get here).
     d_plain = unwrap_ddp(net_d)
@@ -175,11 +212,14 @@ def gan_step(
     with amp.autocast():
         sr = net_g(lr)
     out: dict[str, torch.Tensor] = {}
-    l_g = _content_loss(sr, hr, losses, amp, out)
+    l_g = _content_loss(sr, targets, losses, amp, out)
     with amp.autocast():
-        real_for_g = d_plain(hr).detach()
+        real_for_g = d_plain(targets.gan).detach() if ragan else None
         fake_for_g = d_plain(sr)
-    l_g_gan = losses.gan_weight * ragan_g_loss(real_for_g, fake_for_g)
+    if real_for_g is not None:
+        l_g_gan = losses.gan_weight * ragan_g_loss(real_for_g, fake_for_g)
+    else:
+        l_g_gan = losses.gan_weight * vanilla_g_loss(fake_for_g)
     l_g = l_g + l_g_gan
     out["l_g_gan"] = l_g_gan.detach()
     _update(l_g, opt_g, net_g.parameters(), amp, grad_clip)
@@ -187,9 +227,9 @@ def gan_step(
     # Discriminator update on the same fake patches (detached: G is not updated by D's loss).
     d_plain.requires_grad_(True)
     with amp.autocast():
-        real = net_d(hr)
+        real = net_d(targets.gan)
         fake = net_d(sr.detach())
-    l_d = ragan_d_loss(real, fake)
+    l_d = ragan_d_loss(real, fake) if ragan else vanilla_d_loss(real, fake)
     _update(l_d, opt_d, net_d.parameters(), amp, grad_clip)
     if amp.scaler is not None:
         amp.scaler.update()
@@ -199,7 +239,8 @@ def gan_step(
         out["l_d"] = l_d.detach()
         out["d_real"] = real32.mean()
         out["d_fake"] = fake32.mean()
-        out["p_real"] = torch.sigmoid(real32 - fake32.mean()).mean()
+        out["p_real"] = torch.sigmoid(real32 - fake32.mean() if ragan else real32).mean()
+        out["p_fake"] = torch.sigmoid(fake32 - real32.mean() if ragan else fake32).mean()
     return out
 
 

@@ -8,12 +8,12 @@ tiled inference engine, and the pairs are written as PNG files::
     <experiments_root>/teacher_targets/<part>-<key>/lr/<stem>_d<factor>.png     the student's input
     <experiments_root>/teacher_targets/<part>-<key>/sr/<stem>_d<factor>.png     the teacher's output (x scale)
 
-``<key>`` hashes the teacher's weights, the source images (folder and meta-info file), the factors, the scale and
-the precision, so changing any of them makes new targets while a rerun, ``--resume`` or another run with the same
-teacher and photos reuses finished files (each is written atomically: a file that exists is complete). Every pair
-is made whatever the training patch size, so the cache does not depend on it; :func:`usable_pairs` lists the pairs
-large enough for a given LR patch. Training then reads the folders as an ordinary paired dataset: aligned crops,
-flips and rotations.
+``<key>`` hashes the teacher's weights, the source images (folder and meta-info file), the factors, the scale,
+the precision and the engine settings that differ from the defaults (self-ensemble, backend), so changing any of
+them makes new targets while a rerun, a resumed run or another run with the same teacher and photos reuses
+finished files (each is written atomically: a file that exists is complete). Every pair is made whatever the
+training patch size, so the cache does not depend on it; :func:`usable_pairs` lists the pairs large enough for a
+given LR patch. Training then reads the folders as an ordinary paired dataset: aligned crops, flips and rotations.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +41,21 @@ ProgressFn = Callable[[int, int], None]
 
 
 def targets_key(
-    teacher_sha256: str, lr_downscales: Sequence[int], scale: int, precision: str, source: Sequence[str] = ()
+    teacher_sha256: str,
+    lr_downscales: Sequence[int],
+    scale: int,
+    precision: str,
+    source: Sequence[str] = (),
+    engine: Mapping[str, object] | None = None,
 ) -> str:
     """Folder name of a set of teacher targets: 12 hex digits of a hash of everything that changes them.
 
     ``source`` identifies the source images (their folder and meta-info file, as absolute paths): a run pointed at
-    another folder must not reuse pairs of the same stems made from different pictures.
+    another folder must not reuse pairs of the same stems made from different pictures. ``engine``: other engine
+    settings that change the outputs, by name (empty or None: the key of targets made without them).
     """
-    text = json.dumps([teacher_sha256, list(lr_downscales), scale, precision, *source])
+    extra = [dict(sorted(engine.items()))] if engine else []
+    text = json.dumps([teacher_sha256, list(lr_downscales), scale, precision, *source, *extra])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -3,6 +3,7 @@ repeat, a fake clock and fake conv peaks, so that every printed figure is checke
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from esrgan import benchmark as bm
+from esrgan import bench as bm
+from esrgan.bench import measurement
 from esrgan.cli import build_parser, main
 
 TABLE_COLUMNS = ["config", "size", "tile", "time s", "warm-up s", "speed-up", "GFLOP/s", "% peak", "PSNR vs fp32",
@@ -25,11 +27,11 @@ FAKE_PEAKS = [
 
 @pytest.fixture(autouse=True)
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded; a CPU
-    without native bf16 like the fake peaks say (so `default` resolves to fp32 on every machine)."""
+    """One fake second per timed call; fake conv peaks (the real one takes seconds); single-threaded; a CPU without
+    native bf16, so that precision auto (the default configuration) resolves to fp32 on every machine."""
+    monkeypatch.setattr("esrgan.device.cpu_has_native_bf16", lambda cpuinfo=None: False)
     ticks = itertools.count()
-    monkeypatch.setattr("esrgan.device._this_cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(bm, "_wall_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(measurement, "wall_clock", lambda: float(next(ticks)))
     monkeypatch.setattr(bm, "conv_peaks", lambda threads=None, **_: list(FAKE_PEAKS))
 
 
@@ -40,9 +42,9 @@ def _cells(line: str) -> list[str]:
 def test_table_and_json(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_find_spec = bm.importlib.util.find_spec  # openvino: not installed, whatever this machine has
+    real_find_spec = importlib.util.find_spec  # openvino: not installed, whatever this machine has
     monkeypatch.setattr(
-        bm.importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real_find_spec(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real_find_spec(name, *a)
     )
     out = tmp_path / "bench.json"
     configs = "plain,default,fp32,fp32+tile=16,openvino+bf16"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
-import esrgan.inference
-from esrgan.cli import build_parser
-from esrgan.commands.common import upscaler_from
+from esrgan.cli import build_parser, main
+from esrgan.commands.common import engine_options
+from esrgan.inference import EngineOptions
 
 
 @pytest.mark.parametrize(
@@ -35,31 +36,36 @@ def test_upscale_defaults_are_the_auto_backend_eager() -> None:
 
 def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
     from esrgan.commands.test import options_from_args
-    from esrgan.evaluation import TestOptions
 
     (tmp_path / "hr").mkdir()
     argv = ["test", "-m", "realesrgan-x4plus", "--hr", str(tmp_path / "hr"), "--backend", "onnxruntime"]
     opts = options_from_args(build_parser().parse_args(argv))
-    assert opts.backend == "onnxruntime" and opts.compile is False
+    assert opts.engine.backend == "onnxruntime" and opts.engine.compile is False
     opts = options_from_args(build_parser().parse_args(["test", "-m", "x", "--hr", str(tmp_path), "--compile"]))
-    assert opts.backend == "auto" and opts.compile is True
-    assert TestOptions.__dataclass_fields__["backend"].default == "auto"
+    assert opts.engine == EngineOptions(precision="fp32", compile=True)  # the test verb's own precision default
 
 
-def test_upscaler_from_passes_backend_and_compile(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
-
-    def fake_upscaler(net: object, **kwargs: Any) -> dict[str, Any]:
-        seen.update(kwargs)
-        return seen
-
-    monkeypatch.setattr(esrgan.inference, "Upscaler", fake_upscaler)
+def test_engine_options_from_flags() -> None:
     args = build_parser().parse_args(["upscale", "a.png", "--backend", "onnxruntime", "--tile", "64"])
-    upscaler_from(object(), args, on_tile=None)
-    assert seen["backend"] == "onnxruntime" and seen["compile"] is False and seen["tile"] == 64
+    assert engine_options(args) == EngineOptions(tile=64, backend="onnxruntime")
+    # No flags: exactly the library's defaults.
+    assert engine_options(build_parser().parse_args(["upscale", "a.png"])) == EngineOptions()
+    assert engine_options(build_parser().parse_args(["video", "a.mp4", "-o", "b.mp4"])) == EngineOptions()
 
-    class Options:  # an options object from before the flags existed: the defaults, auto and eager
-        tile, tile_pad, ensemble, precision, device = 0, 16, False, "fp32", "cpu"
 
-    upscaler_from(object(), Options())
-    assert seen["backend"] == "auto" and seen["compile"] is False
+def test_flag_combinations_no_backend_runs_are_one_line_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = build_parser().parse_args(["upscale", "a.png", "--backend", "openvino", "--compile"])
+    with pytest.raises(ValueError, match="compile applies to the torch backend only, not openvino"):
+        engine_options(args)
+    args = build_parser().parse_args(["upscale", "a.png", "--backend", "onnxruntime", "--device", "cuda"])
+    with pytest.raises(ValueError, match="onnxruntime backend runs on the CPU only, not cuda"):
+        engine_options(args)
+    # Through the command: exit status 2, one line, before any model is loaded (this one does not even exist).
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    argv = ["upscale", str(image), "-o", str(tmp_path / "o"), "-m", str(tmp_path / "missing.pth")]
+    assert main([*argv, "--backend", "openvino", "--compile", "-q"]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["compile applies to the torch backend only, not openvino"]

@@ -85,15 +85,18 @@ def test_keeps_16bit_alpha_and_gray(tmp_path: Path, tiny_model: Path) -> None:
     assert np.asarray(Image.open(out / "alpha_jpgsource_x2.webp")).shape[2] == 4
 
 
-def test_never_overwrites_an_input(tmp_path: Path, tiny_model: Path) -> None:
+def test_never_overwrites_an_input(tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = save_rgb(tmp_path / "a.png", photo())
     before = src.read_bytes()
     status = main(["upscale", str(src), "-o", str(tmp_path), "--suffix", "", "-m", str(tiny_model), "-q"])
     assert status == 1
     assert src.read_bytes() == before
+    assert f"{src}: output {src} would overwrite an input; change -o or --suffix" in caplog.text
 
 
-def test_skip_existing_recursive_and_max_pixels(tmp_path: Path, tiny_model: Path) -> None:
+def test_skip_existing_recursive_and_max_pixels(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "in" / "sub").mkdir(parents=True)
     save_rgb(tmp_path / "in" / "a.png", photo())
     save_rgb(tmp_path / "in" / "sub" / "b.png", photo())
@@ -106,6 +109,8 @@ def test_skip_existing_recursive_and_max_pixels(tmp_path: Path, tiny_model: Path
     assert (out / "a_x2.png").stat().st_mtime_ns == mtime
     big = ["upscale", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "o2"), "-m", str(tiny_model), "-q"]
     assert main([*big, "--max-pixels", "100"]) == 1
+    message = f"{tmp_path / 'in' / 'a.png'}: 0.0 MP is above --max-pixels 100; pass --max-pixels 0 to allow it"
+    assert message in caplog.text
     assert main([*big, "--max-pixels", "0"]) == 0
 
 
@@ -195,3 +200,24 @@ def test_profile_and_exif_are_kept_unless_stripped(tmp_path: Path, tiny_model: P
     assert main(argv) == 0
     with Image.open(tmp_path / "bare.jpg") as im:
         assert im.size == (48, 64) and "icc_profile" not in im.info and not im.getexif()
+
+
+def test_bad_interp_spec_names_the_flag(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--interp", "a.pth:0.5", "-q"]) == 2
+    assert "--interp: interpolation spec 'a.pth:0.5' must look like A:B:ALPHA" in caplog.text
+
+
+def test_upscale_file_is_what_the_command_does_per_file(tmp_path: Path, tiny_model: Path) -> None:
+    """The library function gives the command's file, byte for byte, from Python."""
+    from esrgan.inference import EngineOptions, Upscaler, upscale_file
+    from esrgan.models import load_model
+
+    rgba = np.dstack([photo(), np.full((24, 32), 200, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.webp", lossless=True)
+    assert main(["upscale", str(tmp_path / "a.webp"), "-o", str(tmp_path / "cli"), "-m", str(tiny_model), "-q"]) == 0
+    net, _ = load_model(tiny_model)
+    result = upscale_file(tmp_path / "a.webp", tmp_path / "lib" / "a_x2", Upscaler.from_options(net, EngineOptions()),
+                          ext="auto")  # fmt: skip
+    assert result.target == tmp_path / "lib" / "a_x2.webp" and (result.width, result.height) == (64, 48)
+    assert result.target.read_bytes() == (tmp_path / "cli" / "a_x2.webp").read_bytes()

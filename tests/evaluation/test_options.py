@@ -8,6 +8,8 @@ import pytest
 
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not "Test*": pytest would collect them
 from esrgan.evaluation import TestOptions as Options
+from esrgan.inference import EngineOptions
+from esrgan.options import OptionsError, from_dict
 
 
 def _ds(name: str = "Set5") -> DatasetOptions:
@@ -16,7 +18,8 @@ def _ds(name: str = "Set5") -> DatasetOptions:
 
 def test_defaults_score_y_in_fp32_with_the_auto_backend() -> None:
     opts = Options(model="realesrgan-x4plus", datasets=[_ds()])
-    assert opts.test_y_channel and opts.precision == "fp32" and opts.backend == "auto" and opts.crop_border is None
+    assert opts.test_y_channel and opts.crop_border is None
+    assert opts.engine == EngineOptions(precision="fp32") and opts.engine.backend == "auto"
 
 
 @pytest.mark.parametrize(
@@ -27,11 +30,19 @@ def test_defaults_score_y_in_fp32_with_the_auto_backend() -> None:
         ({"scale": 0}, "'scale' must be a positive integer"),
         ({"model": "bicubic"}, "'scale' is required for the bicubic baseline"),
         ({"crop_border": -1}, "'crop_border' must be >= 0"),
-        ({"tile": -1}, "'tile' and 'tile_pad' must be >= 0"),
-        ({"tile_pad": -1}, "'tile' and 'tile_pad' must be >= 0"),
     ],
 )
 def test_invalid_options_are_refused(changes: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"model": "m", "datasets": [_ds()], **changes}
     with pytest.raises(ValueError, match=message):
         Options(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"tile": -1}, "tile must be 'auto', 0"), ({"tile_pad": -1}, "tile_pad must be an integer >= 0")],
+)
+def test_engine_keys_are_checked_by_the_engine_options(changes: dict[str, object], message: str) -> None:
+    data = {"model": "m", "datasets": [{"name": "Set5", "hr": "hr"}], **changes}
+    with pytest.raises(OptionsError, match=message):
+        from_dict(Options, data)

@@ -19,6 +19,9 @@ from esrgan.evaluation import (
 )
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not Test*: pytest would collect them
 from esrgan.evaluation import TestOptions as Options
+from esrgan.inference import EngineOptions
+
+CPU_WHOLE = EngineOptions(tile=0, precision="fp32", device="cpu")  # whole images on the CPU
 
 
 @pytest.fixture()
@@ -79,11 +82,11 @@ def test_check_outputs_names_the_existing_file(hr_dir: Path, tmp_path: Path) -> 
 
 
 def test_model_through_the_engine(hr_dir: Path, tiny_model: Path) -> None:
-    sr, scale, model = make_sr(_opts(hr_dir, model=str(tiny_model), scale=None, tile=0, device="cpu"))
+    sr, scale, model = make_sr(_opts(hr_dir, model=str(tiny_model), scale=None, engine=CPU_WHOLE))
     assert scale == 4 and model is not None and model["arch"] == "RRDBNet" and len(model["sha256"]) == 64
     out = sr(np.zeros((8, 6, 3), np.uint8))
     assert out.shape == (32, 24, 3) and out.dtype == np.uint8
-    evaluation = Evaluation.prepare(_opts(hr_dir, model=str(tiny_model), scale=None, tile=0, device="cpu"))
+    evaluation = Evaluation.prepare(_opts(hr_dir, model=str(tiny_model), scale=None, engine=CPU_WHOLE))
     assert evaluation.scale == 4 and evaluation.crop_border == 4  # the model's scale, taken before pairing
     with pytest.raises(ValueError, match="upscales x4 but scale 2 was asked"):
         make_sr(_opts(hr_dir, model=str(tiny_model), scale=2))

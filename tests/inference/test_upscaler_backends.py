@@ -121,7 +121,8 @@ def test_upscaler_auto_runs_the_chosen_backend_and_falls_back_to_torch(
     torch.testing.assert_close(up(x), expected)
     assert up.runner.calls == 1
     assert Upscaler(tiny_x2(), device="cpu", backend="auto").backend == "torch" and built == ["openvino"]
-    assert Upscaler(net, device="cpu").backend == "torch"  # the library's default: torch, as asked
+    assert Upscaler(net, device="cpu").backend == "openvino"  # the library's default is auto, as the command's
+    assert Upscaler(net, device="cpu", backend="torch").backend == "torch" and built == ["openvino"] * 2
 
     def broken_make_runner(name: str, net: nn.Module, precision: str, device: str) -> _FakeRunner:
         raise RuntimeError("export failed")

@@ -83,3 +83,48 @@ def test_train_loader_batches(make_options: Callable[..., dict[str, Any]]) -> No
     assert len(batches) == opts.train.total_iter - 1
     assert batches[0]["lr"].shape == (3, 3, 8, 8) and batches[0]["hr"].shape == (3, 3, 32, 32)
     assert batches[0]["lr"].dtype == torch.float32 and 0.0 <= float(batches[0]["hr"].min()) <= 1.0
+
+
+def test_real_world_objects(make_options: Callable[..., dict[str, Any]]) -> None:
+    from esrgan.archs.discriminator import VGGStyleDiscriminator
+    from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
+    from esrgan.data import DegradedDataset, HROnlyDataset
+
+    cpu = torch.device("cpu")
+    vgg = from_dict(TrainOptions, make_options("gan"))
+    assert isinstance(build.build_discriminator(vgg, cpu, 3), VGGStyleDiscriminator)
+    assert build.gan_kind(vgg) == "ragan" and build.build_losses(vgg, cpu).usm is None
+    unet = from_dict(TrainOptions, make_options("gan", network_d={"arch": "UNetDiscriminatorSN", "num_feat": 4}))
+    d = build.build_discriminator(unet, cpu, 3)
+    assert isinstance(d, UNetDiscriminatorSN) and d.training and d.num_feat == 4
+    assert build.gan_kind(unet) == "vanilla"  # Real-ESRGAN's loss for its discriminator
+    ragan_unet = make_options("gan", network_d={"arch": "UNetDiscriminatorSN"}, losses={"gan": {"kind": "ragan"}})
+    assert build.gan_kind(from_dict(TrainOptions, ragan_unet)) == "ragan"
+    sharp = make_options("gan", losses={"pixel": {"gt_usm": True}, "gan": {"gt_usm": True}})
+    losses = build.build_losses(from_dict(TrainOptions, sharp), cpu)
+    assert losses.usm is not None and losses.usm_targets == {"pixel", "gan"}
+    assert isinstance(build.build_train_set(from_dict(TrainOptions, make_options("psnr"))), HROnlyDataset)
+    deg = from_dict(TrainOptions, make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 48}}}))
+    train_set = build.build_train_set(deg)
+    assert isinstance(train_set, DegradedDataset) and train_set.degradation.crop_pad_size == 48
+
+
+def test_generator_from_a_builtin_name() -> None:
+    """train_RealESRGAN_x4plus.yml fine-tunes the built-in realesrgan-x4plus: its weights load (strictly, after the
+    architecture check) and upscale like a trained model, not a random one."""
+    from pathlib import Path
+
+    from esrgan.image import imresize
+    from esrgan.metrics import calculate_psnr
+    from esrgan.options import load_options
+
+    path = Path(__file__).resolve().parents[2] / "options" / "train_RealESRGAN_x4plus.yml"
+    opts = load_options(TrainOptions, path)
+    net = build.build_generator(opts, torch.device("cpu"))
+    assert net.training
+    lr = torch.linspace(0, 1, 12 * 12).view(1, 1, 12, 12).repeat(1, 3, 1, 1)  # a smooth ramp
+    with torch.no_grad():
+        sr = net(lr).clamp(0, 1)
+    bicubic = imresize(lr, 4).clamp(0, 1)
+    to8 = lambda t: (t[0].permute(1, 2, 0) * 255).round().byte().numpy()  # noqa: E731
+    assert calculate_psnr(to8(sr), to8(bicubic), crop_border=4) > 30

@@ -107,11 +107,50 @@ def test_resume_continues_the_same_curve(
     assert [r["iter"] for r in _records(tmp_path / "exp" / "resumed")] == [1, 2, 3, 4]
 
 
-def test_existing_run_is_not_overwritten(make_options: MakeOptions, tmp_path: Path) -> None:
-    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 2}, data={"val": None}))
+# A small degradation (every step of the model, at 48-pixel regions) for the real-world training tests.
+SMALL_DEGRADATION = {"crop_pad_size": 48, "blur_kernel_size": 9, "blur_kernel_size2": 9}
+
+
+def test_real_world_resume_is_bit_exact(make_options: MakeOptions, tmp_path: Path, no_vgg_weights: Path) -> None:
+    """Real-ESRGAN's stage 2 in small: degraded HR-only data, a pool of 4 pairs (full after 2 iterations), the U-Net
+    discriminator, USM-sharpened targets. 6 iterations straight == 3, then 3 resumed, bit for bit: the resumed run
+    makes the pool's samples again from the keys in the checkpoint."""
+    changes: dict[str, Any] = {
+        "train": {"total_iter": 6},
+        "checkpoint": {"every": 3},
+        "data": {"val": None, "train": {"degradation": SMALL_DEGRADATION, "queue_size": 4, "num_workers": 1}},
+        "network_d": {"arch": "UNetDiscriminatorSN", "num_feat": 4},
+        "losses": {"pixel": {"gt_usm": True}, "perceptual": {"gt_usm": True}, "gan": {"weight": 0.1}},
+    }
+    fit(from_dict(TrainOptions, make_options("gan", name="straight", **changes)))
+    first = make_options("gan", name="resumed", **changes)
+    first["train"]["total_iter"] = 3
+    fit(from_dict(TrainOptions, first))
+    fit(from_dict(TrainOptions, make_options("gan", name="resumed", **changes)), resume="auto")
+    a = torch.load(tmp_path / "exp" / "straight" / "checkpoints" / "state_00000006.pth", weights_only=True)
+    b = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000006.pth", weights_only=True)
+    ta, tb = _tensors(a), _tensors(b)
+    assert ta.keys() == tb.keys() and "pool.0.keys" in ta and "net_d.conv1.weight_u" in ta
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    assert ta["pool.0.keys"].shape == (4, 2) and a["pool"][0]["size"] == 4
+    mid = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000003.pth", weights_only=True)
+    assert not torch.equal(mid["pool"][0]["keys"], a["pool"][0]["keys"])  # the pool changed after the resume
+    last = [r for r in _records(tmp_path / "exp" / "resumed") if r["kind"] == "train"][-1]
+    assert 0 < last["p_real"] < 1 and 0 < last["p_fake"] < 1
+
+
+def test_existing_run_is_not_overwritten(
+    make_options: MakeOptions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = make_options("psnr", train={"total_iter": 2}, data={"val": None})
+    opts = from_dict(TrainOptions, raw)
     fit(opts)
-    with pytest.raises(FileExistsError, match=r"already holds a run .*--resume auto.*--name"):
+    with pytest.raises(FileExistsError, match=r"already holds a run .*resume='auto'.*another name") as info:
         fit(opts)
+    assert "--" not in str(info.value)  # the library names its arguments; the command names its flags:
+    assert main(["train", "-opt", str(_write(tmp_path / "o.yml", raw))]) == 2
+    assert "continue it with --resume auto, or start a new run with --name NEW_NAME" in caplog.text
     assert fit(opts, resume="auto").iteration == 2  # nothing left to do: resumes at the end
     with pytest.raises(FileNotFoundError, match="no such training state"):
         fit(opts, resume=str(tmp_path / "missing.pth"))
@@ -123,7 +162,7 @@ def test_resume_auto_without_checkpoints_starts_fresh(make_options: MakeOptions)
 
 
 def test_nan_loss_stops_and_names_the_last_good_checkpoint(
-    make_options: MakeOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_options: MakeOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls = {"n": 0}
     real_step = loop_module.psnr_step
@@ -139,6 +178,11 @@ def test_nan_loss_stops_and_names_the_last_good_checkpoint(
     with pytest.raises(NonFiniteLossError, match=r"iteration 3 .*state_00000002\.pth"):
         fit(opts)
     assert [p.name for p in ckpts.iterdir()] == ["state_00000002.pth"]  # nothing written after the NaN
+    calls["n"] = 0
+    path = _write(tmp_path / "o.yml", make_options("psnr", train={"total_iter": 5}, data={"val": None}))
+    assert main(["train", "-opt", str(path), "--name", "cli"]) == 1
+    state = tmp_path / "exp" / "cli" / "checkpoints" / "state_00000002.pth"
+    assert f"(continue from the last good checkpoint with --resume {state})" in caplog.text
 
 
 def test_nan_loss_exit_status_through_the_cli(make_options: MakeOptions, tmp_path: Path) -> None:
@@ -203,3 +247,20 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(make_options: Ma
     assert fit(opts, resume="auto").iteration == 2  # each invocation gets the (tiny) limit anew
     unlimited = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3}))
     assert fit(unlimited, resume="auto").iteration == 3
+
+
+def test_time_limit_through_the_cli_says_how_to_continue(
+    make_options: MakeOptions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(tmp_path / "o.yml", make_options("psnr", train={"total_iter": 3, "max_minutes": 1e-9}))
+    with caplog.at_level("INFO"):
+        assert main(["train", "-opt", str(path)]) == 0
+    assert "resume='auto' continues the run" in caplog.text  # the library's log line
+    assert "stopped at iteration 1 of 3: run the same command with --resume auto to continue" in caplog.text
+
+
+def test_resuming_warns_about_changed_options_not_about_newer_keys(caplog: pytest.LogCaptureFixture) -> None:
+    saved = {"seed": 0, "data": {"val": {"tile": 0, "precision": "fp32"}}}
+    current = {"seed": 1, "data": {"val": {"tile": 0, "precision": "fp32", "tile_pad": 16, "ensemble": False}}}
+    loop_module._warn_changed_options(saved, current, Path("state_00000002.pth"))
+    assert [r.getMessage() for r in caplog.records] == ["option seed changed since state_00000002.pth: 0 -> 1"]

@@ -100,10 +100,72 @@ def test_overrides_are_parsed_as_yaml(make_options: Callable[..., dict[str, Any]
         TrainOptions, path, ["train.total_iter=7", "train.optim_g.betas=[0.5, 0.9]", "network_g.pretrained=null"]
     )
     assert opts.train.total_iter == 7 and opts.train.optim_g.betas == (0.5, 0.9)
-    with pytest.raises(OptionsError, match=r"with --set overrides\): 'train.total_iter' must be an integer"):
+    with pytest.raises(OptionsError, match=r"with overrides\): 'train.total_iter' must be an integer"):
         load_options(TrainOptions, path, ["train.total_iter=__import__('os')"])
 
 
 def test_misspelled_key_inside_an_optional_section(make_options: Callable[..., dict[str, Any]]) -> None:
     data = make_options("gan", losses={"gan": {"wieght": 1.0}})
     assert "unknown key 'losses.gan.wieght'; did you mean 'weight'?" in _errors(data)
+
+
+def test_real_world_options(make_options: Callable[..., dict[str, Any]]) -> None:
+    unet = make_options("gan", network_d={"arch": "UNetDiscriminatorSN"}, data={"train": {"patch_size": 44}})
+    opts = from_dict(TrainOptions, unet)  # any patch size for the U-Net
+    assert opts.network_d is not None and opts.network_d.skip_connection
+    assert "did you mean 'UNetDiscriminatorSN'" in _errors(make_options("gan", network_d={"arch": "UNetDiscriminator"}))
+    deg = {"train": {"degradation": {"crop_pad_size": 64}, "queue_size": 4}}
+    opts = from_dict(TrainOptions, make_options("psnr", data=deg))
+    assert opts.data.train.degradation is not None and opts.data.train.degradation.jpeg_range == (30, 95)
+    assert "unknown key 'data.train.degradation.jpeg_rang'; did you mean 'jpeg_range'" in _errors(
+        make_options("psnr", data={"train": {"degradation": {"jpeg_rang": [1, 2]}}})
+    )
+    lr_too = make_options("psnr", data={"train": {"lr": "somewhere", "degradation": {}}})
+    assert "degradation makes the LR images from HR: set data.train.lr to null" in _errors(lr_too)
+    small = make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 16}}})
+    assert "crop_pad_size (16) must be >= patch_size (32)" in _errors(small)
+    odd = make_options("psnr", data={"train": {"degradation": {"crop_pad_size": 66}}})
+    assert "crop_pad_size (66) must be a multiple of scale (4)" in _errors(odd)
+    assert "queue_size (3) must be a multiple of batch_size (2)" in _errors(
+        make_options("psnr", data={"train": {"queue_size": 3}})
+    )
+    distill = {**make_options("psnr", teacher={"model": "x.pth"}, data=deg), "stage": "distill"}
+    assert "stage distill trains on its teacher's outputs" in _errors(distill)
+    sharp = {**make_options("psnr", teacher={"model": "x.pth"}, losses={"pixel": {"gt_usm": True}}), "stage": "distill"}
+    assert "stage distill trains on its teacher's outputs" in _errors(sharp)
+    assert "'losses.gan.kind' must be one of 'ragan', 'vanilla'" in _errors(
+        make_options("gan", losses={"gan": {"kind": "hinge"}})
+    )
+
+
+def test_real_esrgan_settings() -> None:
+    from esrgan.degradations import DegradationOptions
+
+    net = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4plus.yml")
+    gan = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRGAN_x4plus.yml")
+    for o in (net, gan):
+        d = o.data.train
+        assert d.degradation == DegradationOptions()  # the published block, every key
+        assert (d.patch_size, d.batch_size, d.queue_size, d.hflip, d.rot90) == (256, 12, 180, True, False)
+        assert o.losses.pixel.gt_usm and o.train.ema_decay == 0.999
+    assert net.stage == "psnr" and net.train.optim_g.lr == 2e-4 and net.train.total_iter == 1_000_000
+    assert (
+        gan.stage == "gan" and gan.train.total_iter == 400_000 and gan.train.optim_g.lr == gan.train.optim_d.lr == 1e-4
+    )
+    assert gan.network_g.pretrained == "realesrgan-x4plus"
+    assert gan.network_d is not None and gan.network_d.arch == "UNetDiscriminatorSN" and gan.network_d.num_feat == 64
+    assert gan.losses.gan is not None and (gan.losses.gan.kind, gan.losses.gan.weight, gan.losses.gan.gt_usm) == (
+        "vanilla",
+        0.1,
+        False,
+    )
+    assert gan.losses.perceptual is not None and gan.losses.perceptual.gt_usm
+    assert gan.losses.perceptual.layers == {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1, "conv4_4": 1, "conv5_4": 1}
+    # The CPU proof pair differs only in the LR, the pool and the iteration count.
+    deg = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4_cpu.yml")
+    bic = load_options(TrainOptions, OPTIONS_DIR / "train_RealESRNet_x4_cpu_bicubic.yml")
+    assert deg.data.train.degradation is not None and bic.data.train.degradation is None
+    same = ("patch_size", "batch_size", "hr", "cache", "num_workers")
+    assert all(getattr(deg.data.train, k) == getattr(bic.data.train, k) for k in same)
+    assert deg.network_g == bic.network_g and deg.losses == bic.losses and deg.data.val == bic.data.val
+    assert deg.train.max_minutes == bic.train.max_minutes == 60

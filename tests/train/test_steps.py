@@ -6,7 +6,9 @@ from torch import nn
 
 from esrgan.archs import RRDBNet
 from esrgan.archs.discriminator import VGGStyleDiscriminator
-from esrgan.losses import PixelLoss
+from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
+from esrgan.degradations import USMSharp
+from esrgan.losses import PixelLoss, vanilla_d_loss, vanilla_g_loss
 from esrgan.train.steps import EMA, Amp, Losses, gan_step, psnr_step
 
 
@@ -58,12 +60,57 @@ def test_gan_step_updates_both_networks_and_reports_the_discriminator() -> None:
     d0 = [p.clone() for p in d.parameters()]
     lr, hr = _batch(4)
     out = gan_step(lr, hr, g, d, opt_g, opt_d, losses, Amp("cpu"))
-    assert set(out) == {"l_pix", "l_g_gan", "l_d", "d_real", "d_fake", "p_real"}
+    assert set(out) == {"l_pix", "l_g_gan", "l_d", "d_real", "d_fake", "p_real", "p_fake"}
     assert all(torch.isfinite(v) for v in out.values())
-    assert 0.0 < out["p_real"].item() < 1.0
+    assert 0.0 < out["p_real"].item() < 1.0 and 0.0 < out["p_fake"].item() < 1.0
     assert all(p.requires_grad for p in d.parameters())  # D is unfrozen again after the G update
     assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d0, d.parameters(), strict=True))
+
+
+def test_gan_step_vanilla_with_the_unet_discriminator() -> None:
+    """Real-ESRGAN's stage 2: per-pixel logits, standard GAN losses, D's probabilities as plain sigmoids."""
+    torch.manual_seed(0)
+    g = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    d = UNetDiscriminatorSN(3, 4)
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4)
+    losses = Losses(pixel=PixelLoss("l1"), gan_weight=0.1, gan_kind="vanilla")
+    lr, hr = _batch(2, side=9)  # 36-pixel patches: no multiple of 8 needed
+    g_copy, d_copy = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), UNetDiscriminatorSN(3, 4)
+    g_copy.load_state_dict(g.state_dict())
+    d_copy.load_state_dict(d.state_dict())
+    out = gan_step(lr, hr, g, d, opt_g, opt_d, losses, Amp("cpu"))
+    assert set(out) == {"l_pix", "l_g_gan", "l_d", "d_real", "d_fake", "p_real", "p_fake"}
+    # The losses are the standard GAN's on the networks as they were before the step. D's spectral norm runs one
+    # power iteration per training forward, so the copy makes the same forwards in the same order.
+    with torch.no_grad():
+        sr = g_copy(lr)
+        fake_for_g = d_copy(sr)
+        real, fake = d_copy(hr), d_copy(sr)
+    torch.testing.assert_close(out["l_g_gan"], 0.1 * vanilla_g_loss(fake_for_g))
+    torch.testing.assert_close(out["l_d"], vanilla_d_loss(real, fake))
+    torch.testing.assert_close(out["p_real"], torch.sigmoid(real).mean())
+    torch.testing.assert_close(out["p_fake"], torch.sigmoid(fake).mean())
+
+
+def test_sharpened_targets_per_loss() -> None:
+    hr = torch.rand(2, 3, 32, 32)
+    plain = Losses(pixel=PixelLoss("l1"))
+    t = plain.targets(hr)
+    assert t.pixel is hr and t.perceptual is hr and t.gan is hr
+    usm = USMSharp()
+    some = Losses(pixel=PixelLoss("l1"), usm=usm, usm_targets=frozenset({"pixel", "perceptual"}))
+    t = some.targets(hr)
+    torch.testing.assert_close(t.pixel, usm(hr))
+    assert t.perceptual is t.pixel and t.gan is hr
+    # The PSNR step fits the sharpened target: its loss is measured against usm(hr).
+    torch.manual_seed(0)
+    g = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    lr = nn.functional.avg_pool2d(hr, 4)
+    with torch.no_grad():
+        expected = PixelLoss("l1")(g(lr), usm(hr))
+    out = psnr_step(lr, hr, g, torch.optim.Adam(g.parameters()), some, Amp("cpu"))
+    torch.testing.assert_close(out["l_pix"], expected)
 
 
 def test_gan_step_bf16_autocast_keeps_fp32_losses() -> None:

@@ -128,8 +128,28 @@ def test_targets_key_changes_with_everything_that_changes_the_targets() -> None:
         targets_key("abc", [2, 4], 4, "bf16", ["/data/a"]),
         targets_key("abc", [2, 4], 4, "fp32", ["/data/b"]),  # another folder: same stems, other pictures
         targets_key("abc", [2, 4], 4, "fp32", ["/data/a", "/data/meta.txt"]),
+        targets_key("abc", [2, 4], 4, "fp32", ["/data/a"], {"ensemble": True}),
+        targets_key("abc", [2, 4], 4, "fp32", ["/data/a"], {"backend": "openvino"}),
     ]
-    assert len({base, *changed}) == 7 and base == targets_key("abc", [2, 4], 4, "fp32", ["/data/a"])
+    assert len({base, *changed}) == 9 and base == targets_key("abc", [2, 4], 4, "fp32", ["/data/a"])
+    # No engine settings named: the key of targets made before they could be set (09e1...: the key before them).
+    assert base == targets_key("abc", [2, 4], 4, "fp32", ["/data/a"], {}) == "09e1aa9b7d91"
+
+
+def test_targets_folder_names_engine_settings_only_when_changed(make_options: MakeOptions, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from esrgan.train.build import teacher_targets_dir
+
+    def folder(**teacher: object) -> str:
+        opts = from_dict(TrainOptions, distill_options(make_options, tmp_path / "t.pth", teacher=teacher))
+        info: Any = SimpleNamespace(sha256="abc")  # the key reads only the teacher's digest
+        return teacher_targets_dir(opts, info, "train", tmp_path, [4])
+
+    default = folder()
+    assert default.endswith(targets_key("abc", [4], 4, "fp32", [str(tmp_path.resolve())]))
+    assert folder(tile=64, tile_pad=8) == default  # tiling changes the blend at tile seams, not the targets' key
+    assert len({default, folder(ensemble=True), folder(backend="openvino"), folder(precision="bf16")}) == 4
 
 
 def test_prepare_targets_shards_the_work_between_processes(

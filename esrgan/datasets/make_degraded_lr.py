@@ -1,0 +1,90 @@
+"""Make a degraded LR test set: each HR image degraded by a degradation block with a fixed seed.
+
+    python -m esrgan.datasets.make_degraded_lr ../shared/data/benchmarks/Set5/HR datasets/degraded_x4/Set5 \\
+        --options options/degrade_test_x4.yml --scale 4 --seed 0
+
+The options file is a degradation block (the keys of ``data.train.degradation``, :class:`DegradationOptions`;
+``--set key=value`` overrides them). Each HR image is mod-cropped to a multiple of the scale and degraded as a
+whole by :func:`esrgan.degradations.degraded_lr`, drawing from a generator seeded with (``--seed``, the image's
+file stem): everyone with the same block, seed and images gets the same LR files, whatever the order, the
+number of workers or the machine. ``OUTPUT/<stem>.png`` are 8-bit RGB PNGs, ``OUTPUT/degradations.json`` records
+the block, the seed and every image's random draws. Score a model on them with
+``esrgan test -m MODEL --hr HR --lr OUTPUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_png
+from esrgan.degradations import DegradationOptions, degraded_lr
+from esrgan.fileio import write_text_atomic
+from esrgan.image import decode_rgb, list_images, to_float
+from esrgan.options import OptionsError, load_options, to_dict
+
+log = logging.getLogger(__name__)
+
+RECORDS = "degradations.json"
+
+__all__ = ["RECORDS", "degrade_file", "main"]
+
+
+def degrade_file(
+    hr: Path, output: Path, opts: DegradationOptions, scale: int, seed: int, overwrite: bool
+) -> tuple[str, dict[str, Any]]:
+    """Write the degraded LR image of one HR file; returns (its stem, the record of its draws)."""
+    img = to_float(decode_rgb(np.fromfile(hr, dtype=np.uint8), str(hr)))
+    lr, record = degraded_lr(img, opts, scale, seed, hr.stem)
+    write_png(output / f"{hr.stem}.png", np.ascontiguousarray(lr[:, :, ::-1]), 3, overwrite)  # OpenCV writes BGR
+    return hr.stem, record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    parser = argparse.ArgumentParser(prog="python -m esrgan.datasets.make_degraded_lr", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("input", type=Path, help="folder of HR images")
+    parser.add_argument("output", type=Path, help="folder for the LR images (<stem>.png) and degradations.json")
+    parser.add_argument("--options", type=Path, required=True, help="YAML degradation block (DegradationOptions)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a key of the block, value read as YAML (repeatable)")  # fmt: skip
+    parser.add_argument("-s", "--scale", type=int, default=4, help="downscaling factor (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="the test set's seed (default 0)")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
+    try:
+        if args.scale < 1 or args.seed < 0:
+            raise ValueError(f"--scale must be positive and --seed >= 0, got {args.scale} and {args.seed}")
+        opts = load_options(DegradationOptions, args.options, args.overrides)
+        files = list_images(args.input)
+        stems = [p.stem for p in files]
+        if len(set(stems)) != len(stems):
+            raise ValueError(f"{args.input}: two images share a stem; LR names would collide")
+        check_no_conflicts([args.output / f"{s}.png" for s in stems] + [args.output / RECORDS], args.overwrite)
+        args.output.mkdir(parents=True, exist_ok=True)
+        job = functools.partial(
+            degrade_file, output=args.output, opts=opts, scale=args.scale, seed=args.seed, overwrite=args.overwrite
+        )
+        records = dict(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
+        summary = {"scale": args.scale, "seed": args.seed, "options": to_dict(opts), "images": records}
+        write_text_atomic(args.output / RECORDS, json.dumps(summary, indent=1) + "\n", overwrite=True)
+    except (OptionsError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        log.error("%s", exc)
+        return 2
+    log.info("%d degraded LR images (x%d, seed %d) in %s", len(files), args.scale, args.seed, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

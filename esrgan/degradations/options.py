@@ -1,0 +1,150 @@
+"""``DegradationOptions``: the typed schema of a degradation block (``data.train.degradation`` in a training file).
+
+Field names and defaults are Real-ESRGAN's (``options/train_realesrgan_x4plus.yml``: the top-level synthesis
+keys and the dataset's kernel keys, flattened into one block), so a published block translates one to one:
+copy its keys, drop the ones that are not degradations (``gt_size`` is ``data.train.patch_size``,
+``queue_size`` is ``data.train.queue_size``, ``use_hflip`` is ``data.train.hflip``, the ``*_gt_usm`` flags are
+``losses.<kind>.gt_usm``). A few fields are extensions for what Real-ESRGAN hard-codes; their defaults
+reproduce its code:
+
+- ``crop_pad_size`` (Real-ESRGAN: 400): the HR region that is degraded; the training patch is cut from it
+  afterwards, so the patch sees no borders of the blur, resize and JPEG blocks.
+- ``resize_modes`` (Real-ESRGAN: area, bilinear, bicubic): interpolation modes the resizes draw from.
+- ``second_order_prob`` (Real-ESRGAN: 1, its second order always runs and only its blur is skipped with
+  ``1 - second_blur_prob``): the probability of the whole second order (blur, resize, noise).
+- ``jpeg_prob``, ``jpeg_prob2`` (Real-ESRGAN: 1): the probability of each JPEG step.
+
+Torch-free: the options are checked before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+KernelType = Literal["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
+ResizeMode = Literal["area", "bilinear", "bicubic"]
+
+KERNEL_TYPES: tuple[KernelType, ...] = (
+    "iso",
+    "aniso",
+    "generalized_iso",
+    "generalized_aniso",
+    "plateau_iso",
+    "plateau_aniso",
+)
+KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+MIN_KERNEL_SIZE = 7  # Real-ESRGAN draws kernel sides from 7, 9, ..., blur_kernel_size
+
+__all__ = ["KERNEL_TYPES", "DegradationOptions", "KernelType", "ResizeMode"]
+
+
+@dataclass(frozen=True)
+class DegradationOptions:
+    """Real-ESRGAN's high-order degradation model (see :func:`esrgan.degradations.degrade`).
+
+    Sigmas and noise levels are in pixels of the image they apply to; noise sigmas are on the 0-255 scale.
+    Ranges are ``[low, high]``, drawn uniformly; probabilities are in [0, 1].
+    """
+
+    # ---- first order: blur kernel (sides 7, 9, ..., blur_kernel_size), resize, noise, JPEG
+    blur_kernel_size: int = 21
+    kernel_list: tuple[KernelType, ...] = KERNEL_TYPES
+    kernel_prob: tuple[float, ...] = KERNEL_PROB
+    sinc_prob: float = 0.1  # a sinc (ringing) kernel instead of one of kernel_list
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    betag_range: tuple[float, float] = (0.5, 4.0)  # generalised Gaussian shape
+    betap_range: tuple[float, float] = (1.0, 2.0)  # plateau shape
+    resize_prob: tuple[float, float, float] = (0.2, 0.7, 0.1)  # up, down, keep
+    resize_range: tuple[float, float] = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5  # otherwise Poisson noise
+    noise_range: tuple[float, float] = (1.0, 30.0)
+    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple[int, int] = (30, 95)
+
+    # ---- second order
+    second_blur_prob: float = 0.8
+    blur_kernel_size2: int = 21
+    kernel_list2: tuple[KernelType, ...] = KERNEL_TYPES
+    kernel_prob2: tuple[float, ...] = KERNEL_PROB
+    sinc_prob2: float = 0.1
+    blur_sigma2: tuple[float, float] = (0.2, 1.5)
+    betag_range2: tuple[float, float] = (0.5, 4.0)
+    betap_range2: tuple[float, float] = (1.0, 2.0)
+    resize_prob2: tuple[float, float, float] = (0.3, 0.4, 0.3)
+    resize_range2: tuple[float, float] = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: tuple[float, float] = (1.0, 25.0)
+    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: tuple[int, int] = (30, 95)  # the final JPEG
+
+    # ---- final: resize to the LR size with a sinc filter, before or after the last JPEG (each with p = 0.5)
+    final_sinc_prob: float = 0.8
+
+    # ---- the ground truth the degradation starts from: USM-sharpened (Real-ESRGAN; RealESRNet's gt_usm) or as is
+    gt_usm: bool = True
+
+    # ---- extensions (defaults: what Real-ESRGAN's code does; see the module docstring)
+    crop_pad_size: int = 400
+    resize_modes: tuple[ResizeMode, ...] = ("area", "bilinear", "bicubic")
+    second_order_prob: float = 1.0
+    jpeg_prob: float = 1.0
+    jpeg_prob2: float = 1.0
+
+    def __post_init__(self) -> None:
+        probs = ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob", "second_blur_prob", "sinc_prob2",
+                 "gaussian_noise_prob2", "gray_noise_prob2", "final_sinc_prob", "second_order_prob", "jpeg_prob",
+                 "jpeg_prob2")  # fmt: skip
+        for name in probs:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        for suffix in ("", "2"):
+            self._check_blur(suffix)
+            self._check_weights(f"resize_prob{suffix}", getattr(self, f"resize_prob{suffix}"))
+            low, high = getattr(self, f"resize_range{suffix}")
+            if not 0 < low <= 1 <= high:
+                raise ValueError(f"resize_range{suffix} must be [down, up] with 0 < down <= 1 <= up, got {low, high}")
+            for name in (f"noise_range{suffix}", f"poisson_scale_range{suffix}"):
+                self._check_range(name, 0.0)
+            self._check_range(f"jpeg_range{suffix}", 1.0)
+            if getattr(self, f"jpeg_range{suffix}")[1] > 100:
+                raise ValueError(
+                    f"jpeg_range{suffix} qualities must be 1-100, got {getattr(self, f'jpeg_range{suffix}')}"
+                )
+        if not self.resize_modes:
+            raise ValueError("resize_modes must name at least one of area, bilinear, bicubic")
+        if self.crop_pad_size <= 0:
+            raise ValueError(f"crop_pad_size must be positive, got {self.crop_pad_size}")
+
+    def _check_blur(self, suffix: str) -> None:
+        size = getattr(self, f"blur_kernel_size{suffix}")
+        if size < MIN_KERNEL_SIZE or size % 2 == 0:
+            raise ValueError(f"blur_kernel_size{suffix} must be odd and >= {MIN_KERNEL_SIZE}, got {size}")
+        kinds, weights = getattr(self, f"kernel_list{suffix}"), getattr(self, f"kernel_prob{suffix}")
+        if not kinds or len(kinds) != len(weights):
+            raise ValueError(
+                f"kernel_list{suffix} and kernel_prob{suffix} must be non-empty and of equal length, "
+                f"got {len(kinds)} and {len(weights)}"
+            )
+        self._check_weights(f"kernel_prob{suffix}", weights)
+        low, _ = self._check_range(f"blur_sigma{suffix}", 0.0)
+        if low <= 0:
+            raise ValueError(f"blur_sigma{suffix} must be positive, got {getattr(self, f'blur_sigma{suffix}')}")
+        for name in (f"betag_range{suffix}", f"betap_range{suffix}"):
+            low, high = self._check_range(name, 0.0)
+            # A shape below 1 or above 1 is drawn with p = 0.5 each, from [low, 1] and [1, high] (BasicSR).
+            if not 0 < low <= 1 <= high:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= 1 <= high, got {low, high}")
+
+    @staticmethod
+    def _check_weights(name: str, weights: tuple[float, ...]) -> None:
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"{name} must be non-negative weights with a positive sum, got {list(weights)}")
+
+    def _check_range(self, name: str, minimum: float) -> tuple[float, float]:
+        low, high = getattr(self, name)
+        if not minimum <= low <= high:
+            raise ValueError(f"{name} must be [low, high] with {minimum:g} <= low <= high, got {[low, high]}")
+        return low, high

@@ -1,0 +1,46 @@
+"""Degraded LR images for evaluation: the same LR for everyone, from a degradation block and a fixed seed.
+
+Each image draws from its own generator seeded with (seed, a hash of the image's name), so its LR does not
+depend on the order of the images, on which other images are in the folder, or on the process that makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from esrgan.degradations.options import DegradationOptions
+from esrgan.degradations.pipeline import degrade
+from esrgan.image.resize import mod_crop
+
+__all__ = ["degraded_lr", "image_rng"]
+
+
+def image_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of image ``name`` (e.g. its file stem) under ``seed``."""
+    digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence([seed, digest]))
+
+
+def degraded_lr(
+    hr: np.ndarray, opts: DegradationOptions, scale: int, seed: int, name: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The degraded LR image of one HR image.
+
+    Args:
+        hr: (H, W, 3) float32 RGB in [0, 1] (:func:`esrgan.data.to_float` of a decoded image).
+        opts: the degradation block (``crop_pad_size`` does not apply: the whole image is degraded).
+        scale: the integer factor; the HR image is mod-cropped to a multiple of it first (the benchmark protocol).
+        seed: the test set's seed.
+        name: the image's name (its file stem), which selects its random draws.
+
+    Returns:
+        ((H // scale, W // scale, 3) uint8 RGB, the record of the draws; see :func:`esrgan.degradations.degrade`).
+    """
+    img = mod_crop(hr, scale).astype(np.float32)
+    if img.shape[0] < scale or img.shape[1] < scale:
+        raise ValueError(f"{name}: the image ({hr.shape[0]}x{hr.shape[1]}) is smaller than the scale {scale}")
+    lr, record = degrade(img, opts, scale, image_rng(seed, name))
+    return np.round(lr * 255.0).astype(np.uint8), record

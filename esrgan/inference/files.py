@@ -1,0 +1,169 @@
+"""Upscale an image file into another: read, run the engine, write, keeping what the input had.
+
+:func:`upscale_file` is what ``esrgan upscale`` does for each file: decode (any bit depth, gray, alpha, EXIF
+orientation; :mod:`esrgan.image`), map the image onto the network's channels and upscale it and its alpha
+(:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha,
+gray-ness, ICC profile and EXIF where the output format can store them. The output format follows the target's
+extension, or the input's (:func:`output_extension`). An input file is never written over.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from esrgan.defaults import OUTPUT_FORMATS
+from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
+from esrgan.inference.pipeline import AlphaMode, upscale_image
+from esrgan.inference.upscaler import Upscaler
+
+__all__ = [
+    "InputTooLargeError",
+    "OverwritesInputError",
+    "UpscaledFile",
+    "output_extension",
+    "upscale_file",
+    "upscale_image_data",
+]
+
+Existing = Literal["overwrite", "skip", "error"]
+
+
+class InputTooLargeError(ValueError):
+    """An input has more pixels than ``max_pixels`` allows (checked after decoding, before the engine runs)."""
+
+    def __init__(self, path: Path, pixels: int, limit: int) -> None:
+        self.path, self.pixels, self.limit = path, pixels, limit
+        super().__init__(f"{path}: {pixels / 1e6:.1f} MP is above max_pixels {limit} (0 allows any size)")
+
+
+class OverwritesInputError(ValueError):
+    """The output would replace an input file."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        self.source, self.target = source, target
+        super().__init__(f"{source}: output {target} would overwrite an input")
+
+
+@dataclass(frozen=True)
+class UpscaledFile:
+    """What :func:`upscale_file` did.
+
+    Attributes:
+        source, target: the input and the output file.
+        width, height: the output's size in pixels (0 when skipped).
+        skipped: the target existed and ``existing="skip"`` left it alone.
+    """
+
+    source: Path
+    target: Path
+    width: int = 0
+    height: int = 0
+    skipped: bool = False
+
+
+def output_extension(source: str | os.PathLike[str], image: ImageData, requested: str = "auto") -> str:
+    """The output file's extension (with the dot) for ``image`` read from ``source``.
+
+    ``requested`` "png", "jpg", "webp" or "tif" is used as is. "auto" keeps the input's format (``.jpeg`` written
+    as ``.jpg``, ``.tiff`` as ``.tif``) unless it cannot store what the image has: transparency needs PNG, WebP
+    or TIFF, and samples deeper than 8 bits PNG or TIFF; PNG is chosen then.
+    """
+    if requested not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {requested!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if requested != "auto":
+        return "." + requested
+    ext = Path(source).suffix.lower()
+    ext = {".jpeg": ".jpg", ".tiff": ".tif"}.get(ext, ext)
+    if image.alpha is not None and ext not in (".png", ".webp", ".tif"):
+        return ".png"
+    if image.bit_depth > 8 and ext not in (".png", ".tif"):
+        return ".png"
+    return ext
+
+
+def upscale_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    upscaler: Upscaler,
+    *,
+    ext: str | None = None,
+    outscale: float | None = None,
+    alpha_mode: AlphaMode = "model",
+    quality: int = 95,
+    max_pixels: int = 0,
+    existing: Existing = "overwrite",
+    inputs: Collection[Path] = (),
+    keep_metadata: bool = True,
+) -> UpscaledFile:
+    """Upscale the image file ``source`` into ``target``.
+
+    Args:
+        source: an image file (PNG, JPEG, WebP, BMP, TIFF; 8/16-bit or float; gray, RGB, alpha).
+        target: the output file, its extension choosing the format; with ``ext``, the output file without
+            its extension (``ext`` is appended). Its folder is created if needed.
+        upscaler: the engine (its network's scale and input channels are used).
+        ext: None (``target`` is complete), or "auto", "png", "jpg", "webp", "tif": see :func:`output_extension`.
+        outscale: final size relative to the input (default: the network's scale); the output is resized.
+        alpha_mode: "model" upscales transparency with the network, "bicubic" resizes it.
+        quality: JPEG / WebP quality, 1-100.
+        max_pixels: refuse inputs with more pixels than this (0: no limit).
+        existing: what to do when ``target`` exists: "overwrite" it, "skip" this file, or raise ("error").
+        inputs: other files that must not be written over (e.g. the other inputs of a batch), as resolved paths
+            (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
+        keep_metadata: write the input's ICC profile and EXIF into the output where its format holds them
+            (:mod:`esrgan.image.metadata`); False writes neither.
+
+    Returns:
+        The source, the output file and its size, or ``skipped=True``.
+
+    Raises:
+        InputTooLargeError: more than ``max_pixels`` pixels.
+        OverwritesInputError: ``target`` is ``source`` or one of ``inputs``.
+        FileExistsError: ``existing="error"`` and ``target`` exists.
+        OSError, ValueError: the file cannot be read or written, or the image does not fit the network.
+    """
+    source = Path(source)
+    image = read_image(source)
+    if max_pixels and image.height * image.width > max_pixels:
+        raise InputTooLargeError(source, image.height * image.width, max_pixels)
+    target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
+    resolved = target.resolve()
+    if resolved == source.resolve() or resolved in inputs:
+        raise OverwritesInputError(source, target)
+    if existing == "skip" and target.exists():
+        return UpscaledFile(source, target, skipped=True)
+    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_image(target, result, quality=quality, overwrite=existing == "overwrite")
+    return UpscaledFile(source, target, result.width, result.height)
+
+
+def upscale_image_data(
+    upscaler: Upscaler, image: ImageData, *, outscale: float | None = None, alpha_mode: AlphaMode = "model"
+) -> ImageData:
+    """Upscale a decoded image and its alpha, keeping its bit depth and metadata (see :func:`upscale_file`)."""
+    alpha = to_tensor(image.alpha) if image.alpha is not None else None
+    with torch.inference_mode():
+        sr, sr_alpha = upscale_image(
+            upscaler,
+            to_tensor(image.pixels),
+            alpha,
+            net_channels=upscaler.in_channels or 3,
+            scale=upscaler.scale,
+            outscale=outscale,
+            alpha_mode=alpha_mode,
+        )
+    return ImageData(
+        pixels=from_tensor(sr),
+        alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
+        bit_depth=image.bit_depth,
+        metadata=image.metadata,
+    )

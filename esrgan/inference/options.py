@@ -1,0 +1,93 @@
+"""The engine's settings as one typed, validated value: :class:`EngineOptions`.
+
+Everything an :class:`esrgan.inference.Upscaler` is told besides the network and its callbacks: tiling,
+self-ensemble, precision, device, backend, torch.compile, tiles per call. The command-line flags
+(``esrgan.commands.common.engine_options``), the evaluation options (``esrgan test``), the validation and the
+teacher options of training all hold one, and ``Upscaler.from_options(net, options)`` builds the engine from it.
+The ranges are checked here, once. Importing this module costs no torch (``esrgan --help`` reads it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from esrgan.defaults import (
+    BACKEND_CHOICES,
+    DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
+    DEFAULT_TILE,
+    DEFAULT_TILE_PAD,
+    PRECISIONS,
+    BackendName,
+    PrecisionName,
+    TileSize,
+)
+
+__all__ = ["EngineOptions"]
+
+# Backends that run on any device and can torch.compile; the others are compiled for the CPU.
+_TORCH = ("auto", "torch")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the inference engine runs a network (see :class:`esrgan.inference.Upscaler` for the details).
+
+    Embedded in YAML options as keys of their section (``tile: 0``, ``precision: fp32``, ...), not as a
+    sub-section: see :func:`esrgan.options.flat`.
+
+    Raises:
+        ValueError: a value out of range, an unknown name, or a combination no backend runs.
+    """
+
+    # "auto": the largest tile that fits in free memory (on the CPU at most 256, which is faster); 0: whole
+    # images; N: tiles of at most N input pixels per side.
+    tile: TileSize = DEFAULT_TILE
+    tile_pad: int = DEFAULT_TILE_PAD  # context per tile side in input pixels; neighbours blend over 2 * tile_pad
+    ensemble: bool = False  # average the 8 flips/rotations (x8 self-ensemble, 8x slower)
+    # auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32 elsewhere (esrgan.device.resolve_precision)
+    precision: PrecisionName = DEFAULT_PRECISION
+    device: str = "auto"  # auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps
+    # auto: the fastest measured for the network and device (esrgan.backends.auto_backend); torch (any device);
+    # onnxruntime or openvino (CPU only, compiled once and cached on disk)
+    backend: BackendName = DEFAULT_BACKEND
+    compile: bool = False  # torch.compile the network (torch backend; checked against eager on first use)
+    tile_batch: int = 1  # same-shaped tiles stacked into one network call (helps GPUs with small tiles)
+
+    def __post_init__(self) -> None:
+        if not (self.tile == "auto" or (_is_int(self.tile) and self.tile >= 0)):
+            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {self.tile!r}")
+        if not (_is_int(self.tile_pad) and self.tile_pad >= 0):
+            raise ValueError(f"tile_pad must be an integer >= 0, got {self.tile_pad!r}")
+        if not (_is_int(self.tile_batch) and self.tile_batch >= 1):
+            raise ValueError(f"tile_batch must be an integer >= 1, got {self.tile_batch!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise ValueError(f"device must be a name such as auto, cpu, cuda or cuda:1, got {self.device!r}")
+        if self.compile and self.backend not in _TORCH:
+            raise ValueError(f"compile applies to the torch backend only, not {self.backend}")
+        if self.backend not in _TORCH and self.device.strip().lower() not in ("auto", "cpu"):
+            raise ValueError(
+                f"the {self.backend} backend runs on the CPU only, not {self.device}: use device cpu or backend torch"
+            )
+
+    def with_default_device(self, device: str) -> EngineOptions:
+        """These options with device "auto" replaced by ``device`` (an explicit device is kept).
+
+        Training runs validation and the teacher through the engine where it trains (``cuda:LOCAL_RANK`` under
+        torchrun), unless the options name another device.
+        """
+        return self if self.device.strip().lower() != "auto" else dataclasses.replace(self, device=device)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of :class:`esrgan.inference.Upscaler`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

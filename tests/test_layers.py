@@ -1,0 +1,93 @@
+"""The layering contract: every import between rooms of the package points down (README, "Architecture").
+
+A room is a top-level module or subpackage of ``esrgan``. Every import statement, function-local ones included,
+is read from the source (nothing is imported), so a lazy import that breaks the layering is caught too. A new
+room must be given a floor here; that is the moment to decide where it sits.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "esrgan"
+
+# Floor of each room: a room may import rooms on lower floors only (and itself). The package root (``esrgan``:
+# ``__version__``) is the ground.
+FLOORS: dict[str, int] = {
+    "esrgan": 0,
+    "errors": 0,
+    "defaults": 0,
+    "fileio": 0,
+    "allocator": 0,  # glibc malloc tuning, torch-free: the command calls it first
+    "shipped_options": 0,  # the shipped options files by name (torch-free)
+    "options_files": 0,  # data: the shipped YAML files, no code
+    "options": 0,
+    "device": 0,
+    "formats": 1,  # file containers without architecture names
+    "image": 1,
+    "metrics": 1,
+    "archs": 2,  # one room per architecture
+    "degradations": 2,
+    "models": 3,  # loading and saving: containers -> the architecture's room -> a network
+    "backends": 3,
+    "losses": 3,
+    "data": 3,
+    "inference": 4,  # the engine
+    "video": 5,
+    "evaluation": 5,
+    "train": 6,
+    "bench": 6,
+    "cluster": 6,
+    "datasets": 7,  # data-preparation scripts
+    "commands": 8,
+    "cli": 8,
+    "__main__": 9,
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "esrgan":
+        return None
+    return parts[1] if len(parts) > 1 else "esrgan"
+
+
+@functools.cache
+def _imports() -> list[tuple[str, str, str]]:
+    """(source file, importing room, imported room) for every import of another room of the package."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        module = ".".join(rel.parts).removesuffix(".__init__")
+        room = _room(module)
+        assert room is not None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                other = _room(target)
+                if other is not None and other != room:
+                    found.append((f"{rel}.py:{node.lineno}", room, other))
+    return found
+
+
+def test_every_room_has_a_floor() -> None:
+    rooms = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    rooms = {r for r in rooms if not r.startswith("__pycache__")} - {"__init__"}
+    missing = sorted(rooms - set(FLOORS))
+    assert not missing, f"give these rooms a floor in tests/test_layers.py: {missing}"
+
+
+def test_imports_point_down() -> None:
+    upward = [
+        f"{where}: {room} (floor {FLOORS[room]}) imports {other} (floor {FLOORS.get(other, '?')})"
+        for where, room, other in _imports()
+        if other not in FLOORS or FLOORS[other] >= FLOORS[room]
+    ]
+    assert not upward, "imports that point up or sideways:\n" + "\n".join(upward)
