@@ -1,9 +1,10 @@
 """The options files shipped inside the package (``esrgan/options_files/*.yml``): list them, find them by name.
 
-``esrgan train -opt train_ESRGAN_x4`` and ``esrgan test -opt test_bicubic_x4`` name a shipped file; a path names
-any other file. The repository's ``options/`` folder is a link to the shipped folder, so the README's
-``-opt options/train_ESRGAN_x4.yml`` works from a clone, and (through :func:`resolve`) from anywhere after a
-plain ``pip install``. ``esrgan options copy NAME DIR`` copies one out to edit. Torch-free.
+``esrgan train -opt train_ESRGAN_x4``, ``esrgan test -opt test_bicubic_x4`` and ``python -m
+esrgan.datasets.make_degraded_lr --options degrade_test_x4`` name a shipped file; a path names any other file.
+The repository's ``options/`` folder is a link to the shipped folder, so the README's ``-opt
+options/train_ESRGAN_x4.yml`` works from a clone, and (through :func:`resolve`) from anywhere after a plain
+``pip install``. ``esrgan options copy NAME DIR`` copies one out to edit. Torch-free.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class ShippedOptions:
     Attributes:
         name: the file's stem, what ``-opt NAME`` takes.
         path: the file inside the installed package.
-        verb: the command that reads it: "train" or "test".
+        verb: what reads it: "train" (``esrgan train -opt``), "test" (``esrgan test -opt``) or "degrade" (a
+            degradation block: ``python -m esrgan.datasets.make_degraded_lr --options``).
         summary: the first sentence of the file's opening comment.
     """
 
@@ -114,5 +116,5 @@ def _describe(path: Path) -> ShippedOptions:
     if len(summary) > 100:
         summary = summary[:99].rstrip() + "…"
     keys = {line.split(":", 1)[0] for line in text.splitlines() if line[:1].isalpha() and ":" in line}
-    verb = "test" if "datasets" in keys and "stage" not in keys else "train"
+    verb = "train" if "stage" in keys else "test" if "datasets" in keys else "degrade"
     return ShippedOptions(name=path.stem, path=path, verb=verb, summary=summary)

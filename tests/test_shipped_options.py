@@ -15,6 +15,7 @@ def test_every_yaml_file_is_listed_with_its_verb_and_summary() -> None:
     entries = {e.name: e for e in shipped_options.shipped()}
     assert {p.stem for p in shipped_options.FOLDER.glob("*.yml")} == set(entries)
     assert entries["train_ESRGAN_x4"].verb == "train" and entries["test_bicubic_x4"].verb == "test"
+    assert entries["degrade_test_x4"].verb == "degrade"
     assert entries["test_bicubic_x4"].summary.startswith("The bicubic baseline of SR papers")
     assert all(e.summary and len(e.summary) <= 100 for e in entries.values())
 

@@ -53,7 +53,8 @@ def run_list(args: argparse.Namespace) -> int:
     width = max(len(e.name) for e in entries)
     for e in entries:
         print(f"{e.name:<{width}}  {e.verb:<5}  {e.summary}")
-    print(f"\nIn {shipped_options.FOLDER}. Use: esrgan train -opt NAME; edit a copy: esrgan options copy NAME DIR")
+    print(f"\nIn {shipped_options.FOLDER}. Use: esrgan train|test -opt NAME (degrade: python -m")
+    print("esrgan.datasets.make_degraded_lr --options NAME); edit a copy: esrgan options copy NAME DIR")
     return 0
 
 
@@ -75,5 +76,10 @@ def run_copy(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise FileExistsError(f"{target} already exists; pass --force to replace it")
     write_bytes_atomic(target, entry.path.read_bytes())
-    log.info("copied %s to %s; run it with: esrgan %s -opt %s", entry.name, target, entry.verb, target)
+    use = (
+        "python -m esrgan.datasets.make_degraded_lr --options"
+        if entry.verb == "degrade"
+        else f"esrgan {entry.verb} -opt"
+    )
+    log.info("copied %s to %s; use it with: %s %s", entry.name, target, use, target)
     return 0
