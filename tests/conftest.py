@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,25 @@ def _seed_and_threads() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _log_levels_restored() -> Iterator[None]:
+    """``esrgan.cli.main`` sets the levels of esrgan's loggers (-q, -v); the next test starts from none set."""
+    import logging
+
+    from esrgan.cli import ENGINE_LOGGERS
+
+    yield
+    for name in ("esrgan", *ENGINE_LOGGERS):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+@pytest.fixture(autouse=True)
 def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
     outputs stay comparable with the torch engine; tests marked ``auto_backend`` see the real choice."""
     if "auto_backend" not in request.keywords:
-        monkeypatch.setattr("esrgan.inference.upscaler.auto_backend", lambda *args, **kwargs: "torch")
+        monkeypatch.setattr(
+            "esrgan.inference.upscaler.auto_backend_choice", lambda *args, **kwargs: ("torch", "tests pin torch")
+        )
 
 
 @pytest.fixture(scope="session")

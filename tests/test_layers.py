@@ -42,8 +42,8 @@ FLOORS: dict[str, int] = {
     "cluster": 6,
     "datasets": 7,  # data-preparation scripts
     "commands": 8,
-    "cli": 8,
-    "__main__": 9,
+    "cli": 9,  # dispatches to the commands; its log handler is the progress bars' (commands/progress.py)
+    "__main__": 10,
 }
 
 

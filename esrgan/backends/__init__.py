@@ -29,6 +29,7 @@ __all__ = [
     "MissingPackageError",
     "Runner",
     "auto_backend",
+    "auto_backend_choice",
     "available_backends",
     "check_backend",
     "make_runner",
@@ -97,12 +98,25 @@ def auto_backend(net: nn.Module, device: torch.device, precision: str = "auto", 
         precision: the precision asked for ("fp16" is torch only).
         compile: torch.compile asked for (torch only).
     """
-    if device.type != "cpu" or compile or precision.strip().lower() == "fp16":
-        return "torch"
-    spec = get(as_sr_network(net).arch_name)
-    if spec is not None and spec.cpu_backend is not None and spec.cpu_backend in available_backends():
-        return spec.cpu_backend
-    return "torch"
+    return auto_backend_choice(net, device, precision, compile)[0]
+
+
+def auto_backend_choice(
+    net: nn.Module, device: torch.device, precision: str = "auto", compile: bool = False
+) -> tuple[str, str]:
+    """:func:`auto_backend`'s choice and why, in words (``esrgan -v`` shows it)."""
+    if device.type != "cpu":
+        return "torch", f"the compiled backends run on the CPU, not {device.type}"
+    if compile or precision.strip().lower() == "fp16":
+        return "torch", "torch.compile asked for" if compile else "fp16 runs on torch only"
+    arch = as_sr_network(net).arch_name
+    spec = get(arch)
+    if spec is None or spec.cpu_backend is None:
+        return "torch", f"the fastest measured for {arch} on the CPU"
+    if spec.cpu_backend not in available_backends():
+        extra = dict(REQUIREMENTS[spec.cpu_backend])[spec.cpu_backend]
+        return "torch", f"{spec.cpu_backend}, the fastest measured for {arch}, is not installed (esrgan[{extra}])"
+    return spec.cpu_backend, f"the fastest measured for {arch} on the CPU"
 
 
 def make_runner(

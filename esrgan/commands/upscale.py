@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
 if TYPE_CHECKING:
     from torch import nn
 
+    from esrgan.commands.progress import Estimate, WorkBar
     from esrgan.inference import UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
@@ -116,8 +118,7 @@ def plan_jobs(
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from esrgan.commands.progress import Status
     from esrgan.image import IMAGE_EXTENSIONS
     from esrgan.inference import Upscaler
 
@@ -136,17 +137,21 @@ def run(args: argparse.Namespace) -> int:
     options = engine_options(args)  # checked before the model loads
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    net, scale = _load_network(args)
+    net, scale, name = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
-    tiles = _TileBar(args.quiet)
-    upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
-    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+    progress = _ImageProgress(args.quiet)
+    with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
+        upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    pixels = {source: _pixels(source) for source, _ in found}  # from the headers
+    progress.estimate = _estimate(upscaler, name, list(pixels.values()), options.ensemble)
 
     inputs = {source.resolve() for source, _ in found}
     done = skipped = failed = 0
-    bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
-    for source, target, stem in bar:
+    jobs = list(plan_jobs(found, output, suffix, single_file))
+    for number, (source, target, stem) in enumerate(jobs, start=1):
+        label = source.name if len(jobs) == 1 else f"{source.name} ({number}/{len(jobs)})"
+        progress.start(label, pixels[source] * progress.estimate.flops_per_pixel)
         try:
             result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -156,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             log.error("%s", message if str(source) in message else f"{source}: {message}")
             continue
         finally:
-            tiles.close()
+            progress.close()
         if result.skipped:
             skipped += 1
             log.info("%s: skipped, %s exists", source, result.target)
@@ -172,8 +177,25 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
-    """The network of ``-m`` or ``--interp`` and its scale, logged."""
+def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:
+    """The network of ``-m`` or ``--interp``, its scale and its name, logged."""
+    from esrgan.commands.progress import Status
+
+    with Status(f"loading {args.interp or args.model}", args.quiet) as loading:
+        net, info = _read_network(args)
+    log.info(
+        "model %s (%s x%d, %.1fM parameters, %s) loaded in %.1f s",
+        info.name or info.path,
+        info.arch,
+        info.scale,
+        info.num_params / 1e6,
+        info.source_format,
+        loading.seconds,
+    )
+    return net, info.scale, str(info.name or Path(info.path).name)
+
+
+def _read_network(args: argparse.Namespace) -> tuple[nn.Module, Any]:
     from esrgan.models import load_model
 
     if args.interp:
@@ -187,15 +209,15 @@ def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
         info = infos[0]
     else:
         net, info = load_model(args.model)
-    log.info(
-        "model %s (%s x%d, %.1fM parameters, %s)",
-        info.name or info.path,
-        info.arch,
-        info.scale,
-        info.num_params / 1e6,
-        info.source_format,
-    )
-    return net, info.scale
+    return net, info
+
+
+def _pixels(source: Path) -> int:
+    """Pixels of an image from its header (0 if the header cannot be read: the file fails later, with a reason)."""
+    from esrgan.image.metadata import read_header
+
+    width, height = read_header(source).size or (0, 0)
+    return width * height
 
 
 def _upscale_one(
@@ -239,24 +261,55 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
-class _TileBar:
-    """A progress bar over the tiles of one image, shown only for images of more than one tile."""
+class _ImageProgress:
+    """The tile bar of the image being upscaled, and the job's time estimate.
+
+    The engine calls :meth:`on_tile` with ``(0, total)`` before its first network call, whole numbers after each
+    call and fractions while one runs; a new ``(0, total)`` starts its next call (the alpha plane). The speed of
+    the first call of the first image upscaled is the job's measured speed.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar: Any = None
+        self.estimate: Estimate | None = None
+        self.label = ""
+        self.work = 0.0  # FLOPs of one network call on the current image
+        self.bar: WorkBar | None = None
+        self.call_started = 0.0
+        self.calls = 0  # network calls started since the job began
 
-    def update(self, done: int, total: int) -> None:
-        if self.quiet or total <= 1:
-            return
+    def start(self, label: str, work: float) -> None:
+        self.label, self.work = label, work
+
+    def on_tile(self, done: float, total: int) -> None:
+        from esrgan.commands.progress import WorkBar
+
+        if done == 0:
+            self.calls += 1
+            self.call_started = time.perf_counter()
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
-        self.bar.n = done
-        self.bar.refresh()
+            self.bar = WorkBar(self.label, total, "tile", quiet=self.quiet)
+        self.bar.update(done, total)
+        if self.estimate is not None and self.calls == 1 and done > 0:
+            seconds = time.perf_counter() - self.call_started
+            self.estimate.measured(self.work * done / total, seconds, first_tile_done=done >= 1)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _estimate(upscaler: Upscaler, name: str, sizes: list[int], ensemble: bool) -> Estimate:
+    """The job's time estimate: the inputs' pixels (``sizes``) x the model's cost per pixel."""
+    from esrgan.commands.progress import Estimate
+    from esrgan.defaults import FAST_MODEL
+    from esrgan.models import zoo
+
+    per_pixel = upscaler.flops_per_pixel * (8 if ensemble else 1)
+    fast = zoo.find_builtin(FAST_MODEL)
+    faster = ""
+    if fast is not None and name != fast.name and upscaler.flops_per_pixel > 2 * fast.gflop_per_megapixel * 1e3:
+        ratio = upscaler.flops_per_pixel / (fast.gflop_per_megapixel * 1e3)
+        faster = f"-m {fast.name} is {ratio:.0f}x faster per pixel (made for anime and video: softer on photos)"
+    return Estimate(sum(sizes) * per_pixel, name, per_pixel, upscaler.device.type == "cpu", faster)

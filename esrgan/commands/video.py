@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
 from esrgan.defaults import (
@@ -23,6 +25,10 @@ from esrgan.defaults import (
     DEFAULT_SEGMENT_FRAMES,
     FAST_MODEL,
 )
+
+if TYPE_CHECKING:
+    from esrgan.commands.progress import Estimate, WorkBar
+    from esrgan.inference import Upscaler
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +141,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from esrgan import video
+    from esrgan.commands.progress import Status
     from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
@@ -146,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
         )
         options = engine_options(args)
         info = video.probe_video(src)
-        net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        upscaler = Upscaler.from_options(net, options)
+        with Status(f"loading {args.model or DEFAULT_MODEL}", args.quiet):
+            net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
+        bar = _ProgressBar(dst.name, quiet=args.quiet, batch=args.batch, frame_pixels=info.width * info.height)
+        with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
+            upscaler = Upscaler.from_options(net, options, on_tile=bar.on_tile)
+        bar.estimate = _estimate(upscaler, model.name or Path(str(model.path)).name, info.width * info.height)
         log.info(
             "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
             src,
@@ -174,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         )
         # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
         engine = {"model": model.sha256, **upscaler.resolved_settings()}
-        with _ProgressBar(dst.name, quiet=args.quiet) as bar:
+        with bar:
             result = video.upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
     log.info(
@@ -207,13 +218,26 @@ def _as_flags(error: type[Exception]) -> Iterator[None]:
 
 
 class _ProgressBar:
-    """tqdm bar in frames, created at the first report so that frames done before a resume count as the start,
-    not as speed; the total is unknown (None) for containers that do not state it."""
+    """The frames bar: created at the first report, so that frames done before a resume count as the start, not as
+    speed; moved in fractions of the batch being upscaled (the engine's ``on_tile``), so a 30-second frame shows
+    progress too. The total is unknown (None) for containers that do not state it. The speed of the first
+    network call is the job's measured speed (:class:`esrgan.commands.progress.Estimate`).
 
-    def __init__(self, name: str, *, quiet: bool) -> None:
-        self.name = name
-        self.quiet = quiet
-        self.bar: Any = None
+    Args:
+        name: the output's name.
+        quiet: show nothing.
+        batch: frames per network call.
+        frame_pixels: pixels of an input frame.
+    """
+
+    def __init__(self, name: str, *, quiet: bool, batch: int, frame_pixels: int) -> None:
+        self.name, self.quiet, self.batch, self.frame_pixels = name, quiet, batch, frame_pixels
+        self.bar: WorkBar | None = None
+        self.estimate: Estimate | None = None
+        self.frames = 0  # frames done
+        self.total: int | None = None
+        self.calls = 0
+        self.call_started = 0.0
 
     def __enter__(self) -> _ProgressBar:
         return self
@@ -223,8 +247,32 @@ class _ProgressBar:
             self.bar.close()
 
     def update(self, done: int, total: int | None) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
+        from esrgan.commands.progress import WorkBar
 
-            self.bar = tqdm(total=total, initial=done, unit="frame", disable=self.quiet, desc=self.name)
-        self.bar.update(done - self.bar.n)
+        if self.bar is None:
+            self.bar = WorkBar(self.name, total, "frame", quiet=self.quiet, initial=done)
+            if self.estimate is not None:
+                self.estimate.total_flops *= max((total or 0) - done, 0)  # the work of one frame until now
+        self.frames, self.total = done, total
+        self.bar.update(done, total)
+
+    def on_tile(self, done: float, total: int) -> None:
+        if done == 0:
+            self.calls += 1
+            self.call_started = time.perf_counter()
+        if self.bar is None:
+            return
+        frames = min(self.batch, self.total - self.frames) if self.total else self.batch
+        self.bar.update(self.frames + frames * done / total)
+        if self.estimate is not None and self.calls == 1 and done > 0:
+            flops = self.estimate.flops_per_pixel * self.frame_pixels * frames * done / total
+            self.estimate.measured(flops, time.perf_counter() - self.call_started, first_tile_done=done >= 1)
+
+
+def _estimate(upscaler: Upscaler, name: str, frame_pixels: int) -> Estimate:
+    """The work of one frame, multiplied by the frames left at the first report (:meth:`_ProgressBar.update`)."""
+    from esrgan.commands.progress import Estimate
+
+    faster = "" if name == FAST_MODEL else f"-m {FAST_MODEL} is made for video and costs ~30x less per pixel"
+    on_cpu = upscaler.device.type == "cpu"
+    return Estimate(frame_pixels * upscaler.flops_per_pixel, name, upscaler.flops_per_pixel, on_cpu, faster)

@@ -81,15 +81,17 @@ class Header:
         mode: Pillow's image mode ("RGB", "L", "I;16", ...), or None when Pillow cannot read the file.
         orientation: EXIF orientation, 1 (upright) to 8.
         metadata: the ICC profile and cleaned EXIF.
+        size: (width, height) as stored (before the orientation turns it), or None.
     """
 
     mode: str | None = None
     orientation: int = 1
     metadata: ImageMetadata = ImageMetadata()
+    size: tuple[int, int] | None = None
 
 
 def read_header(path: str | os.PathLike[str]) -> Header:
-    """Mode, orientation, ICC profile and EXIF of an image file, from its header (no pixels decoded).
+    """Mode, orientation, ICC profile, EXIF and size of an image file, from its header (no pixels decoded).
 
     A file Pillow cannot open (it lacks some of OpenCV's codecs) or with broken metadata gives what could be read;
     this never raises. TIFFs that Pillow cannot decode (float colour) still give their tags.
@@ -98,7 +100,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
 
     try:
         with Image.open(path) as im:
-            return _header(im.getexif(), im.info.get("icc_profile"), im.mode, path)
+            return _header(im.getexif(), im.info.get("icc_profile"), im.mode, path, im.size)
     except Exception as exc:  # metadata is a bonus: the pixels are read by OpenCV either way
         log.debug("%s: Pillow cannot open it (%s)", path, exc)
     try:
@@ -108,16 +110,19 @@ def read_header(path: str | os.PathLike[str]) -> Header:
             f.seek(0)
             tags = Image.Exif()  # a TIFF's first directory: the same tags as EXIF, read without the pixels
             tags.load_from_fp(f)
-            return _header(tags, tags.get(ICC_TAG), None, path)
+            size = (int(tags.get(0x0100, 0)), int(tags.get(0x0101, 0)))  # ImageWidth, ImageLength
+            return _header(tags, tags.get(ICC_TAG), None, path, size if all(size) else None)
     except Exception as exc:  # as above
         log.debug("%s: no TIFF tags (%s)", path, exc)
     return Header()
 
 
-def _header(exif: Any, icc: bytes | None, mode: str | None, path: str | os.PathLike[str]) -> Header:
+def _header(
+    exif: Any, icc: bytes | None, mode: str | None, path: str | os.PathLike[str], size: tuple[int, int] | None
+) -> Header:
     orientation = int(exif.get(ORIENTATION, 1) or 1)
     metadata = ImageMetadata(bytes(icc) if icc else None, _clean(exif, path))
-    return Header(mode, orientation if 1 <= orientation <= 8 else 1, metadata)
+    return Header(mode, orientation if 1 <= orientation <= 8 else 1, metadata, size)
 
 
 def _clean(exif: Any, path: str | os.PathLike[str]) -> bytes | None:

@@ -46,7 +46,7 @@ def test_folder_with_bad_files_goes_on_and_reports(
     (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "out"
     with caplog.at_level(logging.INFO):
-        status = main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model), "-q"])
+        status = main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model)])
     assert status == 1  # something failed
     assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.jpg"]
     assert cv2.imread(str(out / "a_x2.png")).shape == (48, 64, 3)
@@ -221,3 +221,45 @@ def test_upscale_file_is_what_the_command_does_per_file(tmp_path: Path, tiny_mod
                           ext="auto")  # fmt: skip
     assert result.target == tmp_path / "lib" / "a_x2.webp" and (result.width, result.height) == (64, 48)
     assert result.target.read_bytes() == (tmp_path / "cli" / "a_x2.webp").read_bytes()
+
+
+def test_v_shows_the_engine_decisions_and_q_silences(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = save_rgb(tmp_path / "a.png", photo())
+    argv = ["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model), "--precision", "fp32"]
+    decisions = ["device cpu (auto: no CUDA or Apple MPS here)", "precision fp32 (asked for)", "backend torch ("]
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "-v"]) == 0
+    assert all(d in caplog.text for d in decisions), caplog.text
+    assert "tile off: whole images (auto: the whole 32x24 input fits in one tile)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "--skip-existing"]) == 0  # default: what the command does, not why
+    assert "skipped" in caplog.text and not any(d in caplog.text for d in decisions)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "-q"]) == 0
+    assert not [r for r in caplog.records if r.levelno < logging.WARNING and r.name.startswith("esrgan")]
+
+
+def test_the_bar_exists_before_the_first_tile_and_long_jobs_get_an_estimate(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esrgan.commands import progress
+
+    updates: list[tuple[float, float | None]] = []
+
+    class Recorded(progress.WorkBar):
+        def update(self, done: float, total: float | None = None) -> None:
+            updates.append((done, total))
+            super().update(done, total)
+
+    monkeypatch.setattr(progress, "WorkBar", Recorded)
+    monkeypatch.setattr(progress, "LONG_JOB_SECONDS", -1.0)  # every job is long
+    src = save_rgb(tmp_path / "a.png", photo(48, 64))
+    argv = ["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model), "--tile", "16"]
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 0
+    assert updates[0] == (0, 12) and updates[-1] == (12, 12)  # 3 x 4 tiles, from 0 before the first ends
+    assert "this will take about" in caplog.text and "GFLOP per input megapixel" in caplog.text
