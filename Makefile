@@ -7,12 +7,16 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 # Two levels: what running esrgan needs (install, demo), and the dev extra on top (tests, linters, the optional
 # backends they cover: ~0.4 GB more). `make demo` on a fresh clone installs only the first.
+# The spandrel version the tests run against, installed without its dependencies: it requires torchvision, which
+# would pull a CUDA torch; the tests give spandrel a stand-in for the two torchvision functions it imports
+# (tests/torchvision_standin.py), and its other dependencies come with the dev extra.
+SPANDREL  ?= spandrel==0.4.2
 STAMP     := $(VENV)/.stamp-install
 DEV_STAMP := $(VENV)/.stamp-dev
 
 .PHONY: install dev demo test test-slow lint format typecheck bench gpu-check clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
@@ -21,6 +25,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "$(SPANDREL)"
 	touch $(DEV_STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.torchvision_standin import install_if_missing
+
+# spandrel (the optional extra) imports torchvision for two architectures; this torch build has none.
+install_if_missing()
+
 # esrgan.cli.main() tunes glibc malloc at start; the tests call it in-process after OpenVINO/TBB and video threads
 # exist, where mallopt() is unsafe (it crashed a run). tests/test_device.py checks the tuning in a fresh process.
 os.environ.setdefault("ESRGAN_MALLOC_TUNING", "0")

