@@ -83,13 +83,13 @@ def loaders_line() -> str:
     """Which loaders take files here: esrgan's own networks always, spandrel's when the extra is installed."""
     import importlib.util
 
-    from esrgan.models.signatures import SPANDREL_EXTRA
-    from esrgan.models.spandrel_bridge import spandrel_version
+    from esrgan.models import signatures
 
     native = "Loaders: esrgan's own networks (RRDBNet/ESRGAN, SRVGGNetCompact, SPAN) first"
-    version = spandrel_version()
+    version = signatures.spandrel_version()
     if version is None:
-        return f"{native}; about 40 more architectures with the spandrel extra (not installed: {SPANDREL_EXTRA})."
+        extra = signatures.SPANDREL_EXTRA
+        return f"{native}; about 40 more architectures with the spandrel extra (not installed: {extra})."
     if importlib.util.find_spec("torchvision") is None:
         return f"{native}; spandrel {version} is installed but cannot be imported without torchvision (README)."
     return f"{native}, then spandrel {version} for the rest (`esrgan info FILE` says which loader took a file)."

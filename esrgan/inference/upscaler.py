@@ -413,7 +413,8 @@ class Upscaler:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         n, _, h, w = x.shape
         x = x.to(self.device, memory_format=memory_format)
-        watched = net is self.net and self.on_tile is not None  # compiled graphs run their layers out of sight
+        # Compiled graphs run their layers out of sight; foreign networks are not traced before their first call.
+        watched = net is self.net and self.on_tile is not None and self._meta_probe
         self._in_flight = n
         meter = self._meter.measuring(self.flops_per_pixel * n * h * w) if watched else contextlib.nullcontext()
         # Autocast keeps the float32 weights, so an fp16 failure can be redone in fp32 with the same module.
