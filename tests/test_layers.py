@@ -36,6 +36,7 @@ FLOORS: dict[str, int] = {
     "data": 3,
     "inference": 4,  # the engine
     "video": 5,
+    "api": 5,  # esrgan.upscale: arrays and files through the engine
     "evaluation": 5,
     "train": 6,
     "bench": 6,

@@ -30,10 +30,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images, folders and globs",
-        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus).",
+        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus). Without "
+        "-o, results go to ./results/ as NAME_x4.EXT (the input's format where it can hold what the image has).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", default="results", help="output folder (created) or, for one input, a file")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="results",
+        help="output folder (created) or, for one input, a file (default: results/ in the current folder)",
+    )
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
     p.add_argument(
         "--interp",

@@ -263,3 +263,10 @@ def test_the_bar_exists_before_the_first_tile_and_long_jobs_get_an_estimate(
         assert main(argv) == 0
     assert updates[0] == (0, 12) and updates[-1] == (12, 12)  # 3 x 4 tiles, from 0 before the first ends
     assert "this will take about" in caplog.text and "GFLOP per input megapixel" in caplog.text
+
+
+def test_help_says_where_results_go(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without -o, results go to ./results/" in text and "(default: results/ in the current folder)" in text
