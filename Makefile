@@ -14,7 +14,7 @@ SPANDREL  ?= spandrel==0.4.2
 STAMP     := $(VENV)/.stamp-install
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: install dev demo test test-slow lint format typecheck bench gpu-check clean
+.PHONY: install dev demo test test-slow test-ray lint format typecheck bench gpu-check clean
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test: $(DEV_STAMP)
 
 test-slow: $(DEV_STAMP)
 	$(PY) -m pytest -q -m slow
+
+## The Ray tests (issue 17): Ray is an optional extra, not in dev (240 MB, ~10 s to install; each test module starts
+## a Ray instance, ~7 s, and actors, ~5 s, on a 2-core machine). The scheduler itself is tested by `make test`.
+test-ray: $(DEV_STAMP)
+	$(PY) -m pip install -q -e ".[dev,ray]"
+	$(PY) -m pytest -q -m ray
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check esrgan tests benchmarks datasets

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "upscale": "benchmarks.bench_upscale",
     "video": "benchmarks.bench_video",
     "per_megapixel": "benchmarks.bench_per_megapixel",
+    "ray": "benchmarks.bench_ray",
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,6 +95,19 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny_rrdb.pth"
     save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[Any]:
+    """A private local Ray with 2 CPUs shared by every test marked ``ray`` (starting one costs seconds). Test helper
+    modules go to the workers by value (``tests`` is not importable there)."""
+    ray = pytest.importorskip("ray")
+    import tests.cluster.jobs as jobs
+
+    ray.cloudpickle.register_pickle_by_value(jobs)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture()

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options, positive_float
+from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from torch import nn
 
     from esrgan.commands.progress import Estimate, WorkBar
-    from esrgan.inference import UpscaledFile, Upscaler
+    from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def register(sub: Any) -> None:
         help=f"refuse inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0 = no limit)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    add_worker_args(p.add_argument_group("several workers (one per GPU, or Ray actors on a cluster)"))
     p.set_defaults(func=run)
 
 
@@ -124,10 +126,6 @@ def plan_jobs(
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrgan.commands.progress import Status
-    from esrgan.image import IMAGE_EXTENSIONS
-    from esrgan.inference import Upscaler
-
     found, missing = collect_inputs(args.inputs, args.recursive)
     for message in missing:
         log.error("%s", message)
@@ -135,52 +133,147 @@ def run(args: argparse.Namespace) -> int:
         log.error("nothing to upscale")
         return 1
 
+    from esrgan.image import IMAGE_EXTENSIONS
+
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
         raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
     out_dir = output.parent if single_file else output
     options = engine_options(args)  # checked before the model loads
+    check_worker_args(args)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     net, scale, name = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+    tasks = [
+        (source, target or out_dir / stem, target is None)
+        for source, target, stem in plan_jobs(found, output, suffix, single_file)
+    ]
+    inputs = {source.resolve() for source, _ in found}
+    report = _Report()
+    if wants_workers(args):
+        _run_on_workers(args, net, options, tasks, outscale, inputs, report)
+    else:
+        _run_here(args, net, name, options, tasks, outscale, inputs, report)
+    seconds = time.perf_counter() - report.started
+    report.failed += len(missing)
+    if single_file and report.done:
+        log.info("wrote %s", output.resolve())
+    elif report.done:
+        log.info("wrote %d image(s) to %s", report.done, out_dir.resolve())
+    log.info(
+        "upscaled %d, skipped %d, failed %d in %.1f s (%.2f img/s)",
+        report.done,
+        report.skipped,
+        report.failed,
+        seconds,
+        report.done / max(seconds, 1e-9),
+    )
+    return 1 if report.failed else 0
+
+
+Task = tuple[Path, Path, bool]  # source, output file (without its extension when the bool is set), name only
+
+
+class _Report:
+    """Counts and the per-file lines, the same whether the files were done here or on workers; ``started``: when
+    the first file began (the engine or the workers ready)."""
+
+    def __init__(self) -> None:
+        self.done = self.skipped = self.failed = 0
+        self.started = time.perf_counter()
+
+    def file(self, source: Path, result: UpscaledFile | None, error: BaseException | None) -> None:
+        if error is not None:
+            # One bad file must not stop the batch: report it with its path and go on.
+            self.failed += 1
+            message = _message(error)
+            log.error("%s", message if str(source) in message else f"{source}: {message}")
+        elif result is not None and result.skipped:
+            self.skipped += 1
+            log.info("%s: skipped, %s exists", source, result.target)
+        elif result is not None:
+            self.done += 1
+            log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
+
+
+def _run_here(
+    args: argparse.Namespace,
+    net: nn.Module,
+    name: str,
+    options: EngineOptions,
+    tasks: list[Task],
+    outscale: float,
+    inputs: set[Path],
+    report: _Report,
+) -> None:
+    """The files one by one on this process's device, each with its tile bar; the job's estimate (the model
+    ``name``'s cost, the speed of the first tile) before a long one."""
+    from esrgan.commands.progress import Status
+    from esrgan.inference import Upscaler
+
     progress = _ImageProgress(args.quiet)
     with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
         upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
-    pixels = {source: _pixels(source) for source, _ in found}  # from the headers
+    pixels = {source: _pixels(source) for source, _, _ in tasks}  # from the headers
     progress.estimate = _estimate(upscaler, name, list(pixels.values()), options.ensemble)
-
-    inputs = {source.resolve() for source, _ in found}
-    done = skipped = failed = 0
-    jobs = list(plan_jobs(found, output, suffix, single_file))
-    for number, (source, target, stem) in enumerate(jobs, start=1):
-        label = source.name if len(jobs) == 1 else f"{source.name} ({number}/{len(jobs)})"
+    report.started = time.perf_counter()
+    for number, (source, target, name_only) in enumerate(tasks, start=1):
+        label = source.name if len(tasks) == 1 else f"{source.name} ({number}/{len(tasks)})"
         progress.start(label, pixels[source] * progress.estimate.flops_per_pixel)
         try:
-            result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs)
+            result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs)
         except (OSError, ValueError, RuntimeError) as exc:
-            # One bad file must not stop the batch: report it with its path and go on.
-            failed += 1
-            message = _message(exc)
-            log.error("%s", message if str(source) in message else f"{source}: {message}")
-            continue
+            report.file(source, None, exc)
+        else:
+            report.file(source, result, None)
         finally:
             progress.close()
-        if result.skipped:
-            skipped += 1
-            log.info("%s: skipped, %s exists", source, result.target)
-        else:
-            done += 1
-            log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
-    failed += len(missing)
-    if single_file and done:
-        log.info("wrote %s", output.resolve())
-    elif done:
-        log.info("wrote %d image(s) to %s", done, out_dir.resolve())
-    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
-    return 1 if failed else 0
+
+
+def _run_on_workers(
+    args: argparse.Namespace,
+    net: nn.Module,
+    options: EngineOptions,
+    tasks: list[Task],
+    outscale: float,
+    inputs: set[Path],
+    report: _Report,
+) -> None:
+    """The files over several workers (--ray, or a device list): read and written here, upscaled and encoded by
+    the workers (:mod:`esrgan.cluster.images`), reported in input order as :func:`_run_here` reports them."""
+    from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+    from esrgan.cluster.images import FileTask, ImageJob, upscale_files_on
+    from esrgan.cluster.worker import replay
+    from esrgan.commands.progress import WorkBar
+
+    job = ImageJob(
+        EngineSpec(NetworkRecipe.of(net), options), outscale, args.alpha, args.quality, not args.strip_metadata
+    )
+    files = [FileTask(source, target, args.ext if name_only else None) for source, target, name_only in tasks]
+    with scheduler_from(args, job) as scheduler:
+        info = scheduler.stats[0].info
+        log.info("%d workers: %s", len(scheduler.stats), ", ".join(f"{k} {v}" for k, v in info.settings.items()))
+        report.started = time.perf_counter()
+        with WorkBar("images", len(files), "image", quiet=args.quiet) as bar:
+
+            def one_done() -> None:
+                bar.update(bar.done + 1)
+
+            outcomes = upscale_files_on(
+                scheduler,
+                files,
+                max_pixels=args.max_pixels,
+                existing="skip" if args.skip_existing else "overwrite",
+                inputs=inputs,
+                on_done=one_done,
+            )
+            for outcome in outcomes:
+                replay(outcome.records)
+                report.file(outcome.task.source, outcome.result, outcome.error)
+        log_summary(scheduler, "images")
 
 
 def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:

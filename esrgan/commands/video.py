@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
+from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -27,8 +28,11 @@ from esrgan.defaults import (
 )
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from esrgan.commands.progress import Estimate, WorkBar
-    from esrgan.inference import Upscaler
+    from esrgan.inference import EngineOptions, Upscaler
+    from esrgan.video import VideoResult, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +140,13 @@ def register(subparsers: Any) -> None:
     eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    add_worker_args(p.add_argument_group("several workers: segments spread over GPUs, or Ray actors on a cluster"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from esrgan import video
     from esrgan.commands.progress import Status
-    from esrgan.inference import Upscaler
     from esrgan.models import load_model
 
     with _as_flags(video.VideoError):
@@ -152,30 +156,14 @@ def run(args: argparse.Namespace) -> int:
             video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
         )
         options = engine_options(args)
+        check_worker_args(args)
         info = video.probe_video(src)
         with Status(f"loading {args.model or DEFAULT_MODEL}", args.quiet):
             net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        bar = _ProgressBar(dst.name, quiet=args.quiet, batch=args.batch, frame_pixels=info.width * info.height)
-        with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
-            upscaler = Upscaler.from_options(net, options, on_tile=bar.on_tile)
-        bar.estimate = _estimate(upscaler, model.name or Path(str(model.path)).name, info.width * info.height)
-        log.info(
-            "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
-            src,
-            info.width,
-            info.height,
-            info.codec,
-            f"{float(info.frame_rate):.3g}",
-            f", {info.num_frames} frames" if info.num_frames else "",
-            dst,
-            model.name or model.path,
-            model.scale,
-            upscaler.device,
-        )
         settings = video.VideoSettings(
-            scale=int(upscaler.scale),
+            scale=model.scale,
             outscale=args.outscale,
-            channels=upscaler.in_channels or 3,
+            channels=model.in_channels,
             encode=encode,
             start=args.start,
             duration=args.duration,
@@ -183,22 +171,80 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch,
             resume=args.resume,
         )
-        # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
-        engine = {"model": model.sha256, **upscaler.resolved_settings()}
-        with bar:
-            result = video.upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+        about = (
+            f"{src}: {info.width}x{info.height} {info.codec}, {float(info.frame_rate):.3g} fps"
+            f"{f', {info.num_frames} frames' if info.num_frames else ''} → {dst} with {model.name or model.path} "
+            f"(x{model.scale})"
+        )
+        frame_pixels = info.width * info.height
+        with _ProgressBar(dst.name, quiet=args.quiet, batch=args.batch, frame_pixels=frame_pixels) as bar:
+            if wants_workers(args):
+                result, workers = _run_on_workers(args, net, options, model.sha256, src, dst, settings, bar, about)
+            else:
+                name = model.name or Path(str(model.path)).name
+                result, workers = _run_here(net, options, (model.sha256, name), src, dst, settings, bar, about), 1
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
+    share = 100 * result.network_seconds / max(result.seconds * workers, 1e-9)
     log.info(
-        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of the time)",
+        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of %s)",
         result.output,
         result.frames,
         result.width,
         result.height,
         result.seconds,
         fps,
-        100 * result.network_seconds / max(result.seconds, 1e-9),
+        share,
+        f"{workers} workers' time" if workers > 1 else "the time",
     )
     return 0
+
+
+def _run_here(
+    net: nn.Module,
+    options: EngineOptions,
+    model: tuple[str, str],
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> VideoResult:
+    """The whole video in this process, on its one device; ``model``: its hash and name. The frame bar moves with
+    the engine's progress inside each frame, and a long job gets its estimate."""
+    from esrgan.commands.progress import Status
+    from esrgan.inference import Upscaler
+    from esrgan.video import upscale_video
+
+    with Status("preparing the engine", bar.quiet):  # a compiled backend exports and compiles here (once)
+        upscaler = Upscaler.from_options(net, options, on_tile=bar.on_tile)
+    bar.estimate = _estimate(upscaler, model[1], bar.frame_pixels)
+    log.info("%s on %s", about, upscaler.device)
+    # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
+    engine = {"model": model[0], **upscaler.resolved_settings()}
+    return upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+
+
+def _run_on_workers(
+    args: argparse.Namespace,
+    net: nn.Module,
+    options: EngineOptions,
+    model: str,
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> tuple[VideoResult, int]:
+    """The video's segments over several workers (--ray, or a device list), joined here
+    (:mod:`esrgan.cluster.video`); returns the result and the number of workers."""
+    from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+    from esrgan.cluster.video import SegmentJob, upscale_video_on
+
+    with scheduler_from(args, SegmentJob(EngineSpec(NetworkRecipe.of(net), options))) as scheduler:
+        log.info("%s on %d workers", about, len(scheduler.stats))
+        result = upscale_video_on(scheduler, src, dst, settings, model=model, progress=bar.update)
+        log_summary(scheduler, "segments")
+    return result, len(scheduler.stats)
 
 
 def as_flags(message: str) -> str:

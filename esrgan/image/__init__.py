@@ -1,7 +1,8 @@
 """Image primitives: files in and out, the one decoder, sample conversions, resizing, folders of images.
 
-- :mod:`~esrgan.image.io`: :func:`read_image` / :func:`write_image` (atomic) and :class:`ImageData`: RGB float
-  pixels in [0, 1] plus alpha; :func:`read_unchanged` for tools that want the stored samples.
+- :mod:`~esrgan.image.io`: :func:`read_image` / :func:`write_image` (atomic; :func:`encode_image` then
+  :func:`write_encoded`, apart where encoding and writing happen in different processes) and :class:`ImageData`:
+  RGB float pixels in [0, 1] plus alpha; :func:`read_unchanged` for tools that want the stored samples.
 - :mod:`~esrgan.image.decode`: the one decoder of encoded image bytes, used by every reader.
 - :mod:`~esrgan.image.convert`: stored samples <-> float [0, 1] <-> uint8, numpy (H, W, C) <-> torch (1, C, H, W).
 - :mod:`~esrgan.image.resize`: MATLAB-exact bicubic ``imresize`` (the benchmark degradation), the ``--outscale``
@@ -14,7 +15,15 @@
 from esrgan.image.convert import from_tensor, to_float, to_tensor, to_uint8, to_unit
 from esrgan.image.decode import decode, decode_rgb, split_channels
 from esrgan.image.folders import images_by_stem, list_images, pair_by_stem
-from esrgan.image.io import IMAGE_EXTENSIONS, ImageData, read_image, read_unchanged, write_image
+from esrgan.image.io import (
+    IMAGE_EXTENSIONS,
+    ImageData,
+    encode_image,
+    read_image,
+    read_unchanged,
+    write_encoded,
+    write_image,
+)
 from esrgan.image.metadata import ImageMetadata
 from esrgan.image.resize import bicubic_degrade, imresize, mod_crop, output_size, resize
 
@@ -25,6 +34,7 @@ __all__ = [
     "bicubic_degrade",
     "decode",
     "decode_rgb",
+    "encode_image",
     "from_tensor",
     "images_by_stem",
     "imresize",
@@ -40,5 +50,6 @@ __all__ = [
     "to_tensor",
     "to_uint8",
     "to_unit",
+    "write_encoded",
     "write_image",
 ]

@@ -32,7 +32,15 @@ _HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
 _ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageData", "read_image", "read_unchanged", "write_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageData",
+    "encode_image",
+    "read_image",
+    "read_unchanged",
+    "write_encoded",
+    "write_image",
+]
 
 
 @dataclass
@@ -144,12 +152,8 @@ def write_image(
     quality: int = 95,
     overwrite: bool = True,
 ) -> Path:
-    """Write ``image`` atomically (temporary file in the same folder, then rename).
-
-    The bit depth is kept where the format can store it (PNG/TIFF: 16-bit; TIFF: float); JPEG, WebP and BMP get
-    8 bits (a warning says so). Alpha is kept where the format has it; otherwise it is dropped with a warning.
-    ``image.metadata`` (ICC profile, EXIF with the new size) goes into PNG, JPEG, WebP and TIFF files; BMP holds
-    none (a warning says so).
+    """Write ``image`` atomically (temporary file in the same folder, then rename): :func:`encode_image`, then
+    :func:`write_encoded`.
 
     Args:
         path: output file; its extension picks the format.
@@ -158,12 +162,22 @@ def write_image(
         overwrite: if False an existing file is an error.
     """
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in IMAGE_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
     if not path.parent.is_dir():
+        _check_format(path)
         raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+    return write_encoded(path, encode_image(path, image, quality=quality), overwrite=overwrite)
 
+
+def encode_image(path: str | os.PathLike[str], image: ImageData, *, quality: int = 95) -> bytes:
+    """``image`` encoded in the format of ``path``'s extension (the file is not written; messages name it).
+
+    The bit depth is kept where the format can store it (PNG/TIFF: 16-bit; TIFF: float); JPEG, WebP and BMP get
+    8 bits (a warning says so). Alpha is kept where the format has it; otherwise it is dropped with a warning.
+    ``image.metadata`` (ICC profile, EXIF with the new size) goes into PNG, JPEG, WebP and TIFF files; BMP holds
+    none (a warning says so).
+    """
+    path = Path(path)
+    ext = _check_format(path)
     depth = image.bit_depth
     if depth == 32 and ext not in (".tif", ".tiff"):
         depth = 16
@@ -200,7 +214,19 @@ def write_image(
         data = embed_metadata(
             data, ext, image.metadata, width=arr.shape[1], height=arr.shape[0], channels=channels, name=str(path)
         )
+    return data
 
+
+def write_encoded(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
+    """Write encoded image bytes (:func:`encode_image`) to ``path`` atomically; its folder must exist."""
+    path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+def _check_format(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+    return ext

@@ -18,15 +18,18 @@ from typing import Literal
 import torch
 
 from esrgan.defaults import OUTPUT_FORMATS
-from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
+from esrgan.image import ImageData, encode_image, from_tensor, read_image, to_tensor, write_encoded
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
 
 __all__ = [
     "InputTooLargeError",
     "OverwritesInputError",
+    "PreparedFile",
     "UpscaledFile",
+    "finish_file",
     "output_extension",
+    "prepare_file",
     "upscale_file",
     "upscale_image_data",
 ]
@@ -128,6 +131,42 @@ def upscale_file(
         FileExistsError: ``existing="error"`` and ``target`` exists.
         OSError, ValueError: the file cannot be read or written, or the image does not fit the network.
     """
+    prepared = prepare_file(source, target, ext=ext, max_pixels=max_pixels, existing=existing, inputs=inputs)
+    if isinstance(prepared, UpscaledFile):
+        return prepared
+    result = upscale_image_data(upscaler, prepared.image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    data = encode_image(prepared.target, result, quality=quality)
+    return finish_file(prepared.source, prepared.target, data, result.width, result.height, existing=existing)
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """An input read and checked, its output file decided: what :func:`upscale_file` knows before the engine
+    runs (``image`` as :func:`esrgan.image.read_image` decoded it)."""
+
+    source: Path
+    target: Path
+    image: ImageData
+
+
+def prepare_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    ext: str | None = None,
+    max_pixels: int = 0,
+    existing: Existing = "overwrite",
+    inputs: Collection[Path] = (),
+) -> PreparedFile | UpscaledFile:
+    """The first half of :func:`upscale_file` (arguments as there): read ``source``, check its size, decide the
+    output file, refuse to write over an input. Returns an :class:`UpscaledFile` with ``skipped=True`` when
+    ``existing="skip"`` and the output exists, else what the engine needs.
+
+    The second half runs the engine and encodes (:func:`upscale_image_data`, :func:`esrgan.image.encode_image`),
+    then :func:`finish_file` writes; the halves may run in different processes (:mod:`esrgan.cluster`).
+    """
     source = Path(source)
     image = read_image(source)
     if max_pixels and image.height * image.width > max_pixels:
@@ -138,12 +177,17 @@ def upscale_file(
         raise OverwritesInputError(source, target)
     if existing == "skip" and target.exists():
         return UpscaledFile(source, target, skipped=True)
-    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
-    if not keep_metadata:
-        result.metadata = None
+    return PreparedFile(source, target, image)
+
+
+def finish_file(
+    source: Path, target: Path, data: bytes, width: int, height: int, *, existing: Existing = "overwrite"
+) -> UpscaledFile:
+    """The last step of :func:`upscale_file`: write the encoded output ``data`` (``width`` x ``height`` pixels)
+    of ``source`` to ``target`` (a :class:`PreparedFile`'s) atomically, creating its folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_image(target, result, quality=quality, overwrite=existing == "overwrite")
-    return UpscaledFile(source, target, result.width, result.height)
+    write_encoded(target, data, overwrite=existing == "overwrite")
+    return UpscaledFile(source, target, width, height)
 
 
 def upscale_image_data(

@@ -139,3 +139,20 @@ def test_read_unchanged_keeps_opencv_order_depth_and_gray(tmp_path: Path) -> Non
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"junk\.png: cannot decode"):
         read_unchanged(tmp_path / "junk.png")
+
+
+def test_encode_then_write_encoded_is_write_image(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from esrgan.image import encode_image, write_encoded
+
+    img = ImageData(pixels=ramp(), alpha=ramp(c=1)[:, :, 0], bit_depth=16)
+    write_image(tmp_path / "whole.jpg", img, quality=80)
+    with caplog.at_level(logging.WARNING):
+        data = encode_image(tmp_path / "apart.jpg", img, quality=80)
+    assert not (tmp_path / "apart.jpg").exists()
+    assert "apart.jpg: .jpg stores 8-bit samples" in caplog.text and "transparency is dropped" in caplog.text
+    write_encoded(tmp_path / "apart.jpg", data)
+    assert (tmp_path / "apart.jpg").read_bytes() == (tmp_path / "whole.jpg").read_bytes()
+    with pytest.raises(FileExistsError):
+        write_encoded(tmp_path / "apart.jpg", data, overwrite=False)
+    with pytest.raises(ValueError, match=r"unsupported output format '\.gif'"):
+        encode_image(tmp_path / "x.gif", img)
