@@ -301,7 +301,7 @@ def run_upscale(src: Path, out: Path, model: Path, extra: list[str], caplog: pyt
     save_rgb(out / "a_x2.png", photo(4, 4))
     save_rgb(out / "c_x2.png", photo(6, 6))
     args = ["upscale", str(src), str(out / "c_x2.png"), "-o", str(out), "-m", str(model), "--max-pixels", "2000"]
-    args += ["--skip-existing", "--tile", "0", "--precision", "fp32", "--backend", "torch", "-q", *extra]
+    args += ["--skip-existing", "--tile", "0", "--precision", "fp32", "--backend", "torch", *extra]  # no -q: the report
     caplog.clear()
     with caplog.at_level(logging.INFO):
         status = main(args)
