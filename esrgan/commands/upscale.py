@@ -126,6 +126,8 @@ def plan_jobs(
 
 
 def run(args: argparse.Namespace) -> int:
+    if STREAM in args.inputs or args.output == STREAM:
+        return _run_stream(args)
     found, missing = collect_inputs(args.inputs, args.recursive)
     for message in missing:
         log.error("%s", message)
@@ -175,6 +177,73 @@ def run(args: argparse.Namespace) -> int:
 
 
 Task = tuple[Path, Path, bool]  # source, output file (without its extension when the bool is set), name only
+STREAM = "-"  # as an input: standard input; as -o: standard output
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    """One image from standard input (``-``) or to standard output (``-o -``), or both: a filter in a pipe.
+
+    Standard output then carries the encoded image only (format: --ext, or the input's with ``auto``); logs and
+    progress go to standard error. Files named on the command line are read and written as usual."""
+    import sys
+
+    from esrgan.image import IMAGE_EXTENSIONS, write_encoded
+    from esrgan.inference import Upscaler
+    from esrgan.inference.files import upscale_bytes
+
+    if len(args.inputs) != 1:
+        what = "- (standard input)" if STREAM in args.inputs else "-o - (standard output)"
+        raise ValueError(f"{what} takes exactly one image; {len(args.inputs)} inputs were given")
+    if wants_workers(args):
+        raise ValueError("standard input and output are upscaled here: drop --ray / --workers / the device list")
+    source = args.inputs[0]
+    if source == STREAM:
+        if sys.stdin.isatty():
+            raise ValueError("- reads an image from standard input, which is a terminal: pipe one in (< photo.jpg)")
+        data, name = sys.stdin.buffer.read(), "stdin"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{source}: no such file")
+        data, name = path.read_bytes(), path.stem
+    options = engine_options(args)
+    target = None if args.output == STREAM else Path(args.output)
+    ext = args.ext
+    if target is not None and target.suffix.lower() in IMAGE_EXTENSIONS:
+        ext = target.suffix.lower()  # -o FILE: its own format
+    net, scale, _ = _load_network(args)
+    outscale = args.outscale if args.outscale is not None else float(scale)
+    progress = _ImageProgress(args.quiet)
+    upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    progress.start(name, 0.0)
+    try:
+        result = upscale_bytes(
+            data,
+            upscaler,
+            name=name,
+            ext=ext,
+            outscale=outscale,
+            alpha_mode=args.alpha,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            keep_metadata=not args.strip_metadata,
+        )
+    except ValueError as exc:
+        raise ValueError(_message(exc)) from exc
+    finally:
+        progress.close()
+    if target is None:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+        log.info("%s -> standard output (%dx%d %s)", source, result.width, result.height, result.ext.lstrip("."))
+        return 0
+    if target.suffix.lower() not in IMAGE_EXTENSIONS:  # a folder
+        suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+        target = target / f"{name}{suffix}{result.ext}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_encoded(target, result.data)
+    log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
+    return 0
 
 
 class _Report:

@@ -13,13 +13,14 @@
 """
 
 from esrgan.image.convert import from_tensor, to_float, to_tensor, to_uint8, to_unit
-from esrgan.image.decode import decode, decode_rgb, split_channels
+from esrgan.image.decode import decode, decode_rgb, sniff_extension, split_channels
 from esrgan.image.folders import images_by_stem, list_images, pair_by_stem
 from esrgan.image.io import (
     IMAGE_EXTENSIONS,
     ImageData,
     encode_image,
     read_image,
+    read_image_bytes,
     read_unchanged,
     write_encoded,
     write_image,
@@ -43,8 +44,10 @@ __all__ = [
     "output_size",
     "pair_by_stem",
     "read_image",
+    "read_image_bytes",
     "read_unchanged",
     "resize",
+    "sniff_extension",
     "split_channels",
     "to_float",
     "to_tensor",

@@ -22,7 +22,7 @@ from esrgan.fileio import atomic_path
 from esrgan.image.convert import to_unit
 from esrgan.image.decode import decode, split_channels
 from esrgan.image.embed import embed_metadata
-from esrgan.image.metadata import ImageMetadata, read_header
+from esrgan.image.metadata import Header, ImageMetadata, read_header
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ __all__ = [
     "ImageData",
     "encode_image",
     "read_image",
+    "read_image_bytes",
     "read_unchanged",
     "write_encoded",
     "write_image",
@@ -112,8 +113,22 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     """
     path = Path(path)
     arr = decode(_read_bytes(path), str(path))
-    header = read_header(path)
-    pixels, alpha = split_channels(_apply_orientation(arr, header.orientation), str(path))
+    return _image_data(arr, read_header(path), str(path), path)
+
+
+def read_image_bytes(data: bytes, name: str = "<bytes>") -> ImageData:
+    """:func:`read_image` for a file's bytes (an image piped to standard input); ``name`` names it in messages.
+
+    Raises:
+        ValueError: empty, corrupt or not an image OpenCV can decode.
+    """
+    arr = decode(data, name)
+    return _image_data(arr, read_header(data, name), name, None)
+
+
+def _image_data(arr: np.ndarray, header: Header, name: str, path: Path | None) -> ImageData:
+    """Decoded samples and the header's facts -> :class:`ImageData` (orientation applied, gray kept gray)."""
+    pixels, alpha = split_channels(_apply_orientation(arr, header.orientation), name)
     if header.mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]

@@ -17,6 +17,7 @@ and the image mode that :func:`esrgan.image.read_image` needs. What is kept is c
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from dataclasses import dataclass
@@ -90,21 +91,27 @@ class Header:
     size: tuple[int, int] | None = None
 
 
-def read_header(path: str | os.PathLike[str]) -> Header:
-    """Mode, orientation, ICC profile, EXIF and size of an image file, from its header (no pixels decoded).
+def read_header(source: str | os.PathLike[str] | bytes, name: str = "") -> Header:
+    """Mode, orientation, ICC profile, EXIF and size of an image file (a path, or the file's bytes), from its
+    header (no pixels decoded); ``name`` names bytes in messages.
 
     A file Pillow cannot open (it lacks some of OpenCV's codecs) or with broken metadata gives what could be read;
     this never raises. TIFFs that Pillow cannot decode (float colour) still give their tags.
     """
     from PIL import Image
 
+    path = name or ("<bytes>" if isinstance(source, bytes) else os.fspath(source))
+
+    def stream() -> Any:
+        return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+
     try:
-        with Image.open(path) as im:
+        with stream() as f, Image.open(f) as im:
             return _header(im.getexif(), im.info.get("icc_profile"), im.mode, path, im.size)
     except Exception as exc:  # metadata is a bonus: the pixels are read by OpenCV either way
         log.debug("%s: Pillow cannot open it (%s)", path, exc)
     try:
-        with open(path, "rb") as f:
+        with stream() as f:
             if f.read(4) not in (b"II*\0", b"MM\0*"):
                 return Header()
             f.seek(0)

@@ -18,7 +18,16 @@ from typing import Literal
 import torch
 
 from esrgan.defaults import OUTPUT_FORMATS
-from esrgan.image import ImageData, encode_image, from_tensor, read_image, to_tensor, write_encoded
+from esrgan.image import (
+    ImageData,
+    encode_image,
+    from_tensor,
+    read_image,
+    read_image_bytes,
+    sniff_extension,
+    to_tensor,
+    write_encoded,
+)
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
 
@@ -26,10 +35,12 @@ __all__ = [
     "InputTooLargeError",
     "OverwritesInputError",
     "PreparedFile",
+    "UpscaledBytes",
     "UpscaledFile",
     "finish_file",
     "output_extension",
     "prepare_file",
+    "upscale_bytes",
     "upscale_file",
     "upscale_image_data",
 ]
@@ -188,6 +199,53 @@ def finish_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     write_encoded(target, data, overwrite=existing == "overwrite")
     return UpscaledFile(source, target, width, height)
+
+
+@dataclass(frozen=True)
+class UpscaledBytes:
+    """What :func:`upscale_bytes` made: the encoded output, its format's extension and its size in pixels."""
+
+    data: bytes
+    ext: str
+    width: int
+    height: int
+
+
+def upscale_bytes(
+    data: bytes,
+    upscaler: Upscaler,
+    *,
+    name: str = "<bytes>",
+    ext: str = "auto",
+    outscale: float | None = None,
+    alpha_mode: AlphaMode = "model",
+    quality: int = 95,
+    max_pixels: int = 0,
+    keep_metadata: bool = True,
+) -> UpscaledBytes:
+    """:func:`upscale_file` for an encoded image in memory (an image piped to standard input, or to be written to
+    standard output): encoded bytes in, encoded bytes out, nothing written.
+
+    Args:
+        data: the encoded input (PNG, JPEG, WebP, BMP, TIFF).
+        name: what to call it in messages.
+        ext: the output format as for :func:`output_extension` ("auto" keeps the input's format, found from its
+            first bytes, where it can store the image), or an output file's own extension (".bmp").
+        Others: as for :func:`upscale_file`.
+
+    Raises:
+        InputTooLargeError: more than ``max_pixels`` pixels.
+        ValueError: the bytes are not an image this package decodes, or the image does not fit the network.
+    """
+    image = read_image_bytes(data, name)
+    if max_pixels and image.height * image.width > max_pixels:
+        raise InputTooLargeError(Path(name), image.height * image.width, max_pixels)
+    suffix = ext if ext.startswith(".") else output_extension(f"{name}{sniff_extension(data) or '.png'}", image, ext)
+    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    encoded = encode_image(Path(f"{name}{suffix}"), result, quality=quality)
+    return UpscaledBytes(encoded, suffix, result.width, result.height)
 
 
 def upscale_image_data(

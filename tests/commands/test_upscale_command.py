@@ -408,3 +408,72 @@ def test_a_ray_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(
     assert set(writes) == set(on_ray[1]) - {"a_x2.png", "c_x2.png"}, "every output written (those two were there)"
     lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
     assert any(m.startswith("worker w1 lost") for m in lost)
+
+
+# ---- standard input and output
+
+
+class _Stream:
+    """A text stream over bytes, as sys.stdin / sys.stdout are (their .buffer carries the bytes)."""
+
+    def __init__(self, data: bytes = b"", tty: bool = False) -> None:
+        import io
+
+        self.buffer = io.BytesIO(data)
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_stdin_to_stdout_is_the_files_result(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), "-o", str(tmp_path / "file.png"), "-m", str(tiny_model), "-q"]) == 0
+    stdout = _Stream()
+    monkeypatch.setattr("sys.stdin", _Stream(src.read_bytes()))
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert main(["upscale", "-", "-o", "-", "-m", str(tiny_model), "-q"]) == 0
+    assert stdout.buffer.getvalue() == (tmp_path / "file.png").read_bytes()  # the input's format: PNG
+
+    monkeypatch.setattr("sys.stdin", _Stream(src.read_bytes()))
+    assert main(["upscale", "-", "-o", str(tmp_path / "out"), "-m", str(tiny_model), "-q"]) == 0
+    assert (tmp_path / "out" / "stdin_x2.png").read_bytes() == (tmp_path / "file.png").read_bytes()
+
+    stdout = _Stream()
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert main(["upscale", str(src), "-o", "-", "--ext", "jpg", "-m", str(tiny_model), "-q"]) == 0
+    jpg = cv2.imdecode(np.frombuffer(stdout.buffer.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert stdout.buffer.getvalue()[:3] == b"\xff\xd8\xff" and jpg.shape == (48, 64, 3)
+
+
+def test_stream_misuse_is_one_line(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), str(src), "-o", "-", "-m", str(tiny_model)]) == 2
+    assert "-o - (standard output) takes exactly one image; 2 inputs were given" in caplog.text
+    monkeypatch.setattr("sys.stdin", _Stream(tty=True))
+    assert main(["upscale", "-", "-o", str(tmp_path / "o"), "-m", str(tiny_model)]) == 2
+    assert "standard input, which is a terminal" in caplog.text
+    monkeypatch.setattr("sys.stdin", _Stream(b""))
+    assert main(["upscale", "-", "-o", str(tmp_path / "o"), "-m", str(tiny_model)]) == 2
+    assert "stdin: empty file" in caplog.text
+
+
+def test_a_real_pipe_carries_only_the_image(tmp_path: Path, tiny_model: Path) -> None:
+    """`esrgan upscale - -o - < in.png > out.png` in a real process: standard output holds the PNG, nothing else."""
+    import subprocess
+    import sys
+
+    src = save_rgb(tmp_path / "a.png", photo())
+    argv = [sys.executable, "-m", "esrgan", "upscale", "-", "-o", "-", "-m", str(tiny_model), "--tile", "0"]
+    run = subprocess.run(argv, input=src.read_bytes(), capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()
+    out = cv2.imdecode(np.frombuffer(run.stdout, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert run.stdout[:8] == b"\x89PNG\r\n\x1a\n" and out.shape == (48, 64, 3)
+    assert b"-> standard output (64x48 png)" in run.stderr
