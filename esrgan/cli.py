@@ -20,6 +20,8 @@ from esrgan import __version__
 COMMANDS = ("upscale", "video", "models", "info", "test", "train", "options", "interp", "export", "bench")
 # The engine's loggers: its decisions (device, precision, backend, tile and why) are INFO records shown with -v.
 ENGINE_LOGGERS = ("esrgan.inference", "esrgan.backends", "esrgan.device", "esrgan.models")
+# ... except the progress of a long step among them: the calibration of backend "auto" (seconds to a minute, once).
+SHOWN_BY_DEFAULT = ("esrgan.backends.calibrate",)
 
 log = logging.getLogger("esrgan")
 
@@ -63,6 +65,8 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     engine = logging.WARNING if not quiet and verbose == 0 else logging.NOTSET
     for name in ENGINE_LOGGERS:
         logging.getLogger(name).setLevel(engine)
+    for name in SHOWN_BY_DEFAULT:
+        logging.getLogger(name).setLevel(logging.INFO if not quiet and verbose == 0 else logging.NOTSET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,21 +42,22 @@ def _log_levels_restored() -> Iterator[None]:
     """``esrgan.cli.main`` sets the levels of esrgan's loggers (-q, -v); the next test starts from none set."""
     import logging
 
-    from esrgan.cli import ENGINE_LOGGERS
+    from esrgan.cli import ENGINE_LOGGERS, SHOWN_BY_DEFAULT
 
     yield
-    for name in ("esrgan", *ENGINE_LOGGERS):
+    for name in ("esrgan", *ENGINE_LOGGERS, *SHOWN_BY_DEFAULT):
         logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 @pytest.fixture(autouse=True)
 def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
-    outputs stay comparable with the torch engine; tests marked ``auto_backend`` see the real choice."""
+    outputs stay comparable with the torch engine: nothing is measured (``ESRGAN_CALIBRATE=0``, also for the
+    processes tests start), and the fixed rule says torch. Tests marked ``auto_backend`` see the fixed rule's real
+    choice; tests of the calibration set the variable themselves."""
+    monkeypatch.setenv("ESRGAN_CALIBRATE", "0")
     if "auto_backend" not in request.keywords:
-        monkeypatch.setattr(
-            "esrgan.inference.upscaler.auto_backend_choice", lambda *args, **kwargs: ("torch", "tests pin torch")
-        )
+        monkeypatch.setattr("esrgan.backends.calibrate.auto_backend", lambda *args, **kwargs: "torch")
 
 
 @pytest.fixture(scope="session")

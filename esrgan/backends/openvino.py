@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ class OpenVinoRunner(CompiledRunner):
             streams share the threads; only pays off with parallel requests, which the engine does not make).
         threads: ``INFERENCE_NUM_THREADS``.
         use_cache: read/write the compiled-model cache.
+        export: the network's ONNX export, shared with other runners (see :class:`CompiledRunner`).
     """
 
     name = "openvino"
@@ -72,6 +74,7 @@ class OpenVinoRunner(CompiledRunner):
         hint: str = "latency",
         threads: int = 1,
         use_cache: bool = True,
+        export: Callable[[], bytes] | None = None,
     ) -> None:
         require_module("openvino", "openvino")
         import openvino as ov
@@ -90,6 +93,7 @@ class OpenVinoRunner(CompiledRunner):
             threads=threads,
             use_cache=use_cache,
             options={"hint": hint},
+            export=export,
         )
 
     @property

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from esrgan.archs import as_sr_network, get
-from esrgan.backends import Runner, auto_backend_choice, make_runner
+from esrgan.backends import Runner, make_runner
+from esrgan.backends.calibrate import Choice, decide
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, cpu_has_native_bf16, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
@@ -91,9 +92,10 @@ class Upscaler:
             exported to ONNX and compiled once, cached on disk, see :mod:`esrgan.backends`). A non-torch
             backend replaces only the per-tile network call; padding, tiling, blending, ensemble and clamping
             are the same. ONNX Runtime runs fp32; OpenVINO fp32, or bf16 on CPUs with native bf16. "auto" (the
-            default): the one measured fastest for this network and device (:func:`esrgan.backends.auto_backend`;
-            OpenVINO for SRVGGNetCompact on the CPU when installed, else torch), falling back to torch with a
-            warning if that backend cannot build the network.
+            default): on the CPU, the candidate measured fastest on this machine within the fidelity bounds
+            (with precision "auto" bf16 candidates too; measured once per network and tile size, then cached:
+            :mod:`esrgan.backends.calibrate`); elsewhere torch. Falls back to torch with a warning if that
+            backend cannot build the network.
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
@@ -105,9 +107,9 @@ class Upscaler:
 
     Attributes:
         options: the settings as asked for (:class:`EngineOptions`). scale: output / input size ratio. device,
-        dtype: resolved device and compute dtype. backend: backend name as resolved; runner: the backend's
-        compiled network (None for torch). compiled: whether torch.compile is in use (None until the first call
-        decides).
+        dtype: resolved device and compute dtype. backend: backend name as resolved; choice: how it was decided
+        (:class:`esrgan.backends.calibrate.Choice`); runner: the backend's compiled network (None for torch).
+        compiled: whether torch.compile is in use (None until the first call decides).
     """
 
     def __init__(
@@ -138,15 +140,21 @@ class Upscaler:
         device = self.options.device
         contract = as_sr_network(net)
         chosen = backend == "auto"
-        backend_reason = "asked for"
-        if chosen:
-            backend, backend_reason = auto_backend_choice(net, resolve_device(device), precision, compile)
-            backend_reason = "auto: " + backend_reason
+        # The one place "auto" is decided: measured on this machine and cached, or the fixed rule.
+        self.choice: Choice = decide(
+            net,
+            backend=backend,
+            precision=precision,
+            device=resolve_device(device),
+            compile=compile,
+            call_side=call_side(tile, tile_pad),
+        )
+        backend, precision = self.choice.backend, self.choice.precision
         if backend != "torch" and device.strip().lower() == "auto":
             device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
-        # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.supports = {torch.float16: bool(contract.supports_fp16), torch.bfloat16: bool(contract.supports_bf16)}
+        # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.dtype = self._precision(precision) if backend == "torch" else torch.float32
         self.scale = int(contract.scale)
         if self.scale < 1:
@@ -170,29 +178,11 @@ class Upscaler:
         # After an out-of-memory error the smaller tile is kept for later images (e.g. video frames).
         self._tile_limit: int | None = None
         self._bytes_per_pixel: float | None = None
-        self._layer_trace: LayerTrace | None = None
-        self._trace_side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
-        # The progress of the running call, for the layer hooks of the work meter (eager PyTorch only).
-        self._progress: _Progress | None = None
-        self._meter = WorkMeter(self.net, self._report_partial)
-        self._in_flight = 1  # images in the running network call
-        self._tile_reason = ""  # why tile_for chose its last answer
-        self._logged_tile: int | None = None
+        self._init_progress()
         self.backend = backend
         self.runner: Runner | None = None
         if backend != "torch":
-            try:
-                runner = self.runner = make_runner(backend, self.net, precision.strip().lower(), "cpu")
-            except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
-                if not chosen:
-                    raise
-                log.warning("backend auto: %s could not build this network (%s); using torch", backend, exc)
-                backend_reason = f"auto: {backend} could not build this network"
-                self.backend = "torch"
-                self.dtype = self._precision(precision)
-            else:
-                self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
-        self._log_choices(self.options, backend_reason)
+            self._set_runner(precision, chosen)
         self.compiled: bool | None = None if compile else False
         self._compiled_net: Any = None
         # Per compute dtype: whether the compiled network agreed with eager (checked on first use).
@@ -201,10 +191,21 @@ class Upscaler:
             # No `freezing`: on torch 2.13 it gave wrong output for these networks. dynamic=True: tiles come in
             # several sizes, and one graph with symbolic sizes avoids a recompile per tile shape.
             self._compiled_net = torch.compile(self.net, dynamic=True, options={"freezing": False})
+        self._log_choices()
 
-    def _log_choices(self, asked: EngineOptions, backend_reason: str) -> None:
+    def _init_progress(self) -> None:
+        """The state of the work meter (fractions of a running call) and of the decisions' log."""
+        self._layer_trace: LayerTrace | None = None
+        self._trace_side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
+        self._progress: _Progress | None = None  # the progress of the running call, for the layer hooks
+        self._meter = WorkMeter(self.net, self._report_partial)
+        self._in_flight = 1  # images in the running network call
+        self._tile_reason = ""  # why tile_for chose its last answer
+        self._logged_tile: int | None = None
+
+    def _log_choices(self) -> None:
         """The engine's decisions and why, at INFO (``esrgan -v`` shows them)."""
-        if asked.device.strip().lower() != "auto":
+        if self.options.device.strip().lower() != "auto":
             where = "asked for"
         elif self.backend != "torch":
             where = f"auto: the {self.backend} backend runs on the CPU"
@@ -214,13 +215,28 @@ class Upscaler:
             )
         log.info("device %s (%s)", self.device, where)
         log.info("precision %s (%s)", next(n for n, d in PRECISIONS.items() if d == self.dtype), self._why_precision())
-        log.info("backend %s (%s)", self.backend, backend_reason)
+        log.info("backend %s (%s)", self.backend, self._why_backend())
+
+    def _why_backend(self) -> str:
+        choice = self.choice
+        if choice.source == "asked":
+            return "asked for"
+        if choice.backend != self.backend:
+            return f"auto: {choice.backend} could not build this network"
+        if choice.source == "measured":
+            return "auto: the fastest within the fidelity bounds, measured now on this machine"
+        if choice.source == "cache":
+            created = choice.calibration.created if choice.calibration else ""
+            return f"auto: the fastest within the fidelity bounds, measured on this machine {created}".rstrip()
+        return "auto: the fixed rule (nothing measured: ESRGAN_CALIBRATE=0, not the CPU, compile, or one candidate)"
 
     def _why_precision(self) -> str:
-        if self.backend != "torch":
-            return f"what {self.backend} computes in on this CPU"
         if self.options.precision != "auto":
             return "asked for"
+        if self.choice.source in ("measured", "cache") and self.backend == self.choice.backend:
+            return "auto: with the backend, the fastest within the fidelity bounds on this machine"
+        if self.backend != "torch":
+            return f"what {self.backend} computes in on this CPU"
         if self.device.type == "cuda":
             return "auto on CUDA; an image whose fp16 output breaks is redone in fp32"
         if self.device.type != "cpu":
@@ -426,6 +442,22 @@ class Upscaler:
         if self._progress is not None:
             self._progress.partial(fraction, self._in_flight / self._progress.images)
 
+    def _set_runner(self, precision: str, chosen: bool) -> None:
+        """Run the network through :attr:`backend`'s compiled runner (the one the calibration just built, if any)
+        at ``precision``. If it cannot be built, backend "auto" (``chosen``) falls back to torch with a warning;
+        a backend named by the caller raises."""
+        try:
+            built = self.choice.runner
+            runner = self.runner = built if built is not None else make_runner(self.backend, self.net, precision, "cpu")
+        except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
+            if not chosen:
+                raise
+            log.warning("backend auto: %s could not build this network (%s); using torch", self.backend, exc)
+            self.backend = "torch"
+            self.dtype = self._precision(self.options.precision)
+        else:
+            self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+
     def _precision(self, precision: str) -> torch.dtype:
         """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the
         network does not support; an explicit unsupported one is refused."""
@@ -476,6 +508,14 @@ class Upscaler:
             return False
         log.info("torch.compile warm-up %.1f s; compiled output matches eager (max diff %.2g)", warm_up, diff)
         return True
+
+
+def call_side(tile: TileSize, tile_pad: int) -> int:
+    """Input side of the largest network call the engine makes on the CPU with these settings: the tile plus its
+    context on both sides (for tile "auto" and 0, :data:`CPU_TILE_CAP`'s). The calibration of backend "auto" is
+    kept per class of this size (:func:`esrgan.backends.calibrate.size_class`)."""
+    side = tile if isinstance(tile, int) and tile > 0 else CPU_TILE_CAP
+    return side + 2 * tile_pad
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -116,3 +116,26 @@ def test_estimate_is_said_once_for_long_cpu_jobs(caplog: pytest.LogCaptureFixtur
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (4.4, 200, 7500)] == ["4 s", "3 min 20 s", "2 h 05 min"]
+
+
+@pytest.mark.parametrize(
+    ("verbose", "quiet", "command", "engine", "calibration"),
+    [
+        (0, False, logging.INFO, logging.WARNING, logging.INFO),  # what the command does; the calibration's wait
+        (1, False, logging.INFO, logging.INFO, logging.INFO),  # -v: the engine's decisions too
+        (2, False, logging.DEBUG, logging.DEBUG, logging.DEBUG),
+        (0, True, logging.WARNING, logging.WARNING, logging.WARNING),  # -q
+    ],
+)
+def test_levels_of_v_and_q(verbose: int, quiet: bool, command: int, engine: int, calibration: int) -> None:
+    from esrgan.cli import setup_logging
+
+    setup_logging(verbose, quiet)
+    level = {name: logging.getLogger(name).getEffectiveLevel() for name in (
+        "esrgan.commands.upscale", "esrgan.inference.upscaler", "esrgan.backends.calibrate", "esrgan.train.loop")}  # fmt: skip
+    assert level == {
+        "esrgan.commands.upscale": command,
+        "esrgan.inference.upscaler": engine,
+        "esrgan.backends.calibrate": calibration,
+        "esrgan.train.loop": command,  # training's progress is its command's output
+    }
