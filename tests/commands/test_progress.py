@@ -131,8 +131,8 @@ def test_levels_of_v_and_q(verbose: int, quiet: bool, command: int, engine: int,
     from esrgan.cli import setup_logging
 
     setup_logging(verbose, quiet)
-    level = {name: logging.getLogger(name).getEffectiveLevel() for name in (
-        "esrgan.commands.upscale", "esrgan.inference.upscaler", "esrgan.backends.calibrate", "esrgan.train.loop")}  # fmt: skip
+    names = ("esrgan.commands.upscale", "esrgan.inference.upscaler", "esrgan.backends.calibrate", "esrgan.train.loop")
+    level = {name: logging.getLogger(name).getEffectiveLevel() for name in names}
     assert level == {
         "esrgan.commands.upscale": command,
         "esrgan.inference.upscaler": engine,
