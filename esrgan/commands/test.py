@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from esrgan.commands.common import add_engine_args
 
 if TYPE_CHECKING:
-    from esrgan.evaluation import TestOptions
+    from collections.abc import Iterator
+
+    from esrgan.evaluation import Pair, TestOptions
 
 
 def register(sub: Any) -> None:
@@ -101,15 +103,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from esrgan.evaluation import Evaluation, Pair, format_summary, format_table, write_results
+    from esrgan.evaluation import Evaluation, format_summary, format_table, write_results
 
     opts = options_from_args(args)
-    evaluation = Evaluation.prepare(opts)
-
-    def progress(pairs: list[Pair], name: str) -> Any:
-        return tqdm(pairs, desc=name, unit="img", disable=args.quiet, leave=False)
+    bars = _ImagesBar(args.quiet)
+    evaluation = Evaluation.prepare(opts, on_tile=bars.on_tile)
+    progress = bars.over
 
     channel = "Y" if opts.test_y_channel else "RGB"
     results = []
@@ -124,3 +123,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{format_summary(results)}")
     write_results(results, opts, evaluation.scale, evaluation.model)
     return 0
+
+
+class _ImagesBar:
+    """A dataset's bar in images, moved in fractions of the image being upscaled (the engine's ``on_tile``), so a
+    model that takes minutes per image shows progress within it."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.index = 0
+
+    def over(self, pairs: list[Pair], name: str) -> Iterator[Pair]:
+        from esrgan.commands.progress import WorkBar
+
+        with WorkBar(name, len(pairs), "image", quiet=self.quiet) as self.bar:
+            for self.index, pair in enumerate(pairs):
+                self.bar.update(self.index)
+                yield pair
+            self.bar.update(len(pairs))
+        self.bar = None
+
+    def on_tile(self, done: float, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.index + done / total)

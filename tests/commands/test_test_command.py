@@ -200,3 +200,23 @@ def test_options_files_validate() -> None:
     for path in files:
         opts = load_options(Options, path)
         assert opts.datasets and opts.model
+
+
+def test_the_images_bar_moves_within_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset's bar counts images and the engine's fractions of the one being upscaled."""
+    from esrgan.commands import progress
+    from esrgan.commands.test import _ImagesBar
+
+    updates: list[float] = []
+
+    class Recorded(progress.WorkBar):
+        def update(self, done: float, total: float | None = None) -> None:
+            updates.append(done)
+            super().update(done, total)
+
+    monkeypatch.setattr(progress, "WorkBar", Recorded)
+    bars = _ImagesBar(quiet=True)
+    for _ in bars.over(["a", "b"], "Set5"):  # type: ignore[list-item]
+        bars.on_tile(0, 4)
+        bars.on_tile(2.5, 4)
+    assert updates == [0, 0.0, 0.625, 1, 1.0, 1.625, 2]
