@@ -6,6 +6,7 @@ the tables. ``-m bicubic`` scores MATLAB bicubic upscaling of the LR image, the 
 
     esrgan test -m realesrgan-x4plus --hr Set5/HR [--lr Set5/LR_bicubic/X4] --csv set5.csv
     esrgan test -opt options/test_bicubic_x4.yml [--set scale=2]
+    esrgan test -m MODEL --hr Set5/HR --degradation degrade_test_x4 --seed 0    (degraded LR made in memory)
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def register(sub: Any) -> None:
     p.add_argument("-m", "--model", help="built-in model name, weights file, or 'bicubic'")
     p.add_argument("--hr", type=Path, help="folder of HR (ground-truth) images")
     p.add_argument("--lr", type=Path, help="folder of LR images paired by file stem (default: made by bicubic)")
+    p.add_argument(
+        "--degradation",
+        metavar="NAME|FILE",
+        help="make the LR images with this degradation block instead of bicubic: a YAML file or a shipped block "
+        "(degrade_test_x4); the LR make_degraded_lr writes with the same --seed; with -opt, for every set",
+    )
+    p.add_argument("--seed", type=int, help="seed of the degraded LR images (default 0)")
     p.add_argument("--name", help="dataset label (default: the HR folder's name, or its parent's if that is HR)")
     p.add_argument("-s", "--scale", type=int, help="scale factor (default: the model's)")
     p.add_argument("--rgb", action="store_true", help="score RGB channels instead of Y")
@@ -73,6 +81,14 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         data["datasets"] = [ds]
     elif args.lr is not None:
         raise ValueError("--lr needs --hr (the ground truth)")
+    if args.lr is not None and args.degradation is not None:
+        raise ValueError("--lr and --degradation exclude each other: LR images from files, or made from HR")
+    if args.seed is not None and args.degradation is None and args.opt is None:
+        raise ValueError("--seed needs --degradation (the seed of the degraded LR images)")
+    made = {"degradation": args.degradation, "seed": args.seed}
+    for ds_data in data.get("datasets") or []:
+        if isinstance(ds_data, dict):  # anything else: from_dict names the problem
+            ds_data.update({k: v for k, v in made.items() if v is not None})
     flags = {
         "model": args.model,
         "scale": args.scale,
@@ -103,7 +119,7 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esrgan.evaluation import Evaluation, format_summary, format_table, write_results
+    from esrgan.evaluation import Evaluation, format_summary, format_table, lr_source, write_results
 
     opts = options_from_args(args)
     bars = _ImagesBar(args.quiet)
@@ -116,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         print(
             f"\n{result.name}: {opts.model} x{evaluation.scale}, {channel}, crop border {evaluation.crop_border}, "
-            f"{len(result.images)} images"
+            f"{len(result.images)} images, {lr_source(result)}"
         )
         print(format_table(result))
     if len(results) > 1:

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_png
-from esrgan.degradations import DegradationOptions, degraded_lr
+from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.fileio import write_text_atomic
-from esrgan.image import decode_rgb, list_images, to_float
+from esrgan.image import list_images
 from esrgan.options import OptionsError, load_options, to_dict
 from esrgan.shipped_options import resolve
 
@@ -43,8 +43,7 @@ def degrade_file(
     hr: Path, output: Path, opts: DegradationOptions, scale: int, seed: int, overwrite: bool
 ) -> tuple[str, dict[str, Any]]:
     """Write the degraded LR image of one HR file; returns (its stem, the record of its draws)."""
-    img = to_float(decode_rgb(np.fromfile(hr, dtype=np.uint8), str(hr)))
-    lr, record = degraded_lr(img, opts, scale, seed, hr.stem)
+    lr, record = degraded_lr_file(hr, opts, scale, seed)
     write_png(output / f"{hr.stem}.png", np.ascontiguousarray(lr[:, :, ::-1]), 3, overwrite)  # OpenCV writes BGR
     return hr.stem, record
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ import numpy as np
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
+    Degradation,
     Pair,
     SRFunction,
     bicubic_sr,
     engine_sr,
     list_pairs,
+    load_degradation,
     load_pair,
     score_image,
 )
@@ -107,12 +109,16 @@ class Evaluation:
     crop_border: int
     model: dict[str, Any] | None  # the model's description for reports (None: bicubic)
     inputs: frozenset[Path]  # every HR and LR file, resolved: saved SR images never replace one
+    degradations: dict[str, Degradation] = field(default_factory=dict)  # by dataset name: LR made in memory
 
     @classmethod
     def prepare(cls, opts: TestOptions, on_tile: TileProgress | None = None) -> Evaluation:
-        """Pair the images and check the outputs before loading a model (a typo fails in a second), unless the
-        pairing needs the model's scale (DIV2K's ``0801x4`` names) because ``opts.scale`` is not set. ``on_tile``:
-        the engine's progress within each image (:class:`esrgan.inference.Upscaler`)."""
+        """Pair the images, read the degradation blocks and check the outputs before loading a model (a typo fails
+        in a second), unless the pairing needs the model's scale (DIV2K's ``0801x4`` names) because ``opts.scale``
+        is not set. ``on_tile``: the engine's progress within each image (:class:`esrgan.inference.Upscaler`)."""
+        degradations = {
+            ds.name: load_degradation(ds.degradation, ds.seed or 0) for ds in opts.datasets if ds.degradation
+        }
         made = make_sr(opts, on_tile) if opts.scale is None else None
         scale = made[1] if made is not None else opts.scale
         assert scale is not None
@@ -121,7 +127,7 @@ class Evaluation:
         upscale, scale, model = made if made is not None else make_sr(opts, on_tile)
         crop = opts.crop_border if opts.crop_border is not None else scale
         inputs = frozenset(p.resolve() for _, pairs in plans for _, hr, lr in pairs for p in (hr, lr) if p)
-        return cls(opts, plans, upscale, scale, crop, model, inputs)
+        return cls(opts, plans, upscale, scale, crop, model, inputs, degradations)
 
     def run(self, progress: Progress | None = None) -> Iterator[DatasetScore]:
         """Score every dataset in turn (SR images saved when ``opts.save`` is set)."""
@@ -130,11 +136,12 @@ class Evaluation:
 
     def score_dataset(self, ds: TestDatasetOptions, pairs: Iterable[Pair]) -> DatasetScore:
         opts = self.opts
-        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None)
+        degradation = self.degradations.get(ds.name)
+        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None, degradation=degradation)
         if opts.save is not None:
             (opts.save / ds.name).mkdir(parents=True, exist_ok=True)
         for stem, hr_path, lr_path in pairs:
-            lr, hr = load_pair(hr_path, lr_path, self.scale)
+            lr, hr = load_pair(hr_path, lr_path, self.scale, degradation)
             score, sr = score_image(
                 stem, lr, hr, self.upscale, crop_border=self.crop_border, test_y_channel=opts.test_y_channel
             )
