@@ -234,6 +234,7 @@ class Estimate:
         self.on_cpu = on_cpu
         self.faster = faster
         self.rate: float | None = None  # FLOP/s, once measured
+        self.measured_on = ""
         self.said = False
 
     def measured(self, flops: float, seconds: float, first_tile_done: bool) -> None:
@@ -241,6 +242,7 @@ class Estimate:
         if self.rate is not None or flops <= 0 or seconds <= 0 or not (first_tile_done or seconds >= 10.0):
             return
         self.rate = flops / seconds
+        self.measured_on = "the first tile" if first_tile_done else f"the first {seconds:.0f} s of it"
         left = (self.total_flops - flops) / self.rate
         if self.on_cpu and left > LONG_JOB_SECONDS and not self.said:
             self.said = True
@@ -251,6 +253,6 @@ class Estimate:
         text = (
             f"this will take about {format_duration(left)} more on this CPU: {self.model} costs "
             f"{self.flops_per_pixel * 1e6 / 1e9:,.0f} GFLOP per input megapixel, and this machine does "
-            f"{rate / 1e9:.0f} GFLOP/s on it (measured on the first tile)"
+            f"{rate / 1e9:.0f} GFLOP/s on it (measured on {self.measured_on})"
         )
         return f"{text}; {self.faster}" if self.faster else text

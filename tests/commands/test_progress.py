@@ -106,7 +106,7 @@ def test_estimate_is_said_once_for_long_cpu_jobs(caplog: pytest.LogCaptureFixtur
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and job.rate == pytest.approx(2e11)
     assert lines[0].startswith("this will take about 8 min 10 s more on this CPU: realesrgan-x4plus costs 35,900 GFLOP")
-    assert "200 GFLOP/s" in lines[0] and lines[0].endswith(faster)
+    assert "200 GFLOP/s on it (measured on the first tile)" in lines[0] and lines[0].endswith(faster)
     caplog.clear()
     with caplog.at_level(logging.INFO):
         Estimate(1e12, "m", 1e6, on_cpu=True, faster="").measured(5e11, 1.0, True)  # 1 s left: not long
