@@ -15,6 +15,7 @@ from collections.abc import Sequence
 BENCHMARKS = {
     "upscale": "benchmarks.bench_upscale",
     "video": "benchmarks.bench_video",
+    "per_megapixel": "benchmarks.bench_per_megapixel",
     "ray": "benchmarks.bench_ray",
 }
 

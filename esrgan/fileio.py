@@ -1,18 +1,19 @@
-"""Atomic file writes: an output appears complete under its final name, or not at all.
+"""Atomic file writes: an output appears complete under its final name, or not at all; and file hashes.
 
 Every writer in the package (images, videos, checkpoints, logs, data-preparation outputs) goes through here, so
-an interrupted run never leaves a half-written file behind a valid-looking name.
+an interrupted run never leaves a half-written file behind a valid-looking name. Torch-free.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "file_sha256", "write_bytes_atomic", "write_text_atomic"]
 
 
 @contextmanager
@@ -57,3 +58,12 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -38,6 +38,18 @@ def _seed_and_threads() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _log_levels_restored() -> Iterator[None]:
+    """``esrgan.cli.main`` sets the levels of esrgan's loggers (-q, -v); the next test starts from none set."""
+    import logging
+
+    from esrgan.cli import ENGINE_LOGGERS, SHOWN_BY_DEFAULT
+
+    yield
+    for name in ("esrgan", *ENGINE_LOGGERS, *SHOWN_BY_DEFAULT):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+@pytest.fixture(autouse=True)
 def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
     outputs stay comparable with the torch engine: nothing is measured (``ESRGAN_CALIBRATE=0``, also for the

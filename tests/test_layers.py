@@ -20,6 +20,9 @@ FLOORS: dict[str, int] = {
     "errors": 0,
     "defaults": 0,
     "fileio": 0,
+    "allocator": 0,  # glibc malloc tuning, torch-free: the command calls it first
+    "shipped_options": 0,  # the shipped options files by name (torch-free)
+    "options_files": 0,  # data: the shipped YAML files, no code
     "options": 0,
     "device": 0,
     "formats": 1,  # file containers without architecture names
@@ -33,14 +36,15 @@ FLOORS: dict[str, int] = {
     "data": 3,
     "inference": 4,  # the engine
     "video": 5,
+    "api": 5,  # esrgan.upscale: arrays and files through the engine
     "evaluation": 5,
     "train": 6,
     "bench": 6,
     "cluster": 6,
     "datasets": 7,  # data-preparation scripts
     "commands": 8,
-    "cli": 8,
-    "__main__": 9,
+    "cli": 9,  # dispatches to the commands; its log handler is the progress bars' (commands/progress.py)
+    "__main__": 10,
 }
 
 

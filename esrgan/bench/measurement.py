@@ -153,8 +153,8 @@ def measure(job: Job, *, isolated: bool = True) -> Measurement:
 
 
 def _measure(job: Job, result: Measurement, isolated: bool) -> Measurement:
+    from esrgan.allocator import tune_cpu_allocator
     from esrgan.archs import as_sr_network
-    from esrgan.device import tune_cpu_allocator
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
 

@@ -27,7 +27,7 @@ import numpy as np
 from esrgan.cluster.engine import EngineSpec
 from esrgan.cluster.scheduler import InOrder, Scheduler
 from esrgan.cluster.worker import EXPECTED_ERRORS
-from esrgan.image import ImageData, encode_image, to_unit
+from esrgan.image import ImageData, ImageMetadata, encode_image, to_unit
 from esrgan.inference.files import Existing, PreparedFile, UpscaledFile, finish_file, prepare_file
 from esrgan.inference.pipeline import AlphaMode
 
@@ -43,17 +43,18 @@ class PackedImage:
     alpha: np.ndarray | None
     bit_depth: int
     path: Path | None
+    metadata: ImageMetadata | None = None
 
     @staticmethod
     def pack(image: ImageData) -> PackedImage:
         """Packed so that :meth:`unpack` gives back exactly ``image``'s floats (checked; floats otherwise)."""
-        return PackedImage(
-            _samples(image.pixels, image.bit_depth), _samples(image.alpha, image.bit_depth), image.bit_depth, image.path
-        )
+        pixels, alpha = _samples(image.pixels, image.bit_depth), _samples(image.alpha, image.bit_depth)
+        return PackedImage(pixels, alpha, image.bit_depth, image.path, image.metadata)
 
     def unpack(self) -> ImageData:
         alpha = _floats(self.alpha) if self.alpha is not None else None
-        return ImageData(pixels=_floats(self.pixels), alpha=alpha, bit_depth=self.bit_depth, path=self.path)
+        pixels = _floats(self.pixels)
+        return ImageData(pixels=pixels, alpha=alpha, bit_depth=self.bit_depth, path=self.path, metadata=self.metadata)
 
 
 def _samples(arr: np.ndarray | None, bit_depth: int) -> Any:
@@ -86,6 +87,7 @@ class ImageJob:
     outscale: float | None = None
     alpha_mode: AlphaMode = "model"
     quality: int = 95
+    keep_metadata: bool = True  # the input's ICC profile and EXIF into the output (esrgan.image.metadata)
 
     def start(self, device: str) -> _ImageRunner:
         return _ImageRunner(self, self.engine.build(device))
@@ -103,6 +105,8 @@ class _ImageRunner:
         packed, target = payload
         job = self.job
         result = upscale_image_data(self.upscaler, packed.unpack(), outscale=job.outscale, alpha_mode=job.alpha_mode)
+        if not job.keep_metadata:
+            result.metadata = None
         return EncodedImage(encode_image(target, result, quality=job.quality), result.width, result.height)
 
 

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from esrgan.allocator import allocator_env
 from esrgan.cluster.pools import WorkerLostError
 from esrgan.cluster.worker import Job, ProcessLogs, Reply, Worker, WorkerInfo
-from esrgan.device import allocator_env
 
 __all__ = ["RayPool", "WorkerPlan", "plan_workers", "ray_session"]
 
@@ -211,7 +211,7 @@ class RayPool:
             max_restarts=self.max_restarts,
             max_task_retries=0,
             scheduling_strategy="SPREAD",
-            # The driver's allocator tuning (esrgan.device.tune_cpu_allocator), set before the worker starts.
+            # The driver's allocator tuning (esrgan.allocator.tune_cpu_allocator), set before the worker starts.
             runtime_env={"env_vars": allocator_env()},
         )
         self._job_ref = ray.put(self.job)  # once into the object store (each machine fetches it once)

@@ -1,4 +1,7 @@
-"""``esrgan info MODEL...``: what a model file or built-in name is, as detected from its keys and shapes."""
+"""``esrgan info MODEL...``: what a model file or built-in name is, as detected from its keys and shapes.
+
+Built-in names are answered from static facts without importing torch; files are loaded.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from esrgan.models import zoo
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +29,58 @@ def register(sub: Any) -> None:
 
 
 def describe(spec: str) -> dict[str, Any]:
-    """Everything `esrgan info` reports about one model, as plain values."""
+    """Everything `esrgan info` reports about one model, as plain values.
+
+    A built-in name is answered from the model's static facts (no torch import, no weights read: well under a
+    second) when its installed files are the ones the facts describe; files, and built-ins whose files differ,
+    are loaded."""
+    from pathlib import Path
+
+    from esrgan.models import zoo
+
+    model = zoo.find_builtin(spec)
+    if model is not None and not Path(spec).exists() and zoo.files_match(model):
+        return describe_builtin(spec, model)
+    return describe_loaded(spec)
+
+
+def describe_builtin(spec: str, model: zoo.BuiltinModel) -> dict[str, Any]:
+    """:func:`describe_loaded`'s answer for a built-in model, from its static facts."""
+    from esrgan.models import zoo
+
+    multiple, minimum = model.size_rule
+    return {
+        "model": spec,
+        "kind": "built-in",
+        "name": model.name,
+        "path": str(zoo.builtin_files(model)[0]),
+        "format": "ncnn:fp16",
+        "loader": "native",
+        "recognised": f"built-in model, ncnn graph recognised as {model.arch}",
+        "arch": model.arch,
+        "scale": model.scale,
+        "in_channels": model.in_channels,
+        "out_channels": model.out_channels,
+        "hparams": dict(model.hparams),
+        "parameters": model.num_params,
+        "gflop_per_input_megapixel": model.gflop_per_megapixel,
+        "size_rule": {"multiple": multiple, "minimum": minimum},
+        "precisions": list(model.precisions),
+        "sha256": model.bin_sha256,
+        "licence": model.licence,
+        "notes": [],
+    }
+
+
+def describe_loaded(spec: str) -> dict[str, Any]:
+    """Everything `esrgan info` reports about one model, read from the loaded network."""
     from esrgan.archs import as_sr_network
     from esrgan.inference.sizing import SizeRule
-    from esrgan.models import load_model
+    from esrgan.models import load_model, zoo
     from esrgan.models.flops import flops_per_input_pixel
 
     net, info = load_model(spec)
+    builtin = zoo.find_builtin(info.name) if info.name else None
     contract = as_sr_network(net)
     rule = SizeRule.of(contract)
     flops = flops_per_input_pixel(net, info.in_channels, size=rule.target(8 * rule.multiple, 8 * rule.multiple)[0])
@@ -52,6 +103,7 @@ def describe(spec: str) -> dict[str, Any]:
         "precisions": ["fp32"]
         + [p for p, ok in (("bf16", contract.supports_bf16), ("fp16", contract.supports_fp16)) if ok],
         "sha256": info.sha256,
+        "licence": builtin.licence if builtin else None,
         "notes": list(info.notes),
     }
 
@@ -85,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             f"  cost        {d['gflop_per_input_megapixel']:,.1f} GFLOP per input megapixel",
             f"  sha256      {d['sha256']}",
         ]
+        lines += [f"  licence     {d['licence']} (esrgan models --notice)"] if d["licence"] else []
         lines += [f"  note        {n}" for n in d["notes"]]
         sys.stdout.write("\n".join(lines) + "\n")
     return 1 if failed else 0

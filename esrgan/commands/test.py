@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from esrgan.commands.common import add_engine_args
 
 if TYPE_CHECKING:
-    from esrgan.evaluation import TestOptions
+    from collections.abc import Iterator
+
+    from esrgan.evaluation import Pair, TestOptions
 
 
 def register(sub: Any) -> None:
@@ -28,7 +30,8 @@ def register(sub: Any) -> None:
         description="Score a model, or the bicubic baseline (-m bicubic), with PSNR/SSIM on the Y channel as SR "
         "papers do. Give one set with --hr [--lr] or several in a YAML file with -opt.",
     )
-    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file (options/test_*.yml)")
+    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file, or a shipped one's name "
+                   "(test_bicubic_x4; `esrgan options list`)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="set any option, e.g. --set scale=2 (repeatable; applied last)")  # fmt: skip
     p.add_argument("-m", "--model", help="built-in model name, weights file, or 'bicubic'")
@@ -63,11 +66,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
     """Merge the YAML file (if any), explicit flags, then ``--set`` overrides into validated :class:`TestOptions`."""
     from esrgan.evaluation import TestOptions
     from esrgan.options import apply_overrides, from_dict, read_options_file
+    from esrgan.shipped_options import resolve
 
     data: dict[str, Any] = {}
     source = "command line"
     if args.opt is not None:
-        data, source = read_options_file(args.opt), str(args.opt)
+        data, source = read_options_file(resolve(args.opt)), str(args.opt)
         if args.hr is not None or args.lr is not None:
             raise ValueError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
     if args.hr is not None:
@@ -115,15 +119,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from esrgan.evaluation import Evaluation, Pair, format_summary, format_table, lr_source, write_results
+    from esrgan.evaluation import Evaluation, format_summary, format_table, lr_source, write_results
 
     opts = options_from_args(args)
-    evaluation = Evaluation.prepare(opts)
-
-    def progress(pairs: list[Pair], name: str) -> Any:
-        return tqdm(pairs, desc=name, unit="img", disable=args.quiet, leave=False)
+    bars = _ImagesBar(args.quiet)
+    evaluation = Evaluation.prepare(opts, on_tile=bars.on_tile)
+    progress = bars.over
 
     channel = "Y" if opts.test_y_channel else "RGB"
     results = []
@@ -138,3 +139,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{format_summary(results)}")
     write_results(results, opts, evaluation.scale, evaluation.model)
     return 0
+
+
+class _ImagesBar:
+    """A dataset's bar in images, moved in fractions of the image being upscaled (the engine's ``on_tile``), so a
+    model that takes minutes per image shows progress within it."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.index = 0
+
+    def over(self, pairs: list[Pair], name: str) -> Iterator[Pair]:
+        from esrgan.commands.progress import WorkBar
+
+        with WorkBar(name, len(pairs), "image", quiet=self.quiet) as self.bar:
+            for self.index, pair in enumerate(pairs):
+                self.bar.update(self.index)
+                yield pair
+            self.bar.update(len(pairs))
+        self.bar = None
+
+    def on_tile(self, done: float, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.index + done / total)

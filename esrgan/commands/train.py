@@ -20,10 +20,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "train",
         help="train an ESRGAN generator (PSNR stage, then GAN stage) from a YAML options file",
-        description="Train from a YAML options file (see options/train_*.yml). Outputs go to "
+        description="Train from a YAML options file (`esrgan options list` shows the shipped ones). Outputs go to "
         "<experiments_root>/<name>/: checkpoints, exported generators, samples, logs and curves.png.",
     )
-    p.add_argument("-opt", "--opt", required=True, metavar="YAML", help="options file, e.g. options/train_*.yml")
+    p.add_argument(
+        "-opt",
+        "--opt",
+        required=True,
+        metavar="YAML",
+        help="options file, or the name of a shipped one (e.g. train_ESRGAN_x4; `esrgan options list`)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -49,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     from esrgan.device import resolve_device
     from esrgan.options import load_options
+    from esrgan.shipped_options import resolve
     from esrgan.train.distributed import init_from_env, shutdown
     from esrgan.train.loop import NonFiniteLossError, RunExistsError, fit
     from esrgan.train.options import TrainOptions
 
-    opts = load_options(TrainOptions, args.opt, args.overrides)
+    opts = load_options(TrainOptions, resolve(args.opt), args.overrides)
     if args.name is not None:
         opts = dataclasses.replace(opts, name=args.name)  # __post_init__ checks the name again
     dist, device = init_from_env(resolve_device(opts.device))

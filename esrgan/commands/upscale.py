@@ -21,6 +21,7 @@ from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
 if TYPE_CHECKING:
     from torch import nn
 
+    from esrgan.commands.progress import Estimate, WorkBar
     from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images, folders and globs",
-        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus).",
+        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus). Without "
+        "-o, results go to ./results/ as NAME_x4.EXT (the input's format where it can hold what the image has).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", default="results", help="output folder (created) or, for one input, a file")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="results",
+        help="output folder (created) or, for one input, a file (default: results/ in the current folder)",
+    )
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
     p.add_argument(
         "--interp",
@@ -47,6 +54,12 @@ def register(sub: Any) -> None:
     p.add_argument("--ext", default="auto", choices=OUTPUT_FORMATS, help="output format (auto: as the input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
+    p.add_argument(
+        "--strip-metadata",
+        action="store_true",
+        help="write no ICC profile or EXIF (default: kept where the output format holds them, orientation reset, "
+        "sizes updated)",
+    )
     p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
@@ -113,6 +126,8 @@ def plan_jobs(
 
 
 def run(args: argparse.Namespace) -> int:
+    if STREAM in args.inputs or args.output == STREAM:
+        return _run_stream(args)
     found, missing = collect_inputs(args.inputs, args.recursive)
     for message in missing:
         log.error("%s", message)
@@ -131,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     check_worker_args(args)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    net, scale = _load_network(args)
+    net, scale, name = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
     tasks = [
@@ -143,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if wants_workers(args):
         _run_on_workers(args, net, options, tasks, outscale, inputs, report)
     else:
-        _run_here(args, net, options, tasks, outscale, inputs, report)
+        _run_here(args, net, name, options, tasks, outscale, inputs, report)
     seconds = time.perf_counter() - report.started
     report.failed += len(missing)
     if single_file and report.done:
@@ -162,6 +177,73 @@ def run(args: argparse.Namespace) -> int:
 
 
 Task = tuple[Path, Path, bool]  # source, output file (without its extension when the bool is set), name only
+STREAM = "-"  # as an input: standard input; as -o: standard output
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    """One image from standard input (``-``) or to standard output (``-o -``), or both: a filter in a pipe.
+
+    Standard output then carries the encoded image only (format: --ext, or the input's with ``auto``); logs and
+    progress go to standard error. Files named on the command line are read and written as usual."""
+    import sys
+
+    from esrgan.image import IMAGE_EXTENSIONS, write_encoded
+    from esrgan.inference import Upscaler
+    from esrgan.inference.files import upscale_bytes
+
+    if len(args.inputs) != 1:
+        what = "- (standard input)" if STREAM in args.inputs else "-o - (standard output)"
+        raise ValueError(f"{what} takes exactly one image; {len(args.inputs)} inputs were given")
+    if wants_workers(args):
+        raise ValueError("standard input and output are upscaled here: drop --ray / --workers / the device list")
+    source = args.inputs[0]
+    if source == STREAM:
+        if sys.stdin.isatty():
+            raise ValueError("- reads an image from standard input, which is a terminal: pipe one in (< photo.jpg)")
+        data, name = sys.stdin.buffer.read(), "stdin"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{source}: no such file")
+        data, name = path.read_bytes(), path.stem
+    options = engine_options(args)
+    target = None if args.output == STREAM else Path(args.output)
+    ext = args.ext
+    if target is not None and target.suffix.lower() in IMAGE_EXTENSIONS:
+        ext = target.suffix.lower()  # -o FILE: its own format
+    net, scale, _ = _load_network(args)
+    outscale = args.outscale if args.outscale is not None else float(scale)
+    progress = _ImageProgress(args.quiet)
+    upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    progress.start(name, 0.0)
+    try:
+        result = upscale_bytes(
+            data,
+            upscaler,
+            name=name,
+            ext=ext,
+            outscale=outscale,
+            alpha_mode=args.alpha,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            keep_metadata=not args.strip_metadata,
+        )
+    except ValueError as exc:
+        raise ValueError(_message(exc)) from exc
+    finally:
+        progress.close()
+    if target is None:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+        log.info("%s -> standard output (%dx%d %s)", source, result.width, result.height, result.ext.lstrip("."))
+        return 0
+    if target.suffix.lower() not in IMAGE_EXTENSIONS:  # a folder
+        suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+        target = target / f"{name}{suffix}{result.ext}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_encoded(target, result.data)
+    log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
+    return 0
 
 
 class _Report:
@@ -189,22 +271,27 @@ class _Report:
 def _run_here(
     args: argparse.Namespace,
     net: nn.Module,
+    name: str,
     options: EngineOptions,
     tasks: list[Task],
     outscale: float,
     inputs: set[Path],
     report: _Report,
 ) -> None:
-    """The files one by one on this process's device."""
-    from tqdm import tqdm
-
+    """The files one by one on this process's device, each with its tile bar; the job's estimate (the model
+    ``name``'s cost, the speed of the first tile) before a long one."""
+    from esrgan.commands.progress import Status
     from esrgan.inference import Upscaler
 
-    tiles = _TileBar(args.quiet)
-    upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
-    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
+    progress = _ImageProgress(args.quiet)
+    with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
+        upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    pixels = {source: _pixels(source) for source, _, _ in tasks}  # from the headers
+    progress.estimate = _estimate(upscaler, name, list(pixels.values()), options.ensemble)
     report.started = time.perf_counter()
-    for source, target, name_only in tqdm(tasks, desc="images", unit="img", disable=args.quiet):
+    for number, (source, target, name_only) in enumerate(tasks, start=1):
+        label = source.name if len(tasks) == 1 else f"{source.name} ({number}/{len(tasks)})"
+        progress.start(label, pixels[source] * progress.estimate.flops_per_pixel)
         try:
             result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -212,7 +299,7 @@ def _run_here(
         else:
             report.file(source, result, None)
         finally:
-            tiles.close()
+            progress.close()
 
 
 def _run_on_workers(
@@ -226,22 +313,23 @@ def _run_on_workers(
 ) -> None:
     """The files over several workers (--ray, or a device list): read and written here, upscaled and encoded by
     the workers (:mod:`esrgan.cluster.images`), reported in input order as :func:`_run_here` reports them."""
-    from tqdm import tqdm
-
     from esrgan.cluster.engine import EngineSpec, NetworkRecipe
     from esrgan.cluster.images import FileTask, ImageJob, upscale_files_on
     from esrgan.cluster.worker import replay
+    from esrgan.commands.progress import WorkBar
 
-    job = ImageJob(EngineSpec(NetworkRecipe.of(net), options), outscale, args.alpha, args.quality)
+    job = ImageJob(
+        EngineSpec(NetworkRecipe.of(net), options), outscale, args.alpha, args.quality, not args.strip_metadata
+    )
     files = [FileTask(source, target, args.ext if name_only else None) for source, target, name_only in tasks]
     with scheduler_from(args, job) as scheduler:
         info = scheduler.stats[0].info
         log.info("%d workers: %s", len(scheduler.stats), ", ".join(f"{k} {v}" for k, v in info.settings.items()))
         report.started = time.perf_counter()
-        with tqdm(total=len(files), desc="images", unit="img", disable=args.quiet) as bar:
+        with WorkBar("images", len(files), "image", quiet=args.quiet) as bar:
 
             def one_done() -> None:
-                bar.update(1)
+                bar.update(bar.done + 1)
 
             outcomes = upscale_files_on(
                 scheduler,
@@ -257,8 +345,25 @@ def _run_on_workers(
         log_summary(scheduler, "images")
 
 
-def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
-    """The network of ``-m`` or ``--interp`` and its scale, logged."""
+def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:
+    """The network of ``-m`` or ``--interp``, its scale and its name, logged."""
+    from esrgan.commands.progress import Status
+
+    with Status(f"loading {args.interp or args.model}", args.quiet) as loading:
+        net, info = _read_network(args)
+    log.info(
+        "model %s (%s x%d, %.1fM parameters, %s) loaded in %.1f s",
+        info.name or info.path,
+        info.arch,
+        info.scale,
+        info.num_params / 1e6,
+        info.source_format,
+        loading.seconds,
+    )
+    return net, info.scale, str(info.name or Path(info.path).name)
+
+
+def _read_network(args: argparse.Namespace) -> tuple[nn.Module, Any]:
     from esrgan.models import load_model
 
     if args.interp:
@@ -272,15 +377,15 @@ def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
         info = infos[0]
     else:
         net, info = load_model(args.model)
-    log.info(
-        "model %s (%s x%d, %.1fM parameters, %s)",
-        info.name or info.path,
-        info.arch,
-        info.scale,
-        info.num_params / 1e6,
-        info.source_format,
-    )
-    return net, info.scale
+    return net, info
+
+
+def _pixels(source: Path) -> int:
+    """Pixels of an image from its header (0 if the header cannot be read: the file fails later, with a reason)."""
+    from esrgan.image.metadata import read_header
+
+    width, height = read_header(source).size or (0, 0)
+    return width * height
 
 
 def _upscale_one(
@@ -307,6 +412,7 @@ def _upscale_one(
         max_pixels=args.max_pixels,
         existing="skip" if args.skip_existing else "overwrite",
         inputs=inputs,
+        keep_metadata=not args.strip_metadata,
     )
 
 
@@ -323,24 +429,55 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
-class _TileBar:
-    """A progress bar over the tiles of one image, shown only for images of more than one tile."""
+class _ImageProgress:
+    """The tile bar of the image being upscaled, and the job's time estimate.
+
+    The engine calls :meth:`on_tile` with ``(0, total)`` before its first network call, whole numbers after each
+    call and fractions while one runs; a new ``(0, total)`` starts its next call (the alpha plane). The speed of
+    the first call of the first image upscaled is the job's measured speed.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar: Any = None
+        self.estimate: Estimate | None = None
+        self.label = ""
+        self.work = 0.0  # FLOPs of one network call on the current image
+        self.bar: WorkBar | None = None
+        self.call_started = 0.0
+        self.calls = 0  # network calls started since the job began
 
-    def update(self, done: int, total: int) -> None:
-        if self.quiet or total <= 1:
-            return
+    def start(self, label: str, work: float) -> None:
+        self.label, self.work = label, work
+
+    def on_tile(self, done: float, total: int) -> None:
+        from esrgan.commands.progress import WorkBar
+
+        if done == 0:
+            self.calls += 1
+            self.call_started = time.perf_counter()
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
-        self.bar.n = done
-        self.bar.refresh()
+            self.bar = WorkBar(self.label, total, "tile", quiet=self.quiet)
+        self.bar.update(done, total)
+        if self.estimate is not None and self.calls == 1 and done > 0:
+            seconds = time.perf_counter() - self.call_started
+            self.estimate.measured(self.work * done / total, seconds, first_tile_done=done >= 1)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _estimate(upscaler: Upscaler, name: str, sizes: list[int], ensemble: bool) -> Estimate:
+    """The job's time estimate: the inputs' pixels (``sizes``) x the model's cost per pixel."""
+    from esrgan.commands.progress import Estimate
+    from esrgan.defaults import FAST_MODEL
+    from esrgan.models import zoo
+
+    per_pixel = upscaler.flops_per_pixel * (8 if ensemble else 1)
+    fast = zoo.find_builtin(FAST_MODEL)
+    faster = ""
+    if fast is not None and name != fast.name and upscaler.flops_per_pixel > 2 * fast.gflop_per_megapixel * 1e3:
+        ratio = upscaler.flops_per_pixel / (fast.gflop_per_megapixel * 1e3)
+        faster = f"-m {fast.name} is {ratio:.0f}x faster per pixel (made for anime and video: softer on photos)"
+    return Estimate(sum(sizes) * per_pixel, name, per_pixel, upscaler.device.type == "cpu", faster)

@@ -30,6 +30,7 @@ from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.fileio import write_text_atomic
 from esrgan.image import list_images
 from esrgan.options import OptionsError, load_options, to_dict
+from esrgan.shipped_options import resolve
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of HR images")
     parser.add_argument("output", type=Path, help="folder for the LR images (<stem>.png) and degradations.json")
-    parser.add_argument("--options", type=Path, required=True, help="YAML degradation block (DegradationOptions)")
+    parser.add_argument(
+        "--options",
+        type=Path,
+        required=True,
+        help="YAML degradation block (DegradationOptions), or a shipped one's name (degrade_test_x4)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a key of the block, value read as YAML (repeatable)")  # fmt: skip
     parser.add_argument("-s", "--scale", type=int, default=4, help="downscaling factor (default 4)")
@@ -65,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.scale < 1 or args.seed < 0:
             raise ValueError(f"--scale must be positive and --seed >= 0, got {args.scale} and {args.seed}")
-        opts = load_options(DegradationOptions, args.options, args.overrides)
+        opts = load_options(DegradationOptions, resolve(args.options), args.overrides)
         files = list_images(args.input)
         stems = [p.stem for p in files]
         if len(set(stems)) != len(stems):

@@ -41,6 +41,7 @@ from esrgan.image import (
 )
 from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
+from esrgan.shipped_options import FOLDER
 
 if TYPE_CHECKING:
     from esrgan.evaluation.options import TestDatasetOptions
@@ -53,9 +54,9 @@ SRFunction = Callable[[np.ndarray], np.ndarray]
 Pair = tuple[str, Path, Path | None]
 """(stem, HR file, LR file or None: made by bicubic downscaling)."""
 
-# Where the shipped options files are (the repository's options/ folder): a degradation given by name is
-# <name>.yml there.
-SHIPPED_OPTIONS = Path(__file__).resolve().parents[2] / "options"
+# Where the shipped options files are (inside the package; the repository's options/ links there): a degradation
+# given by name is <name>.yml there.
+SHIPPED_OPTIONS = FOLDER
 
 __all__ = [
     "SHIPPED_OPTIONS",

@@ -35,13 +35,15 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[list[Pair], str], Iterable[Pair]]
 """Wraps a dataset's pairs for progress display (``(pairs, dataset name) -> iterable of pairs``), e.g. tqdm."""
+TileProgress = Callable[[float, int], None]
+"""The engine's progress within an image: network calls done (fractions while one runs) and their total."""
 
 __all__ = ["Evaluation", "Progress", "check_outputs", "make_sr"]
 
 
-def make_sr(opts: TestOptions) -> tuple[SRFunction, int, dict[str, Any] | None]:
+def make_sr(opts: TestOptions, on_tile: TileProgress | None = None) -> tuple[SRFunction, int, dict[str, Any] | None]:
     """The SR function (uint8 LR (h, w[, 3]) -> uint8 SR (h*s, w*s[, 3])), its scale and a model description
-    (None for the bicubic baseline).
+    (None for the bicubic baseline). ``on_tile`` is the engine's progress callback (:class:`esrgan.inference.Upscaler`).
 
     Raises:
         ValueError: the model's scale differs from ``opts.scale``, or it does not map RGB to RGB.
@@ -59,7 +61,7 @@ def make_sr(opts: TestOptions) -> tuple[SRFunction, int, dict[str, Any] | None]:
         raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
         raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
-    upscaler = Upscaler.from_options(net, opts.engine)
+    upscaler = Upscaler.from_options(net, opts.engine, on_tile=on_tile)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
         info.name or info.path,
@@ -110,19 +112,19 @@ class Evaluation:
     degradations: dict[str, Degradation] = field(default_factory=dict)  # by dataset name: LR made in memory
 
     @classmethod
-    def prepare(cls, opts: TestOptions) -> Evaluation:
+    def prepare(cls, opts: TestOptions, on_tile: TileProgress | None = None) -> Evaluation:
         """Pair the images, read the degradation blocks and check the outputs before loading a model (a typo fails
         in a second), unless the pairing needs the model's scale (DIV2K's ``0801x4`` names) because ``opts.scale``
-        is not set."""
+        is not set. ``on_tile``: the engine's progress within each image (:class:`esrgan.inference.Upscaler`)."""
         degradations = {
             ds.name: load_degradation(ds.degradation, ds.seed or 0) for ds in opts.datasets if ds.degradation
         }
-        made = make_sr(opts) if opts.scale is None else None
+        made = make_sr(opts, on_tile) if opts.scale is None else None
         scale = made[1] if made is not None else opts.scale
         assert scale is not None
         plans = [(ds, list_pairs(ds, scale)) for ds in opts.datasets]
         check_outputs(opts, plans)
-        upscale, scale, model = made if made is not None else make_sr(opts)
+        upscale, scale, model = made if made is not None else make_sr(opts, on_tile)
         crop = opts.crop_border if opts.crop_border is not None else scale
         inputs = frozenset(p.resolve() for _, pairs in plans for _, hr, lr in pairs for p in (hr, lr) if p)
         return cls(opts, plans, upscale, scale, crop, model, inputs, degradations)

@@ -8,25 +8,30 @@
 - :mod:`~esrgan.image.resize`: MATLAB-exact bicubic ``imresize`` (the benchmark degradation), the ``--outscale``
   resize and its :func:`output_size`.
 - :mod:`~esrgan.image.folders`: image files of a folder, keyed and paired by stem.
+- :mod:`~esrgan.image.metadata` / :mod:`~esrgan.image.embed`: the ICC profile and EXIF kept from input to output
+  (:class:`ImageMetadata`), read from file headers and written into the encoded output.
 """
 
 from esrgan.image.convert import from_tensor, to_float, to_tensor, to_uint8, to_unit
-from esrgan.image.decode import decode, decode_rgb, split_channels
+from esrgan.image.decode import decode, decode_rgb, sniff_extension, split_channels
 from esrgan.image.folders import images_by_stem, list_images, pair_by_stem
 from esrgan.image.io import (
     IMAGE_EXTENSIONS,
     ImageData,
     encode_image,
     read_image,
+    read_image_bytes,
     read_unchanged,
     write_encoded,
     write_image,
 )
+from esrgan.image.metadata import ImageMetadata
 from esrgan.image.resize import bicubic_degrade, imresize, mod_crop, output_size, resize
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageData",
+    "ImageMetadata",
     "bicubic_degrade",
     "decode",
     "decode_rgb",
@@ -39,8 +44,10 @@ __all__ = [
     "output_size",
     "pair_by_stem",
     "read_image",
+    "read_image_bytes",
     "read_unchanged",
     "resize",
+    "sniff_extension",
     "split_channels",
     "to_float",
     "to_tensor",

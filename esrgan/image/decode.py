@@ -13,7 +13,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["check_encoded", "decode", "decode_rgb", "split_channels"]
+__all__ = ["check_encoded", "decode", "decode_rgb", "sniff_extension", "split_channels"]
+
+# First bytes of each format the decoder reads, and the extension its files get.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"BM", ".bmp"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+)
 
 
 def check_encoded(buf: np.ndarray, name: str) -> None:
@@ -28,6 +37,14 @@ def check_encoded(buf: np.ndarray, name: str) -> None:
     """
     if buf.size == 0:
         raise ValueError(f"{name}: empty file")
+
+
+def sniff_extension(data: bytes) -> str | None:
+    """The extension (".png", ".jpg", ".webp", ".bmp", ".tif") of encoded image bytes, from their first bytes; None
+    for anything else (bytes with no name, such as an image piped to standard input, get their format this way)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((ext for magic, ext in _SIGNATURES if data.startswith(magic)), None)
 
 
 def decode(data: bytes | np.ndarray, name: str) -> np.ndarray:

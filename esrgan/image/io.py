@@ -3,8 +3,9 @@
 Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
 palette) with the package's one decoder (:mod:`esrgan.image.decode`), applies the EXIF orientation (read with
 Pillow, header only, because OpenCV ignores it for unchanged-depth reads), and returns RGB float32 pixels in [0, 1]
-plus a separate alpha plane. Writing goes the other way and is atomic: the file appears complete under its final
-name or not at all.
+plus a separate alpha plane and the metadata worth keeping (ICC profile, EXIF: :mod:`esrgan.image.metadata`).
+Writing goes the other way, puts the metadata into the encoded file (:mod:`esrgan.image.embed`), and is atomic:
+the file appears complete under its final name or not at all.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 from esrgan.fileio import atomic_path
 from esrgan.image.convert import to_unit
 from esrgan.image.decode import decode, split_channels
+from esrgan.image.embed import embed_metadata
+from esrgan.image.metadata import Header, ImageMetadata, read_header
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ __all__ = [
     "ImageData",
     "encode_image",
     "read_image",
+    "read_image_bytes",
     "read_unchanged",
     "write_encoded",
     "write_image",
@@ -49,12 +53,14 @@ class ImageData:
         alpha: (H, W) float32 in [0, 1], or None when the file has no alpha channel.
         bit_depth: 8 or 16 for integer files, 32 for float files; writers keep it where the format allows.
         path: where it was read from (for messages), or None.
+        metadata: ICC profile and EXIF to write with the pixels (:func:`write_image`), or None.
     """
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
     bit_depth: int = 8
     path: Path | None = None
+    metadata: ImageMetadata | None = None
 
     @property
     def height(self) -> int:
@@ -67,19 +73,6 @@ class ImageData:
     @property
     def is_gray(self) -> bool:
         return self.pixels.shape[2] == 1
-
-
-def _header(path: Path) -> tuple[str | None, int]:
-    """Pillow's mode and EXIF orientation (1 = upright) from the file header; (None, 1) if Pillow cannot tell."""
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-            return im.mode, orientation
-    except Exception as exc:  # Pillow lacks some codecs OpenCV has; orientation then stays as stored.
-        log.debug("%s: no header information from Pillow (%s)", path, exc)
-        return None, 1
 
 
 def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -111,7 +104,8 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     """Read an image file.
 
     Returns:
-        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied.
+        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied, and the file's ICC
+        profile and EXIF (orientation reset to 1) as ``metadata``.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -119,15 +113,29 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     """
     path = Path(path)
     arr = decode(_read_bytes(path), str(path))
-    mode, orientation = _header(path)
-    pixels, alpha = split_channels(_apply_orientation(arr, orientation), str(path))
-    if mode in _GRAY_MODES and pixels.shape[2] == 3:
+    return _image_data(arr, read_header(path), str(path), path)
+
+
+def read_image_bytes(data: bytes, name: str = "<bytes>") -> ImageData:
+    """:func:`read_image` for a file's bytes (an image piped to standard input); ``name`` names it in messages.
+
+    Raises:
+        ValueError: empty, corrupt or not an image OpenCV can decode.
+    """
+    arr = decode(data, name)
+    return _image_data(arr, read_header(data, name), name, None)
+
+
+def _image_data(arr: np.ndarray, header: Header, name: str, path: Path | None) -> ImageData:
+    """Decoded samples and the header's facts -> :class:`ImageData` (orientation applied, gray kept gray)."""
+    pixels, alpha = split_channels(_apply_orientation(arr, header.orientation), name)
+    if header.mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]
 
     unit, depth = to_unit(np.ascontiguousarray(pixels))
     alpha_unit = to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
-    return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path)
+    return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path, metadata=header.metadata or None)
 
 
 def read_unchanged(path: str | os.PathLike[str]) -> np.ndarray:
@@ -180,6 +188,8 @@ def encode_image(path: str | os.PathLike[str], image: ImageData, *, quality: int
 
     The bit depth is kept where the format can store it (PNG/TIFF: 16-bit; TIFF: float); JPEG, WebP and BMP get
     8 bits (a warning says so). Alpha is kept where the format has it; otherwise it is dropped with a warning.
+    ``image.metadata`` (ICC profile, EXIF with the new size) goes into PNG, JPEG, WebP and TIFF files; BMP holds
+    none (a warning says so).
     """
     path = Path(path)
     ext = _check_format(path)
@@ -213,7 +223,13 @@ def encode_image(path: str | os.PathLike[str], image: ImageData, *, quality: int
     ok, buf = cv2.imencode(ext, arr, params)
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
-    return buf.tobytes()
+    data = buf.tobytes()
+    if image.metadata:
+        channels = 1 if arr.ndim == 2 else arr.shape[2]
+        data = embed_metadata(
+            data, ext, image.metadata, width=arr.shape[1], height=arr.shape[0], channels=channels, name=str(path)
+        )
+    return data
 
 
 def write_encoded(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:

@@ -2,9 +2,9 @@
 
 :func:`upscale_file` is what ``esrgan upscale`` does for each file: decode (any bit depth, gray, alpha, EXIF
 orientation; :mod:`esrgan.image`), map the image onto the network's channels and upscale it and its alpha
-(:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha
-and gray-ness where the output format can store them. The output format follows the target's extension, or the
-input's (:func:`output_extension`). An input file is never written over.
+(:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha,
+gray-ness, ICC profile and EXIF where the output format can store them. The output format follows the target's
+extension, or the input's (:func:`output_extension`). An input file is never written over.
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ from typing import Literal
 import torch
 
 from esrgan.defaults import OUTPUT_FORMATS
-from esrgan.image import ImageData, encode_image, from_tensor, read_image, to_tensor, write_encoded
+from esrgan.image import (
+    ImageData,
+    encode_image,
+    from_tensor,
+    read_image,
+    read_image_bytes,
+    sniff_extension,
+    to_tensor,
+    write_encoded,
+)
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
 
@@ -26,10 +35,12 @@ __all__ = [
     "InputTooLargeError",
     "OverwritesInputError",
     "PreparedFile",
+    "UpscaledBytes",
     "UpscaledFile",
     "finish_file",
     "output_extension",
     "prepare_file",
+    "upscale_bytes",
     "upscale_file",
     "upscale_image_data",
 ]
@@ -102,6 +113,7 @@ def upscale_file(
     max_pixels: int = 0,
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
+    keep_metadata: bool = True,
 ) -> UpscaledFile:
     """Upscale the image file ``source`` into ``target``.
 
@@ -118,6 +130,8 @@ def upscale_file(
         existing: what to do when ``target`` exists: "overwrite" it, "skip" this file, or raise ("error").
         inputs: other files that must not be written over (e.g. the other inputs of a batch), as resolved paths
             (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
+        keep_metadata: write the input's ICC profile and EXIF into the output where its format holds them
+            (:mod:`esrgan.image.metadata`); False writes neither.
 
     Returns:
         The source, the output file and its size, or ``skipped=True``.
@@ -132,6 +146,8 @@ def upscale_file(
     if isinstance(prepared, UpscaledFile):
         return prepared
     result = upscale_image_data(upscaler, prepared.image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
     data = encode_image(prepared.target, result, quality=quality)
     return finish_file(prepared.source, prepared.target, data, result.width, result.height, existing=existing)
 
@@ -185,10 +201,57 @@ def finish_file(
     return UpscaledFile(source, target, width, height)
 
 
+@dataclass(frozen=True)
+class UpscaledBytes:
+    """What :func:`upscale_bytes` made: the encoded output, its format's extension and its size in pixels."""
+
+    data: bytes
+    ext: str
+    width: int
+    height: int
+
+
+def upscale_bytes(
+    data: bytes,
+    upscaler: Upscaler,
+    *,
+    name: str = "<bytes>",
+    ext: str = "auto",
+    outscale: float | None = None,
+    alpha_mode: AlphaMode = "model",
+    quality: int = 95,
+    max_pixels: int = 0,
+    keep_metadata: bool = True,
+) -> UpscaledBytes:
+    """:func:`upscale_file` for an encoded image in memory (an image piped to standard input, or to be written to
+    standard output): encoded bytes in, encoded bytes out, nothing written.
+
+    Args:
+        data: the encoded input (PNG, JPEG, WebP, BMP, TIFF).
+        name: what to call it in messages.
+        ext: the output format as for :func:`output_extension` ("auto" keeps the input's format, found from its
+            first bytes, where it can store the image), or an output file's own extension (".bmp").
+        Others: as for :func:`upscale_file`.
+
+    Raises:
+        InputTooLargeError: more than ``max_pixels`` pixels.
+        ValueError: the bytes are not an image this package decodes, or the image does not fit the network.
+    """
+    image = read_image_bytes(data, name)
+    if max_pixels and image.height * image.width > max_pixels:
+        raise InputTooLargeError(Path(name), image.height * image.width, max_pixels)
+    suffix = ext if ext.startswith(".") else output_extension(f"{name}{sniff_extension(data) or '.png'}", image, ext)
+    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    encoded = encode_image(Path(f"{name}{suffix}"), result, quality=quality)
+    return UpscaledBytes(encoded, suffix, result.width, result.height)
+
+
 def upscale_image_data(
     upscaler: Upscaler, image: ImageData, *, outscale: float | None = None, alpha_mode: AlphaMode = "model"
 ) -> ImageData:
-    """Upscale a decoded image and its alpha, keeping its bit depth (see :func:`upscale_file`)."""
+    """Upscale a decoded image and its alpha, keeping its bit depth and metadata (see :func:`upscale_file`)."""
     alpha = to_tensor(image.alpha) if image.alpha is not None else None
     with torch.inference_mode():
         sr, sr_alpha = upscale_image(
@@ -204,4 +267,5 @@ def upscale_image_data(
         pixels=from_tensor(sr),
         alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
         bit_depth=image.bit_depth,
+        metadata=image.metadata,
     )

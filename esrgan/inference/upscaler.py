@@ -12,24 +12,28 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from esrgan.archs import as_sr_network, get
 from esrgan.backends import Runner, make_runner
 from esrgan.backends.calibrate import Choice, decide
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
-from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
+from esrgan.device import PRECISIONS, cpu_has_native_bf16, free_memory_bytes, resolve_device, resolve_precision
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.options import EngineOptions
+from esrgan.inference.progress import LayerTrace, WorkMeter, trace_layers
 from esrgan.inference.sizing import SizeRule, TileFn, fit_calls, pad_to
-from esrgan.inference.tiling import ProgressFn, split_axis, tiled
+from esrgan.inference.tiling import split_axis, tiled
 
 log = logging.getLogger(__name__)
+
+# on_tile(done, total): network calls done (fractions while one runs) out of the total for one image batch.
+TileProgressFn = Callable[[float, int], None]
 
 # Largest automatic tile side on the CPU. Eager CPU inference gets slower per pixel on big inputs (page faults
 # on the large full-resolution activations: 1.5 M per call at 256 px, 9.9 M at 384 px), while small tiles pay
@@ -78,8 +82,10 @@ class Upscaler:
         ensemble: average the 8 flips/rotations ("x8" self-ensemble, 8x slower).
         precision: "auto", "fp32", "bf16" or "fp16" (see :func:`esrgan.device.resolve_precision`).
         device: "auto", "cpu", "cuda", "cuda:N", "mps" or a torch.device.
-        on_tile: progress callback ``on_tile(done, total)`` counting network calls over all tiles and
-            ensemble passes of one image batch.
+        on_tile: progress callback ``on_tile(done, total)`` over the network calls (tiles and ensemble passes)
+            of one image batch: ``(0, total)`` before the first call starts, whole numbers after each call, and,
+            while an eager PyTorch call runs, fractions in between (from the work of the layers done, every
+            half second: :mod:`esrgan.inference.progress`), so a single 60-second tile shows progress too.
         tile_batch: same-shaped tiles stacked into one network call (helps GPUs with small tiles).
         channels_last: None = on for CPU and CUDA (oneDNN / cuDNN NHWC kernels are faster).
         backend: "torch" (eager PyTorch, any device), or "onnxruntime" / "openvino" (CPU only; the network is
@@ -115,7 +121,7 @@ class Upscaler:
         ensemble: bool = False,
         precision: str = DEFAULT_PRECISION,
         device: str | torch.device = "auto",
-        on_tile: ProgressFn | None = None,
+        on_tile: TileProgressFn | None = None,
         tile_batch: int = 1,
         channels_last: bool | None = None,
         backend: str = DEFAULT_BACKEND,
@@ -172,6 +178,7 @@ class Upscaler:
         # After an out-of-memory error the smaller tile is kept for later images (e.g. video frames).
         self._tile_limit: int | None = None
         self._bytes_per_pixel: float | None = None
+        self._init_progress()
         self.backend = backend
         self.runner: Runner | None = None
         if backend != "torch":
@@ -184,6 +191,61 @@ class Upscaler:
             # No `freezing`: on torch 2.13 it gave wrong output for these networks. dynamic=True: tiles come in
             # several sizes, and one graph with symbolic sizes avoids a recompile per tile shape.
             self._compiled_net = torch.compile(self.net, dynamic=True, options={"freezing": False})
+        self._log_choices()
+
+    def _init_progress(self) -> None:
+        """The state of the work meter (fractions of a running call) and of the decisions' log."""
+        self._layer_trace: LayerTrace | None = None
+        self._trace_side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
+        self._progress: _Progress | None = None  # the progress of the running call, for the layer hooks
+        self._meter = WorkMeter(self.net, self._report_partial)
+        self._in_flight = 1  # images in the running network call
+        self._tile_reason = ""  # why tile_for chose its last answer
+        self._logged_tile: int | None = None
+
+    def _log_choices(self) -> None:
+        """The engine's decisions and why, at INFO (``esrgan -v`` shows them)."""
+        if self.options.device.strip().lower() != "auto":
+            where = "asked for"
+        elif self.backend != "torch":
+            where = f"auto: the {self.backend} backend runs on the CPU"
+        else:
+            where = {"cuda": "auto: CUDA is available", "mps": "auto: Apple MPS is available"}.get(
+                self.device.type, "auto: no CUDA or Apple MPS here"
+            )
+        log.info("device %s (%s)", self.device, where)
+        log.info("precision %s (%s)", next(n for n, d in PRECISIONS.items() if d == self.dtype), self._why_precision())
+        log.info("backend %s (%s)", self.backend, self._why_backend())
+
+    def _why_backend(self) -> str:
+        choice = self.choice
+        if choice.source == "asked":
+            return "asked for"
+        if choice.backend != self.backend:
+            return f"auto: {choice.backend} could not build this network"
+        if choice.source == "measured":
+            return "auto: the fastest within the fidelity bounds, measured now on this machine"
+        if choice.source == "cache":
+            created = choice.calibration.created if choice.calibration else ""
+            return f"auto: the fastest within the fidelity bounds, measured on this machine {created}".rstrip()
+        return "auto: the fixed rule (nothing measured: ESRGAN_CALIBRATE=0, not the CPU, compile, or one candidate)"
+
+    def _why_precision(self) -> str:
+        if self.options.precision != "auto":
+            return "asked for"
+        if self.choice.source in ("measured", "cache") and self.backend == self.choice.backend:
+            return "auto: with the backend, the fastest within the fidelity bounds on this machine"
+        if self.backend != "torch":
+            return f"what {self.backend} computes in on this CPU"
+        if self.device.type == "cuda":
+            return "auto on CUDA; an image whose fp16 output breaks is redone in fp32"
+        if self.device.type != "cpu":
+            return f"auto on {self.device.type}"
+        if self.dtype == torch.bfloat16:
+            return "auto: this CPU has native bf16 instructions (~2x fp32's speed, ~54 dB from fp32's output)"
+        if not cpu_has_native_bf16():
+            return "auto: no native bf16 on this CPU, where emulated bf16 is slower"
+        return "auto: this network does not run in bf16"
 
     @classmethod
     def from_options(
@@ -191,7 +253,7 @@ class Upscaler:
         net: nn.Module,
         options: EngineOptions,
         *,
-        on_tile: ProgressFn | None = None,
+        on_tile: TileProgressFn | None = None,
         channels_last: bool | None = None,
     ) -> Upscaler:
         """The engine for ``net`` with the settings of ``options``; ``on_tile`` and ``channels_last`` as in
@@ -256,7 +318,7 @@ class Upscaler:
         B, _, H, W = x.shape
         free = free_memory_bytes(self.device)
         if free is None:
-            log.debug("free memory unknown on %s; using tile %d", self.device, FALLBACK_TILE)
+            self._tile_reason = f"free memory unknown on {self.device}"
             side = FALLBACK_TILE
         else:
             budget = free * MEMORY_FRACTION.get(self.device.type, 0.4)
@@ -265,10 +327,18 @@ class Upscaler:
                 budget -= outputs * B * 4 * H * W * self.scale**2 * self.out_channels
             per_pixel = self.activation_bytes_per_pixel() * B
             side = math.isqrt(int(max(budget, 0.0) / per_pixel)) - 2 * self.tile_pad
-        if self.device.type == "cpu":
-            side = min(side, CPU_TILE_CAP)
+            share = MEMORY_FRACTION.get(self.device.type, 0.4)
+            self._tile_reason = f"the largest that fits in {share:.0%} of {free / 2**30:.1f} GiB free memory"
+        if self.device.type == "cpu" and side > CPU_TILE_CAP:
+            self._tile_reason = (
+                f"at most {CPU_TILE_CAP} on the CPU, where larger tiles are slower (memory allows {side})"
+            )
+            side = CPU_TILE_CAP
         side = max(side, MIN_TILE, self.size_rule.minimum)
-        return 0 if side >= max(H, W) else side
+        if side >= max(H, W):
+            self._tile_reason = f"the whole {W}x{H} input fits in one tile"
+            return 0
+        return side
 
     def activation_bytes_per_pixel(self) -> float:
         """Estimated peak activation memory of one forward pass per input pixel, in bytes, at ``self.dtype``.
@@ -278,19 +348,34 @@ class Upscaler:
         convolution at 4x resolution: 2 * 64 * 16 = 2048 values per input pixel.
         """
         if self._bytes_per_pixel is None:
-            side = self.size_rule.target(8 * self.size_multiple, 8 * self.size_multiple)[0]
-            largest = _largest_layer_values(self.net, self.in_channels or 3, side, meta=self._meta_probe)
             element = torch.finfo(self.dtype).bits // 8
-            self._bytes_per_pixel = PEAK_FACTOR * largest / side**2 * element
+            self._bytes_per_pixel = PEAK_FACTOR * self._trace().largest_values / self._trace_side**2 * element
         return self._bytes_per_pixel
+
+    @property
+    def flops_per_pixel(self) -> float:
+        """Cost of one network call per input pixel in FLOPs (convolutions and linear layers; one ensemble pass,
+        one image): the work :attr:`on_tile`'s fractions measure, and what an estimate of the time multiplies."""
+        return self._trace().flops / self._trace_side**2
+
+    def _trace(self) -> LayerTrace:
+        """The network's layers on a small input (shapes only for our own networks; see ``_meta_probe``), once."""
+        if self._layer_trace is None:
+            self._layer_trace = trace_layers(self.net, self.in_channels or 3, self._trace_side, meta=self._meta_probe)
+        return self._layer_trace
 
     def _run(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Upscale the padded CPU batch ``x``, halving the tile after each out-of-memory error."""
         tile = self.tile_for(x) if self.tile == "auto" else self.tile
+        reason = "auto: " + self._tile_reason if self.tile == "auto" else "asked for"
         if tile > 0:
             tile = max(tile, self.size_rule.minimum)  # cores no smaller than the network's minimum input
         if self._tile_limit is not None:
             tile = min(tile or self._tile_limit, self._tile_limit)
+            reason = "after running out of memory with larger tiles"
+        if tile != self._logged_tile:  # once per change, not once per video frame
+            self._logged_tile = tile
+            log.info("tile %s (%s)", tile or "off: whole images", reason)
         while True:
             try:
                 return self._run_tiles(x, dtype, tile)
@@ -313,7 +398,7 @@ class Upscaler:
         per_pass = len(split_axis(x.shape[-2], tile, 0, self.size_multiple)) * len(
             split_axis(x.shape[-1], tile, 0, self.size_multiple)
         )
-        progress = _Progress(self.on_tile, per_pass * passes)
+        progress = self._progress = _Progress(self.on_tile, per_pass * passes, images=x.shape[0])
 
         def call(t: torch.Tensor) -> torch.Tensor:
             return self._forward(t, dtype)
@@ -342,11 +427,20 @@ class Upscaler:
             return self.runner(x)
         net = self._network(dtype)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        n, _, h, w = x.shape
         x = x.to(self.device, memory_format=memory_format)
+        # Compiled graphs run their layers out of sight; foreign networks are not traced before their first call.
+        watched = net is self.net and self.on_tile is not None and self._meta_probe
+        self._in_flight = n
+        meter = self._meter.measuring(self.flops_per_pixel * n * h * w) if watched else contextlib.nullcontext()
         # Autocast keeps the float32 weights, so an fp16 failure can be redone in fp32 with the same module.
-        with self._autocast(dtype):
+        with self._autocast(dtype), meter:
             y = net(x)
         return y.to("cpu", torch.float32)
+
+    def _report_partial(self, fraction: float) -> None:
+        if self._progress is not None:
+            self._progress.partial(fraction, self._in_flight / self._progress.images)
 
     def _set_runner(self, precision: str, chosen: bool) -> None:
         """Run the network through :attr:`backend`'s compiled runner (the one the calibration just built, if any)
@@ -446,42 +540,33 @@ def broken_outputs(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class _Progress:
-    """Turns the per-pass tile counts of :func:`tiled` into one running count over all ensemble passes."""
+    """Turns the per-pass tile counts of :func:`tiled` into one running count over all ensemble passes, starting
+    at 0 before the first call, with the fraction of the running call in between.
 
-    def __init__(self, callback: ProgressFn | None, total: int) -> None:
+    Args:
+        callback: the engine's ``on_tile``.
+        total: network calls of all passes.
+        images: images in the batch (a call of :func:`tiled` holds ``images`` per tile).
+    """
+
+    def __init__(self, callback: TileProgressFn | None, total: int, images: int = 1) -> None:
         self.callback = callback
         self.total = total
-        self.finished = 0
+        self.images = images
+        self.finished = 0  # calls of the passes done
+        self.done = 0  # calls done in the running pass
+        if callback is not None:
+            callback(0, total)
 
     def __call__(self, done: int, total: int) -> None:
+        self.done = done
         if self.callback is not None:
             self.callback(self.finished + done, self.total)
         if done == total:
             self.finished += total
+            self.done = 0
 
-
-def _largest_layer_values(net: nn.Module, in_channels: int, side: int, *, meta: bool = True) -> int:
-    """Largest input + output element count of any module (the network itself included, for networks that
-    are mostly functional calls) for a (1, in_channels, side, side) input, computed on the meta device
-    (shapes only: no memory, no arithmetic), or with ``meta=False`` by one real call on that small input (for
-    networks that may keep what a shape-only call computed)."""
-    largest = 0
-
-    def record(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
-        nonlocal largest
-        values = sum(t.numel() for t in (*inputs, output) if isinstance(t, torch.Tensor))
-        largest = max(largest, values)
-
-    hooks = [m.register_forward_hook(record) for m in net.modules()]
-    try:
-        if meta:
-            shapes = {n: torch.empty_like(t, device="meta") for n, t in (*net.named_parameters(), *net.named_buffers())}
-            functional_call(net, shapes, (torch.empty(1, in_channels, side, side, device="meta"),))
-        else:
-            param = next(net.parameters())
-            with torch.inference_mode():
-                net(torch.zeros(1, in_channels, side, side, device=param.device, dtype=param.dtype))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return largest
+    def partial(self, fraction: float, calls: float = 1.0) -> None:
+        """The running call (of ``calls`` tiles) is ``fraction`` done."""
+        if self.callback is not None:
+            self.callback(self.finished + self.done + fraction * calls, self.total)

@@ -25,7 +25,6 @@ the extra the message names the likely architecture (:mod:`esrgan.models.signatu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ from torch import nn
 from esrgan import __version__
 from esrgan.archs import REGISTRY, ArchSpec, SRNetwork, as_sr_network, find, get, names
 from esrgan.device import resolve_device
-from esrgan.fileio import atomic_path
+from esrgan.fileio import atomic_path, file_sha256
 from esrgan.formats.ncnn import is_ncnn_param
 from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
 from esrgan.formats.torch_file import looks_like_torch, read_torch_file, refuse_torchscript
@@ -357,15 +356,6 @@ def _load_foreign(
     net, reason = found
     fmt = f"{container}:spandrel" + (f"[{entry}]" if entry else "")
     return LoadedWeights(net.arch_name, net.hparams(), {}, fmt, network=net, loader="spandrel", reason=reason)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ resolving

@@ -13,6 +13,17 @@ from collections.abc import Iterable
 
 SPANDREL_EXTRA = "pip install 'esrgan[spandrel]'"
 
+
+def spandrel_version() -> str | None:
+    """The installed spandrel's version, or None when it is not installed (never imports it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("spandrel")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (name, frozenset(keys))
     for name, keys in (

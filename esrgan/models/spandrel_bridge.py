@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from esrgan.archs import names as registered_names
+from esrgan.models.signatures import spandrel_version as spandrel_version  # torch-free: `esrgan models` asks
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +122,6 @@ def _plain(value: Any) -> Any:
 def _plain_call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     out: torch.Tensor = model(x)
     return out
-
-
-def spandrel_version() -> str | None:
-    """The installed spandrel's version, or None when it is not installed (never imports it)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("spandrel")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def import_spandrel(where: str) -> Any:

@@ -53,7 +53,7 @@ def test_info_counts_the_cost_of_functional_convolutions(
 def test_models_lists_the_loaders(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["models"]) == 0
     assert "Loaders: esrgan's own networks (RRDBNet/ESRGAN, SRVGGNetCompact, SPAN) first" in capsys.readouterr().out
-    monkeypatch.setattr("esrgan.models.spandrel_bridge.spandrel_version", lambda: None)
+    monkeypatch.setattr("esrgan.models.signatures.spandrel_version", lambda: None)
     assert main(["models"]) == 0
     assert "with the spandrel extra (not installed: pip install 'esrgan[spandrel]')" in capsys.readouterr().out
 

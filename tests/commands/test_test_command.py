@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from esrgan import shipped_options
 from esrgan.cli import main
 from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
 from esrgan.evaluation import TestOptions as Options  # not "Test*": pytest would collect it
@@ -19,8 +20,6 @@ from esrgan.evaluation.protocol import SHIPPED_OPTIONS
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _hr_set(root: Path) -> dict[str, np.ndarray]:
@@ -198,11 +197,31 @@ def test_tiny_saved_model_gray_and_saved_images(tmp_path: Path, capsys: pytest.C
 
 
 def test_options_files_validate() -> None:
-    files = sorted((REPO / "options").glob("test_*.yml"))
+    files = sorted(shipped_options.FOLDER.glob("test_*.yml"))
     assert files
     for path in files:
         opts = load_options(Options, path)
         assert opts.datasets and opts.model
+
+
+def test_the_images_bar_moves_within_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset's bar counts images and the engine's fractions of the one being upscaled."""
+    from esrgan.commands import progress
+    from esrgan.commands.test import _ImagesBar
+
+    updates: list[float] = []
+
+    class Recorded(progress.WorkBar):
+        def update(self, done: float, total: float | None = None) -> None:
+            updates.append(done)
+            super().update(done, total)
+
+    monkeypatch.setattr(progress, "WorkBar", Recorded)
+    bars = _ImagesBar(quiet=True)
+    for _ in bars.over(["a", "b"], "Set5"):  # type: ignore[list-item]
+        bars.on_tile(0, 4)
+        bars.on_tile(2.5, 4)
+    assert updates == [0, 0.0, 0.625, 1, 1.0, 1.625, 2]
 
 
 DEGRADE = SHIPPED_OPTIONS / "degrade_test_x4.yml"

@@ -69,3 +69,15 @@ def test_decode_rgb_float_tiff_is_clipped() -> None:
     img = decode_rgb(buf.tobytes(), "f.tiff")
     assert img.dtype == np.float32
     np.testing.assert_array_equal(img[0, 0], [1.0, 0.25, 0.0])  # BGR -> RGB, clipped to [0, 1]
+
+
+def test_sniff_extension_of_every_written_format() -> None:
+    import cv2
+    import numpy as np
+
+    from esrgan.image.decode import sniff_extension
+
+    arr = np.zeros((4, 4, 3), np.uint8)
+    for ext in (".png", ".jpg", ".webp", ".bmp", ".tif"):
+        assert sniff_extension(cv2.imencode(ext, arr)[1].tobytes()) == ext
+    assert sniff_extension(b"GIF89a...") is None and sniff_extension(b"") is None

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
+from esrgan import shipped_options
 from esrgan.archs import names
 from esrgan.options import OptionsError, from_dict, load_options
 from esrgan.train.options import PerceptualLossOptions, TrainOptions
 
-OPTIONS_DIR = Path(__file__).resolve().parents[2] / "options"
+OPTIONS_DIR = shipped_options.FOLDER
 TRAINING_FILES = sorted([*OPTIONS_DIR.glob("train_*.yml"), *OPTIONS_DIR.glob("finetune_*.yml")])
 
 

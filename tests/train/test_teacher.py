@@ -360,9 +360,9 @@ def test_distill_through_the_cli_and_options_file(
 
 def test_shipped_distill_options_load() -> None:
     from esrgan.options import load_options
+    from esrgan.shipped_options import FOLDER
 
-    root = Path(__file__).resolve().parents[2] / "options"
-    files = sorted(root.glob("distill_*.yml"))
+    files = sorted(FOLDER.glob("distill_*.yml"))
     assert files
     for f in files:
         opts = load_options(TrainOptions, f)
