@@ -42,8 +42,9 @@ FAST_MODEL = "realesr-animevideov3"  # ~30x cheaper per pixel than the default
 
 # ---- the engine (esrgan.inference.EngineOptions)
 
-# Compute precision: "auto" is resolved per device by esrgan.device.resolve_precision.
-PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
+# Compute precision: "auto" is resolved per device by esrgan.device.resolve_precision; "int8" is only ever asked for
+# (OpenVINO on the CPU, esrgan.backends.int8).
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = typing.get_args(PrecisionName)
 DEFAULT_PRECISION: PrecisionName = "auto"
 

@@ -135,6 +135,22 @@ def _this_cpu_has_native_bf16() -> bool:
     return cpu_has_native_bf16(text)
 
 
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags ("avx512_vnni", ...): of ``cpuinfo`` (text of /proc/cpuinfo), or of this machine
+    (cached; empty without /proc/cpuinfo)."""
+    if cpuinfo is None:
+        return _this_cpu_flags()
+    return frozenset(_cpu_flags(cpuinfo))
+
+
+@functools.cache
+def _this_cpu_flags() -> frozenset[str]:
+    try:
+        return frozenset(_cpu_flags(_CPUINFO.read_text(errors="replace")))
+    except OSError:
+        return frozenset()
+
+
 def _cpu_flags(cpuinfo: str) -> set[str]:
     """Feature flags of the first processor in /proc/cpuinfo text ("flags" on x86, "Features" on Arm)."""
     for line in cpuinfo.splitlines():

@@ -2,9 +2,9 @@
 
 :class:`ArchSpec` answers everything the rest of the package asks of an architecture (how to recognise its files,
 rename them, read its sizes off tensor shapes, check those sizes, describe them, where distillation taps it, which
-CPU backend runs it best, its ncnn graphs), so no module outside ``esrgan/archs`` compares architecture names.
-Each architecture room (``esrgan/archs/<name>/__init__.py``) builds one ``SPEC``; ``esrgan/archs/__init__.py`` lists
-them in ``REGISTRY``.
+CPU backend runs it best, its ncnn graphs, how it keeps its picture in int8), so no module outside ``esrgan/archs``
+compares architecture names. Each architecture room (``esrgan/archs/<name>/__init__.py``) builds one ``SPEC``;
+``esrgan/archs/__init__.py`` lists them in ``REGISTRY``.
 
 :class:`SRNetwork` is the contract of a built network (ours, or a foreign one wrapped to carry the same
 attributes): read as plain attributes, never through ``getattr`` with defaults. :func:`as_sr_network` checks it once
@@ -126,6 +126,30 @@ class NcnnSupport:
 
 
 @dataclass(frozen=True)
+class Int8Recipe:
+    """How an architecture runs in int8 (OpenVINO + NNCF post-training quantization, :mod:`esrgan.backends.int8`)
+    and still keeps at least 40 dB PSNR against its fp32 output: measured per architecture (README, "int8").
+
+    Attributes:
+        quantize_conv: (hyper-parameters, index, count, input channels) -> whether the convolution at ``index`` of
+            the network's ``count`` convolutions (in graph order) computes in int8; the others stay fp32.
+        equalize: (network, calibration batches) -> an equivalent copy (the same function, exactly) whose
+            per-channel activation ranges were moved into the weights, so that one int8 scale per tensor suits
+            every channel; None: no such step. Batches: (1, C, h, w) float32 RGB in [0, 1].
+        smooth_quant: NNCF SmoothQuant strength on convolutions (the same idea done by NNCF, as a per-channel
+            Multiply that OpenVINO folds into the preceding activation), or None.
+        crop: side of the calibration crops in input pixels.
+        version: raised whenever the recipe changes (the compiled-model cache keys on it).
+    """
+
+    quantize_conv: Callable[[Mapping[str, Any], int, int, int], bool]
+    equalize: Callable[[nn.Module, list[torch.Tensor]], nn.Module] | None = None
+    smooth_quant: float | None = None
+    crop: int = 96
+    version: int = 1
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     """One architecture: its network class and everything callers ask of it.
 
@@ -152,6 +176,7 @@ class ArchSpec:
         cpu_backend: the backend ``backend="auto"`` prefers for it on the CPU when installed and nothing is measured
             (``ESRGAN_CALIBRATE=0``, or a failed calibration: :mod:`esrgan.backends.calibrate`); None: torch.
         ncnn: its ncnn graph recogniser and writer, None if it has no ncnn form.
+        int8: how it keeps its picture in int8 (:class:`Int8Recipe`), None if it has no measured recipe.
     """
 
     name: str
@@ -168,6 +193,7 @@ class ArchSpec:
     shape_notes: Callable[[Mapping[str, Any]], list[str]] = lambda hparams: []
     cpu_backend: str | None = None
     ncnn: NcnnSupport | None = None
+    int8: Int8Recipe | None = None
 
     def scale_of(self, hparams: Mapping[str, Any]) -> int:
         """The scale these constructor arguments build (the constructor's default when they leave it out)."""

@@ -14,6 +14,7 @@ place of the network call, so padding, tiling, blending, self-ensemble and clamp
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
@@ -48,9 +49,10 @@ class Runner(Protocol):
     """A compiled network. ``__call__``: CPU float32 (N, C, h, w) in [0, 1] -> CPU float32 (N, C_out, h*s, w*s).
 
     Attributes:
-        name: backend name. precision: what it computes in ("fp32" or "bf16"); dtype: the same as a torch
-        dtype. cache_file: the on-disk cache entry (None if caching failed). cache_hit: whether this runner
-        was loaded from it. build_seconds: export + compile (or load) time.
+        name: backend name. precision: what it computes in ("fp32", "bf16" or "int8"); dtype: the torch dtype of
+        that computation (float32 for int8, whose inputs and outputs are float32). cache_file: the on-disk cache
+        entry (None if caching failed). cache_hit: whether this runner was loaded from it. build_seconds: export +
+        compile (or load) time.
     """
 
     name: str
@@ -92,15 +94,17 @@ def make_runner(
     threads: int | None = None,
     use_cache: bool = True,
     export: Callable[[], bytes] | None = None,
+    int8_calibration: str | os.PathLike[str] | None = None,
 ) -> Runner:
     """Build the runner of backend ``name`` for ``net`` (see :class:`Runner`).
 
     Args:
         name: "onnxruntime" or "openvino" ("torch" has no runner: the Upscaler calls the network itself).
         net: the loaded network (not modified).
-        precision: "auto", "fp32" or "bf16". ONNX Runtime: fp32 only (auto = fp32). OpenVINO: auto = bf16 where
-            the CPU has native bf16 (AVX512-BF16/AMX), else fp32; bf16 asked for on other CPUs runs fp32 with a
-            warning (it would be emulated, and slower).
+        precision: "auto", "fp32", "bf16" or "int8". ONNX Runtime: fp32 only (auto = fp32). OpenVINO: auto =
+            bf16 where the CPU has native bf16 (AVX512-BF16/AMX), else fp32; bf16 asked for on other CPUs runs fp32
+            with a warning (it would be emulated, and slower); int8 (OpenVINO only, needs ``esrgan[int8]``): the
+            architecture's measured recipe (:mod:`esrgan.backends.int8`).
         device: "cpu" or "auto" (both backends run on the CPU).
         static_shape: (B, C, H, W) to compile for that one input shape (other shapes are refused); None:
             dynamic batch, height and width.
@@ -110,6 +114,7 @@ def make_runner(
         use_cache: read and write the on-disk cache (``${ESRGAN_CACHE_DIR:-~/.cache/esrgan}/compiled``).
         export: returns ``net``'s dynamic-shape ONNX export, called on a cache miss only (several runners of one
             network can share one export); None: the runner exports ``net`` itself.
+        int8_calibration: int8 only: a folder of images to calibrate on; None: scikit-image's photographs.
 
     Raises:
         ValueError: unknown backend, unsupported precision or device.
@@ -121,8 +126,13 @@ def make_runner(
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
         raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
+    if precision == "int8" and name != "openvino":
+        raise ValueError(f"precision int8 runs on the openvino backend only, not {name}")
+    allowed = "auto, fp32, bf16 or int8" if name == "openvino" else "auto, fp32 or bf16"
+    if precision not in ("auto", "fp32", "bf16", "int8"):
+        raise ValueError(f"the {name} backend runs {allowed}, not {precision!r}")
+    if int8_calibration is not None and precision != "int8":
+        raise ValueError(f"int8_calibration applies to precision int8 only, not {precision}")
     if hint not in ("latency", "throughput"):
         raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
     threads = torch.get_num_threads() if threads is None else threads
@@ -142,4 +152,5 @@ def make_runner(
         threads=threads,
         use_cache=use_cache,
         export=export,
+        int8_calibration=int8_calibration,
     )

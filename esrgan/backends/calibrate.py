@@ -386,6 +386,8 @@ def decide(
     """
     if backend != "auto":
         return Choice(backend, precision, "asked")
+    if precision == "int8":  # only OpenVINO runs it: nothing to decide (its checks say what is missing)
+        return Choice("openvino", precision, "rule")
     mode = calibration_mode(mode)
     rule = Choice(auto_backend(net, device, precision, compile), precision, "rule")
     if mode == "off" or device.type != "cpu" or compile or precision not in ("auto", "fp32", "bf16"):

@@ -17,7 +17,8 @@ from esrgan.backends.onnx_export import DEFAULT_OPSET, export_onnx_bytes
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# The torch dtype of each precision's inputs and outputs (int8 networks take and give float32 like fp32 ones).
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}
 
 
 class CompiledRunner:
@@ -31,7 +32,7 @@ class CompiledRunner:
     (the calibration builds three) export it once; None exports here.
 
     Attributes:
-        name, precision ("fp32"/"bf16"), dtype, scale, size_multiple, in_channels, static_shape,
+        name, precision ("fp32"/"bf16"/"int8"), dtype, scale, size_multiple, in_channels, static_shape,
         cache_file (Path or None), cache_hit (loaded from the cache), build_seconds.
     """
 

@@ -71,9 +71,9 @@ def parse_config(text: str) -> Config:
     """Parse a configuration name: tokens joined with ``+``.
 
     Tokens: ``plain`` (the reference, alone), ``default`` (the command's defaults), a precision (``auto``,
-    ``fp32``, ``bf16``, ``fp16``), a backend (``torch``, ``onnxruntime``, ``openvino``), ``compile``
-    (torch.compile), and ``tile=N`` / ``tile=auto`` / ``tile=0``. Examples: ``fp32``, ``openvino+bf16``,
-    ``fp32+tile=0``.
+    ``fp32``, ``bf16``, ``fp16``, ``int8``: OpenVINO with the architecture's int8 recipe), a backend (``torch``,
+    ``onnxruntime``, ``openvino``), ``compile`` (torch.compile), and ``tile=N`` / ``tile=auto`` / ``tile=0``.
+    Examples: ``fp32``, ``openvino+bf16``, ``fp32+tile=0``, ``int8``.
 
     Raises:
         ValueError: an unknown or repeated token, or ``plain`` combined with anything.
@@ -109,7 +109,7 @@ def parse_config(text: str) -> Config:
             put("tile", value if value == "auto" else int(value), token)
         else:
             raise ValueError(
-                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16/fp16, "
+                f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16/fp16/int8, "
                 "torch/onnxruntime/openvino, compile or tile=N, joined with + (e.g. openvino+bf16)"
             )
     return Config(name=name, **values)
@@ -137,11 +137,15 @@ def unavailable_reason(config: Config) -> str | None:
     or torch.compile has no C++ compiler for its CPU kernels."""
     if config.plain:
         return None
-    if config.backend not in (None, "torch"):
+    backend = "openvino" if config.precision == "int8" else config.backend
+    if backend not in (None, "torch"):
         from esrgan.backends import MissingPackageError, check_backend
+        from esrgan.backends.onnx_export import require_module
 
         try:
-            check_backend(str(config.backend))
+            check_backend(str(backend))
+            if config.precision == "int8":
+                require_module("nncf", "int8")
         except MissingPackageError as exc:
             return str(exc)
     if config.compile and shutil.which(os.environ.get("CXX", "g++")) is None and shutil.which("c++") is None:

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from esrgan.bench.configs import Config, unavailable_reason
-from esrgan.bench.machine import DTYPE_NAMES
 from esrgan.device import torch_threads
 
 __all__ = ["FAILED", "OK", "SKIPPED", "Job", "Measurement", "measure", "photo", "psnr"]
@@ -239,7 +238,7 @@ def _engine_runner(
     up = Upscaler.from_options(net, options)
     tile = up.tile_for(pad_to_multiple(x, up.size_multiple)) if up.tile == "auto" else int(up.tile)
     auto = up.choice.source if options.backend == "auto" else None
-    return up, (DTYPE_NAMES.get(up.dtype, str(up.dtype)), tile, up.backend, options.compile, auto)
+    return up, (up.precision_name, tile, up.backend, options.compile, auto)
 
 
 class _MemoryProbe:

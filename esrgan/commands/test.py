@@ -99,6 +99,7 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         "tile": args.tile,
         "tile_pad": args.tile_pad,
         "precision": args.precision,
+        "int8_calibration": args.int8_calibration,
         "device": args.device,
         "backend": args.backend,
     }

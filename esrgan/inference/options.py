@@ -57,6 +57,8 @@ class EngineOptions:
     backend: BackendName = DEFAULT_BACKEND
     compile: bool = False  # torch.compile the network (torch backend; checked against eager on first use)
     tile_batch: int = 1  # same-shaped tiles stacked into one network call (helps GPUs with small tiles)
+    # precision int8 only: a folder of images to calibrate the quantization on; None: scikit-image's photographs
+    int8_calibration: str | None = None
 
     def __post_init__(self) -> None:
         if not (self.tile == "auto" or (_is_int(self.tile) and self.tile >= 0)):
@@ -73,10 +75,27 @@ class EngineOptions:
             raise ValueError(f"device must be a name such as auto, cpu, cuda or cuda:1, got {self.device!r}")
         if self.compile and self.backend not in _TORCH:
             raise ValueError(f"compile applies to the torch backend only, not {self.backend}")
+        if self.precision == "int8":
+            self._check_int8()
+        elif self.int8_calibration is not None:
+            raise ValueError(f"int8_calibration applies to precision int8 only, not {self.precision}")
         if self.backend not in _TORCH and self.device.strip().lower() not in ("auto", "cpu"):
             raise ValueError(
                 f"the {self.backend} backend runs on the CPU only, not {self.device}: use device cpu or backend torch"
             )
+
+    def _check_int8(self) -> None:
+        """int8 runs on OpenVINO on the CPU; its calibration folder is a non-empty path or None."""
+        if self.backend not in ("auto", "openvino"):
+            raise ValueError(f"precision int8 runs on the openvino backend only, not {self.backend}")
+        if self.compile:
+            raise ValueError("compile applies to the torch backend only; precision int8 runs on openvino")
+        if self.device.strip().lower() not in ("auto", "cpu"):
+            raise ValueError(f"precision int8 runs on the CPU only, not {self.device}: use device cpu or auto")
+        if self.int8_calibration is not None and not (
+            isinstance(self.int8_calibration, str) and self.int8_calibration.strip()
+        ):
+            raise ValueError(f"int8_calibration must be a folder of images, got {self.int8_calibration!r}")
 
     def with_default_device(self, device: str) -> EngineOptions:
         """These options with device "auto" replaced by ``device`` (an explicit device is kept).

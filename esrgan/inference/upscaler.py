@@ -80,7 +80,8 @@ class Upscaler:
             pixels per side.
         tile_pad: context per tile side in input pixels; neighbours overlap and are blended over 2 * tile_pad.
         ensemble: average the 8 flips/rotations ("x8" self-ensemble, 8x slower).
-        precision: "auto", "fp32", "bf16" or "fp16" (see :func:`esrgan.device.resolve_precision`).
+        precision: "auto", "fp32", "bf16" or "fp16" (see :func:`esrgan.device.resolve_precision`), or "int8"
+            (OpenVINO on the CPU, the architecture's measured recipe: :mod:`esrgan.backends.int8`).
         device: "auto", "cpu", "cuda", "cuda:N", "mps" or a torch.device.
         on_tile: progress callback ``on_tile(done, total)`` over the network calls (tiles and ensemble passes)
             of one image batch: ``(0, total)`` before the first call starts, whole numbers after each call, and,
@@ -96,6 +97,8 @@ class Upscaler:
             (with precision "auto" bf16 candidates too; measured once per network and tile size, then cached:
             :mod:`esrgan.backends.calibrate`); elsewhere torch. Falls back to torch with a warning if that
             backend cannot build the network.
+        int8_calibration: precision "int8" only: a folder of images to calibrate the quantization on (None:
+            scikit-image's photographs).
         compile: torch backend only: run the network through ``torch.compile`` (dynamic shapes, no freezing).
             The first call compiles (the warm-up time is logged) and checks the compiled output against eager
             on a small input; if they differ by more than :data:`COMPILE_TOLERANCE`, or compiling fails, it
@@ -126,6 +129,7 @@ class Upscaler:
         channels_last: bool | None = None,
         backend: str = DEFAULT_BACKEND,
         compile: bool = False,
+        int8_calibration: str | None = None,
     ) -> None:
         self.options = EngineOptions(
             tile=tile,
@@ -136,6 +140,7 @@ class Upscaler:
             backend=backend,  # type: ignore[arg-type]  # checked by EngineOptions
             compile=compile,
             tile_batch=tile_batch,
+            int8_calibration=int8_calibration,
         )
         device = self.options.device
         contract = as_sr_network(net)
@@ -214,13 +219,15 @@ class Upscaler:
                 self.device.type, "auto: no CUDA or Apple MPS here"
             )
         log.info("device %s (%s)", self.device, where)
-        log.info("precision %s (%s)", next(n for n, d in PRECISIONS.items() if d == self.dtype), self._why_precision())
+        log.info("precision %s (%s)", self.precision_name, self._why_precision())
         log.info("backend %s (%s)", self.backend, self._why_backend())
 
     def _why_backend(self) -> str:
         choice = self.choice
         if choice.source == "asked":
             return "asked for"
+        if choice.precision == "int8":
+            return "auto: precision int8 runs on openvino only"
         if choice.backend != self.backend:
             return f"auto: {choice.backend} could not build this network"
         if choice.source == "measured":
@@ -294,11 +301,11 @@ class Upscaler:
         outputs depend on, as JSON values (a video's resume identity compares them).
 
         Returns:
-            {"backend": the backend in use, "precision": "fp32" | "bf16" | "fp16" (the compute dtype),
+            {"backend": the backend in use, "precision": :attr:`precision_name`,
             "compile": as asked (where compiling fails or disagrees with eager, eager runs instead), "tile":
             "auto" or a size, "tile_pad", "ensemble"}.
         """
-        precision = next(name for name, dtype in PRECISIONS.items() if dtype == self.dtype)
+        precision = self.precision_name
         return {
             "backend": self.backend,
             "precision": precision,
@@ -442,21 +449,33 @@ class Upscaler:
         if self._progress is not None:
             self._progress.partial(fraction, self._in_flight / self._progress.images)
 
+    @property
+    def precision_name(self) -> str:
+        """What the network computes in: "fp32", "bf16" or "fp16" (:attr:`dtype`), or the runner's "int8"."""
+        if self.runner is not None and self.runner.precision == "int8":
+            return "int8"
+        return next(name for name, dtype in PRECISIONS.items() if dtype == self.dtype)
+
     def _set_runner(self, precision: str, chosen: bool) -> None:
         """Run the network through :attr:`backend`'s compiled runner (the one the calibration just built, if any)
         at ``precision``. If it cannot be built, backend "auto" (``chosen``) falls back to torch with a warning;
-        a backend named by the caller raises."""
+        a backend named by the caller, or precision int8 (asked for, never a fallback's), raises."""
         try:
-            built = self.choice.runner
-            runner = self.runner = built if built is not None else make_runner(self.backend, self.net, precision, "cpu")
+            runner = self.runner = self.choice.runner or self._make_runner(precision)
         except Exception as exc:  # "auto" must still upscale (with torch); an explicit choice fails loudly
-            if not chosen:
+            if not chosen or precision == "int8":
                 raise
             log.warning("backend auto: %s could not build this network (%s); using torch", self.backend, exc)
             self.backend = "torch"
             self.dtype = self._precision(self.options.precision)
         else:
             self.dtype = runner.dtype  # what it really computes in (e.g. fp32 where bf16 is not native)
+
+    def _make_runner(self, precision: str) -> Runner:
+        if precision == "int8":
+            calibration = self.options.int8_calibration
+            return make_runner(self.backend, self.net, precision, "cpu", int8_calibration=calibration)
+        return make_runner(self.backend, self.net, precision, "cpu")
 
     def _precision(self, precision: str) -> torch.dtype:
         """:func:`~esrgan.device.resolve_precision` for this network: "auto" keeps clear of a half precision the

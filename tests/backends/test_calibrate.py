@@ -209,6 +209,8 @@ def test_decide_uses_the_fixed_rule_where_nothing_is_measured(
     assert decide(net, backend="auto", precision="auto", device=torch.device("cuda")).source == "rule"
     assert decide(net, backend="auto", precision="auto", device=CPU, compile=True).source == "rule"
     assert decide(net, backend="auto", precision="fp16", device=CPU).source == "rule"
+    int8 = decide(net, backend="auto", precision="int8", device=CPU)  # only OpenVINO runs it: nothing measured
+    assert (int8.backend, int8.precision, int8.source) == ("openvino", "int8", "rule")
     monkeypatch.setattr(calibrate, "available_backends", lambda: ["torch"])
     monkeypatch.setattr(calibrate, "cpu_has_native_bf16", lambda: False)
     assert decide(net, backend="auto", precision="auto", device=CPU).source == "rule"  # one candidate only

@@ -1,6 +1,8 @@
 """The fidelity bounds of issue 18 (``esrgan.backends.calibrate.FIDELITY``), kept for every path ``auto`` may take:
 fp32 paths within 1/255 of the plain fp32 output, bf16 at least 50 dB, and every backend through the engine
-(tiling, padding, self-ensemble) equal to the torch backend's within those bounds.
+(tiling, padding, self-ensemble) equal to the torch backend's within those bounds. int8, never taken by ``auto``
+but asked for, keeps at least 40 dB (``esrgan.backends.int8.MIN_PSNR_DB``) on the same photo; its build (NNCF's
+calibration) takes seconds for the compact network and minutes for x4plus, so both are in the slow run.
 
 Real networks on a real photo (a crop of skimage's astronaut): realesr-animevideov3 in the default run,
 realesrgan-x4plus in the slow one. bf16: torch's autocast is tested on every machine (where the CPU has no native
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from esrgan.backends.calibrate import FIDELITY
+from esrgan.backends.int8 import MIN_PSNR_DB
 from esrgan.backends.measure import fidelity, sample_tile
 from esrgan.device import cpu_has_native_bf16
 from esrgan.inference import Upscaler
@@ -34,12 +37,16 @@ def needs(backend: str, precision: str) -> None:
         pytest.importorskip(backend)
     if backend == "openvino" and precision == "bf16" and not cpu_has_native_bf16():
         pytest.skip("OpenVINO bf16 runs only on CPUs with native bf16 (elsewhere it runs fp32)")
+    if precision == "int8":
+        pytest.importorskip("nncf")
 
 
 def assert_within_bounds(y: torch.Tensor, reference: torch.Tensor, precision: str) -> None:
     max_diff, db = fidelity(y, reference.clamp(0, 1))
     if precision == "fp32":
         assert max_diff <= FIDELITY.max_diff_255, f"{max_diff:.3f}/255 from the fp32 reference"
+    elif precision == "int8":
+        assert db >= MIN_PSNR_DB, f"int8: {db:.1f} dB against the fp32 reference"
     else:
         assert db >= FIDELITY.min_psnr_db, f"{db:.1f} dB against the fp32 reference"
 
@@ -69,7 +76,7 @@ def check_network_path(net: nn.Module, side: int, backend: str, precision: str) 
     x = sample_tile(side)
     reference = plain_fp32(net, x)
     up = Upscaler(net, tile=0, precision=precision, device="cpu", backend=backend)
-    assert (up.backend, up.dtype) == (backend, {"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
+    assert (up.backend, up.precision_name) == (backend, precision)
     assert_within_bounds(up(x), reference, precision)
 
 
@@ -105,3 +112,16 @@ def test_x4plus_paths_within_the_bounds_of_plain_fp32(x4plus: nn.Module, backend
 @pytest.mark.parametrize(("backend", "precision"), PATHS, ids=IDS)
 def test_x4plus_through_the_engine_matches_torch(x4plus: nn.Module, backend: str, precision: str) -> None:
     check_engine_against_torch(x4plus, 27, 35, backend, precision)
+
+
+@pytest.mark.slow
+def test_compact_int8_keeps_40_db_on_a_photo_it_was_not_calibrated_on(compact: nn.Module) -> None:
+    # ~15 s: NNCF calibrates on 12 crops of scikit-image's photos (never the astronaut the tile is cut from)
+    check_network_path(compact, 64, "openvino", "int8")
+    check_engine_against_torch(compact, 33, 41, "openvino", "int8")  # the same build, from the cache
+
+
+@pytest.mark.slow
+def test_x4plus_int8_keeps_40_db_on_a_photo_it_was_not_calibrated_on(x4plus: nn.Module) -> None:
+    # ~2 min: the equalisation and NNCF's statistics run the 23-block network on 12 crops of 96x96
+    check_network_path(x4plus, 64, "openvino", "int8")

@@ -19,6 +19,7 @@ def test_parse_config_tokens() -> None:
     assert (c.name, c.backend, c.precision, c.plain) == ("openvino+bf16", "openvino", "bf16", False)
     assert bm.parse_config("fp32+tile=0").engine_overrides() == {"precision": "fp32", "tile": 0}
     assert bm.parse_config("compile+tile=auto").engine_overrides() == {"compile": True, "tile": "auto"}
+    assert bm.parse_config("int8").engine_overrides() == {"precision": "int8"}
 
 
 @pytest.mark.parametrize(
@@ -62,12 +63,25 @@ def test_backend_needs_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
     reason = bm.unavailable_reason(bm.parse_config("openvino+bf16"))
     assert reason is not None and "'openvino' package is not installed" in reason and "esrgan[openvino]" in reason
     assert "openvino" not in [c.name for c in bm.default_configs()]
+    reason = bm.unavailable_reason(bm.parse_config("int8"))  # int8 runs on OpenVINO
+    assert reason is not None and "'openvino' package is not installed" in reason
     assert bm.unavailable_reason(bm.parse_config("fp32+tile=0")) is None
     assert bm.unavailable_reason(bm.parse_config("plain")) is None
     # Skipped before anything is loaded (the model file does not even exist).
     jobs = bm.plan(["no-such-model.pth"], [(32, 32)], [bm.parse_config("openvino")], repeats=1)
     (result,) = bm.run_jobs(jobs, isolate=False)
     assert result.status == "skipped" and "esrgan[openvino]" in str(result.reason)
+
+
+def test_int8_needs_nncf(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openvino")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real_find_spec(name, *a)
+    )
+    reason = bm.unavailable_reason(bm.parse_config("int8"))
+    assert reason is not None and "esrgan[int8]" in reason
+    assert bm.unavailable_reason(bm.parse_config("openvino+fp32")) is None
 
 
 def test_compile_needs_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,9 @@ def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
     argv = ["test", "-m", "realesrgan-x4plus", "--hr", str(tmp_path / "hr"), "--backend", "onnxruntime"]
     opts = options_from_args(build_parser().parse_args(argv))
     assert opts.engine.backend == "onnxruntime" and opts.engine.compile is False
+    argv += ["--precision", "int8", "--int8-calibration", str(tmp_path)]
+    opts = options_from_args(build_parser().parse_args([a for a in argv if a not in ("--backend", "onnxruntime")]))
+    assert (opts.engine.precision, opts.engine.int8_calibration) == ("int8", str(tmp_path))
     opts = options_from_args(build_parser().parse_args(["test", "-m", "x", "--hr", str(tmp_path), "--compile"]))
     assert opts.engine == EngineOptions(precision="fp32", compile=True)  # the test verb's own precision default
 
@@ -48,6 +51,8 @@ def test_test_verb_carries_the_flags_into_its_options(tmp_path: Path) -> None:
 def test_engine_options_from_flags() -> None:
     args = build_parser().parse_args(["upscale", "a.png", "--backend", "onnxruntime", "--tile", "64"])
     assert engine_options(args) == EngineOptions(tile=64, backend="onnxruntime")
+    args = build_parser().parse_args(["upscale", "a.png", "--precision", "int8", "--int8-calibration", "mine"])
+    assert engine_options(args) == EngineOptions(precision="int8", int8_calibration="mine")
     # No flags: exactly the library's defaults.
     assert engine_options(build_parser().parse_args(["upscale", "a.png"])) == EngineOptions()
     assert engine_options(build_parser().parse_args(["video", "a.mp4", "-o", "b.mp4"])) == EngineOptions()

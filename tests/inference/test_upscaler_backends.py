@@ -72,6 +72,35 @@ def test_backend_arguments_are_checked() -> None:
         Upscaler(net, device="cpu", backend="onnxruntime", precision="bf16")
 
 
+def test_int8_runs_on_openvino_and_says_so(tmp_path: Path, photo_rgb: Any) -> None:
+    pytest.importorskip("nncf")
+    pytest.importorskip("openvino")
+    import cv2
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), photo_rgb[:160, :160, ::-1])  # RGB -> BGR for OpenCV
+    net = SRVGGNetCompact(num_feat=8, num_conv=2)
+    up = Upscaler(net, tile=16, tile_pad=2, device="cpu", precision="int8", int8_calibration=str(folder))
+    assert (up.backend, up.precision_name, up.choice.source) == ("openvino", "int8", "rule")
+    assert up.resolved_settings()["precision"] == "int8"  # a video's resume identity tells it from fp32
+    x = torch.rand(1, 3, 20, 28)
+    expected = Upscaler(net, tile=16, tile_pad=2, device="cpu", precision="fp32", backend="torch")(x)
+    got = up(x)
+    assert got.shape == expected.shape
+    assert float((got - expected).pow(2).mean()) < 1e-3  # random tiny net: loose (real ones: test_fidelity.py)
+
+
+def test_int8_failures_are_not_hidden_by_auto() -> None:
+    pytest.importorskip("openvino")
+    from esrgan.archs import REGISTRY
+
+    spec = next(s for s in REGISTRY if s.int8 is None)  # no measured recipe: refused, never run as torch fp32
+    net = spec.build(dict(spec.tiny_hparams), "tiny")
+    with pytest.raises(ValueError, match="no measured recipe"):
+        Upscaler(net, device="cpu", precision="int8")
+
+
 @pytest.mark.auto_backend
 def test_auto_backend_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenVINO for SRVGGNetCompact on the CPU when installed (measured fastest there); torch otherwise."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from esrgan.archs.rrdbnet import layout, ncnn
+from esrgan.archs.rrdbnet import int8, layout, ncnn
 from esrgan.archs.rrdbnet.net import RRDBNet
 from esrgan.archs.spec import ArchSpec, NcnnSupport
 
@@ -38,6 +38,7 @@ SPEC = ArchSpec(
     feature_layer=feature_layer,
     cpu_backend=None,  # measured: OpenVINO's lead over torch on the CPU changed between sessions
     ncnn=NcnnSupport(ncnn.SIGNATURE, ncnn.matches, ncnn.recognise, ncnn.write),
+    int8=int8.RECIPE,
 )
 
 __all__ = ["SPEC", "RRDBNet"]
