@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan.errors import OptionsError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -141,16 +143,16 @@ def parse_config(text: str) -> Config:
     name = text.strip()
     tokens = [t.strip().lower() for t in name.split("+")]
     if not name or any(not t for t in tokens):
-        raise ValueError(f"empty configuration in {text!r}: use e.g. plain, default, fp32, openvino+bf16")
+        raise OptionsError(f"empty configuration in {text!r}: use e.g. plain, default, fp32, openvino+bf16")
     if PLAIN in tokens:
         if len(tokens) > 1:
-            raise ValueError(f"{text!r}: 'plain' is the fixed reference and takes no options")
+            raise OptionsError(f"{text!r}: 'plain' is the fixed reference and takes no options")
         return Config(name=name, plain=True)
     values: dict[str, Any] = {}
 
     def put(key: str, value: Any, token: str) -> None:
         if key in values:
-            raise ValueError(f"{text!r}: {key} given twice ({token!r})")
+            raise OptionsError(f"{text!r}: {key} given twice ({token!r})")
         values[key] = value
 
     for token in tokens:
@@ -165,10 +167,10 @@ def parse_config(text: str) -> Config:
         elif token.startswith("tile="):
             value = token.removeprefix("tile=")
             if value != "auto" and not (value.isdigit() and (int(value) == 0 or int(value) >= 16)):
-                raise ValueError(f"{text!r}: tile must be auto, 0 (no tiling) or at least 16 pixels, got {value!r}")
+                raise OptionsError(f"{text!r}: tile must be auto, 0 (no tiling) or at least 16 pixels, got {value!r}")
             put("tile", value if value == "auto" else int(value), token)
         else:
-            raise ValueError(
+            raise OptionsError(
                 f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16, "
                 "torch/onnxruntime/openvino, compile or tile=N, joined with + (e.g. openvino+bf16)"
             )
@@ -189,7 +191,7 @@ def parse_size(text: str) -> tuple[int, int]:
         width, height = int(parts[0]), int(parts[-1])
         if width >= 1 and height >= 1:
             return width, height
-    raise ValueError(f"bad size {text!r}: use N (square), WxH (e.g. 320x180) or one of {', '.join(SIZE_PRESETS)}")
+    raise OptionsError(f"bad size {text!r}: use N (square), WxH (e.g. 320x180) or one of {', '.join(SIZE_PRESETS)}")
 
 
 def unavailable_reason(config: Config) -> str | None:
@@ -274,7 +276,7 @@ def photo(width: int, height: int, channels: int = 3) -> torch.Tensor:
     if channels == 1:
         return x.mean(dim=1, keepdim=True)
     if channels != 3:
-        raise ValueError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
+        raise OptionsError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
     return x.contiguous()
 
 

@@ -4,6 +4,10 @@ The CLI turns arguments into calls. Each verb lives in ``esrgan/commands/<verb>.
 ``register(subparsers)``, which adds its parser and sets ``func`` to a ``run(args) -> int`` function. Verb modules
 keep heavy imports (torch, av) inside ``run`` so that ``esrgan --help`` stays fast. Progress bars and exit codes
 belong here and in ``commands/``; library code only logs.
+
+Exit status (the README's table): 0 done; 1 some inputs of a batch failed (each named once, the rest done); 2 a
+user error, one line (an :class:`~esrgan.errors.EsrganError`, or the system refusing: permission, disk full);
+3 a bug (a traceback, and a line saying so); 130 interrupted (Ctrl-C); 141 stdout closed early (``| head``).
 """
 
 from __future__ import annotations
@@ -11,10 +15,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from esrgan import __version__
+from esrgan.errors import EsrganError, is_expected
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # some inputs of a batch failed; the others were done
+EXIT_USER = 2  # a user error: bad arguments, options, files or paths (one line)
+EXIT_BUG = 3  # an unexpected exception: a bug of esrgan (traceback)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: whoever read stdout stopped reading
+
+BUG_LINE = (
+    "this is a bug in esrgan {version}, not a problem with your files: please report it to the project's "
+    "issue tracker with the command line and the traceback above"
+)
 
 # Verb modules in the order `esrgan --help` lists them.
 COMMANDS = ("upscale", "video", "models", "info", "test", "train", "interp", "export", "bench")
@@ -44,23 +62,53 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USER
     setup_logging(args.verbose, getattr(args, "quiet", False))
     from esrgan.device import tune_cpu_allocator
 
     tune_cpu_allocator()  # the CLI owns the process: reuse freed activations instead of page-faulting them in
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return status
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as exc:
-        # Expected user errors: one line, no traceback (run with -vv for one).
-        if args.verbose >= 2:
-            log.exception("%s", exc)
-        else:
-            log.error("%s", exc)
-        return 2
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if not is_expected(exc):
+            report_bug()
+            return EXIT_BUG
+        # The user's arguments, files or paths, or the system refusing (permission, disk full, read-only file
+        # system): one line, no traceback (-vv shows one).
+        report_user_error(exc, args.verbose)
+        return EXIT_USER
+
+
+def report_user_error(exc: BaseException, verbose: int = 0) -> None:
+    """Log an expected failure as one line (with its traceback at -vv)."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and not isinstance(exc, EsrganError) and exc.filename is not None:
+        message = f"{exc.filename}: {exc.strerror or message}"
+    log.error("%s", message, exc_info=verbose >= 2)
+
+
+def report_bug(*, with_traceback: bool = True) -> None:
+    """Log the exception being handled with its traceback, and say it is a bug and where to report it."""
+    if with_traceback:
+        log.critical("unexpected error", exc_info=True)
+    log.critical(BUG_LINE.format(version=__version__))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from esrgan.errors import InputError, NotFoundError
 from esrgan.metrics.imresize import imresize, mod_crop
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,10 @@ def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
     """
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
     if buf.size == 0:
-        raise ValueError(f"{name}: empty image file")
+        raise InputError(f"{name}: empty image file")
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise ValueError(f"{name}: cannot decode image (corrupt or unsupported format)")
+        raise InputError(f"{name}: cannot decode image (corrupt or unsupported format)")
     if img.ndim == 2:
         img = img[:, :, None]
     channels = img.shape[2]
@@ -83,12 +84,12 @@ def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
     elif channels in (3, 4):  # BGR, BGRA
         img = img[:, :, 2::-1]
     else:
-        raise ValueError(f"{name}: {channels} channels are not supported (expected 1-4)")
+        raise InputError(f"{name}: {channels} channels are not supported (expected 1-4)")
     if img.dtype in (np.uint8, np.uint16):
         return np.ascontiguousarray(img)
     if np.issubdtype(img.dtype, np.floating):
         return np.clip(img, 0.0, 1.0).astype(np.float32)
-    raise ValueError(f"{name}: unsupported sample type {img.dtype} (expected 8-bit, 16-bit or float)")
+    raise InputError(f"{name}: unsupported sample type {img.dtype} (expected 8-bit, 16-bit or float)")
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -108,7 +109,7 @@ def read_meta_info(path: str | os.PathLike[str]) -> list[str]:
     """File names listed in a BasicSR meta-info file (``name (h,w,c)[ extra]`` or just ``name`` per line)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"meta-info file not found: {path}")
+        raise NotFoundError(f"meta-info file not found: {path}")
     names = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
@@ -116,10 +117,10 @@ def read_meta_info(path: str | os.PathLike[str]) -> list[str]:
             continue
         match = re.match(r"^(.+?)(?:\s+\(\d+,\s*\d+,\s*\d+\).*)?$", line)
         if not match:
-            raise ValueError(f"{path}:{number}: expected 'name (h,w,c)', got {line!r}")
+            raise InputError(f"{path}:{number}: expected 'name (h,w,c)', got {line!r}")
         names.append(match.group(1))
     if not names:
-        raise ValueError(f"{path}: the meta-info file lists no images")
+        raise InputError(f"{path}: the meta-info file lists no images")
     return names
 
 
@@ -159,7 +160,7 @@ class ImageSource:
         self.root = Path(root)
         self.lmdb = _is_lmdb(self.root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"image folder not found: {self.root}")
+            raise NotFoundError(f"image folder not found: {self.root}")
         if self.lmdb:
             names = read_meta_info(meta_info or self.root / LMDB_META)
             self.keys = [Path(n).stem for n in names]
@@ -169,7 +170,7 @@ class ImageSource:
             for p in sorted(self.root.iterdir()):
                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
                     if p.stem in self._files:
-                        raise ValueError(
+                        raise InputError(
                             f"{self.root}: two images share the stem {p.stem!r} ({self._files[p.stem].name}, {p.name})"
                         )
                     self._files[p.stem] = p
@@ -177,13 +178,13 @@ class ImageSource:
                 self.keys = [Path(n).stem for n in read_meta_info(meta_info)]
                 missing = [k for k in self.keys if k not in self._files]
                 if missing:
-                    raise FileNotFoundError(
+                    raise NotFoundError(
                         f"{meta_info} lists {len(missing)} image(s) missing from {self.root}, e.g. {missing[0]!r}"
                     )
             else:
                 self.keys = list(self._files)
         if not self.keys:
-            raise ValueError(f"no images in {self.root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(f"no images in {self.root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
 
     def name(self, key: str) -> str:
         """The file path (or ``db.lmdb/key``) of ``key``, for messages and the ``path`` field."""
@@ -215,7 +216,7 @@ def pair_by_stem(hr_keys: Sequence[str], lr_keys: Sequence[str], scale: int, lr_
                 paired.append(candidate)
                 break
         else:
-            raise ValueError(f"no LR image for HR {key!r} in {lr_root} (expected stem {key!r} or '{key}x{scale}')")
+            raise InputError(f"no LR image for HR {key!r} in {lr_root} (expected stem {key!r} or '{key}x{scale}')")
     return paired
 
 
@@ -289,7 +290,7 @@ class _CropDataset(Dataset[dict[str, Any]]):
 
     def _random_lr_origin(self, lr_h: int, lr_w: int, lr_patch: int, name: str) -> tuple[int, int]:
         if lr_h < lr_patch or lr_w < lr_patch:
-            raise ValueError(
+            raise InputError(
                 f"{name}: LR size {lr_h}x{lr_w} is smaller than the LR patch {lr_patch} "
                 f"(patch_size {self.patch_size} / scale {self.scale}); use a smaller patch_size"
             )
@@ -351,7 +352,7 @@ class PairedImageDataset(_CropDataset):
         hr, lr = self._read(0, self.hr_keys[index]), self._read(1, self.lr_keys[index])
         (lh, lw), (hh, hw) = lr.shape[:2], hr.shape[:2]
         if not (lh * s <= hh < (lh + 1) * s and lw * s <= hw < (lw + 1) * s):
-            raise ValueError(
+            raise InputError(
                 f"{name}: HR is {hh}x{hw} but LR {self._sources[1].name(self.lr_keys[index])} is {lh}x{lw}; "
                 f"LR x {s} must equal the HR size mod-cropped to a multiple of {s} ({hh - hh % s}x{hw - hw % s})"
             )
@@ -411,7 +412,7 @@ class HROnlyDataset(_CropDataset):
         name = self._sources[0].name(self.hr_keys[index])
         hr = mod_crop(self._read(0, self.hr_keys[index]), s)
         if hr.shape[0] == 0 or hr.shape[1] == 0:
-            raise ValueError(f"{name}: image is smaller than the scale {s}")
+            raise InputError(f"{name}: image is smaller than the scale {s}")
         if self.patch_size is None:
             return self._sample(imresize(hr, 1 / s), hr, name)
         lp = self.patch_size // s

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from esrgan.errors import OptionsError
+
 log = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,21 +53,21 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ValueError("device 'mps' requested but Apple MPS is not available here; use --device cpu")
+            raise OptionsError("device 'mps' requested but Apple MPS is not available here; use --device cpu")
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} requested but CUDA is not available here; use --device cpu")
+            raise OptionsError(f"device {spec!r} requested but CUDA is not available here; use --device cpu")
         index_text = name.partition(":")[2]
         if not index_text:
             return torch.device("cuda", torch.cuda.current_device())
         if not index_text.isdigit():
-            raise ValueError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
+            raise OptionsError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
         index, count = int(index_text), torch.cuda.device_count()
         if index >= count:
-            raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
+            raise OptionsError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
         return torch.device("cuda", index)
-    raise ValueError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    raise OptionsError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
@@ -83,7 +85,7 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
     """
     name = spec.strip().lower()
     if name != "auto" and name not in PRECISIONS:
-        raise ValueError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
+        raise OptionsError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
     if name == "auto":
         if device.type == "cuda":
             return torch.float16
@@ -93,9 +95,9 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
         return torch.float32
     dtype = PRECISIONS[name]
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
+        raise OptionsError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+        raise OptionsError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
     if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
         log.warning("this CPU has no native bf16 instructions: bf16 is emulated and slower than fp32")
     return dtype

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+from esrgan.errors import NotFoundError, OutputError, OutputExistsError
+
+__all__ = ["atomic_path", "ensure_writable_folder", "write_bytes_atomic", "write_text_atomic"]
 
 
 @contextmanager
@@ -30,15 +33,18 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, suffix:
     """
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+        raise NotFoundError(f"{path.parent}: output folder does not exist")
     if not overwrite and path.exists():
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part{suffix}")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:  # read-only file system, no permission, name too long
+        raise OutputError(f"{path}: cannot write in {path.parent} ({exc.strerror or exc})") from exc
     try:
         yield tmp
         if not overwrite and path.exists():
-            raise FileExistsError(f"{path}: appeared while writing; not replaced")
+            raise OutputExistsError(f"{path}: appeared while writing; not replaced")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -57,3 +63,22 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def ensure_writable_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and its parents) if needed and check that files can be created in it, so that a batch
+    fails once, before any work, rather than once per file.
+
+    Raises:
+        OutputError: the folder cannot be created or written (read-only file system, permission, a file in the
+            way); one line naming the folder and the reason.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".esrgan-write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"{folder}: cannot write output files there ({reason})") from exc
+    return folder

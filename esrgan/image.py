@@ -1,9 +1,12 @@
 """Image files in and out: the only place where image files meet the package's RGB float convention.
 
-Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
+Reading decodes PNG, JPEG, WebP, BMP, TIFF and GIF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
 palette) with OpenCV, applies the EXIF orientation (read with Pillow, header only, because OpenCV ignores it for
-unchanged-depth reads), and returns RGB float32 pixels in [0, 1] plus a separate alpha plane. Writing goes the
-other way and is atomic: the file appears complete under its final name or not at all.
+unchanged-depth reads), and returns RGB float32 pixels in [0, 1] plus a separate, straight (not premultiplied)
+alpha plane. The header is read first (:mod:`esrgan.image_probe`): files in other formats are refused whatever
+their name, images above ``max_pixels`` are refused before any decoding, and of an animation or a multi-page TIFF
+only the first frame is read (with a warning). Writing goes the other way and is atomic: the file appears
+complete under its final name or not at all.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import cv2
 import numpy as np
 import torch
 
+from esrgan.errors import InputError, LimitError, NotFoundError, OptionsError
 from esrgan.fileio import atomic_path
+from esrgan.image_probe import ImageHeader, probe_file, tiff_alpha_flag_offset
 
 log = logging.getLogger(__name__)
 
@@ -106,28 +111,39 @@ def _to_unit(arr: np.ndarray) -> tuple[np.ndarray, int]:
         return arr.astype(np.float32) / 65535.0, 16
     if arr.dtype in (np.float32, np.float64):
         return np.clip(arr.astype(np.float32), 0.0, 1.0), 32
-    raise ValueError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
+    raise InputError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
 
 
-def read_image(path: str | os.PathLike[str]) -> ImageData:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> ImageData:
     """Read an image file.
 
+    Args:
+        path: a PNG, JPEG, WebP, BMP, TIFF or GIF file (recognised by its content, not its name).
+        max_pixels: refuse images with more pixels (width x height from the header, checked before anything is
+            decoded: a 50000x50000 PNG of 1 KB is refused in microseconds); None or 0: no limit.
+
     Returns:
-        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied.
+        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied, straight alpha.
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+        NotFoundError: the path does not exist or is not a file.
+        InputError: the file is empty, corrupt, truncated or not a supported image format (one line, with the
+            path), whatever the decoder's own failure was.
+        LimitError: more than ``max_pixels`` pixels.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ValueError(f"{path}: empty file")
-    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.size == 0:
-        raise ValueError(f"{path}: cannot decode image (corrupt, truncated or not a supported image format)")
+        raise NotFoundError(f"{path}: no such file")
+    header = probe_file(path)
+    if max_pixels and header.pixels > max_pixels:
+        raise LimitError(
+            f"{path}: {header.width}x{header.height} is {header.pixels / 1e6:.1f} MP, above the limit of "
+            f"max_pixels={max_pixels}"
+        )
+    if header.frames > 1:
+        what = "pages" if header.format == "tiff" else "frames"
+        log.warning("%s: %s with %d %s: only the first is read", path, header.format.upper(), header.frames, what)
+    arr = _decode(np.fromfile(path, dtype=np.uint8), header, path)
     mode, orientation = _header(path)
     arr = _apply_orientation(arr, orientation)
 
@@ -143,14 +159,38 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
     elif arr.shape[2] == 4:
         pixels, alpha = arr[:, :, 2::-1], arr[:, :, 3]
     else:
-        raise ValueError(f"{path}: {arr.shape[2]} channels are not supported (expected 1-4)")
+        raise InputError(f"{path}: {arr.shape[2]} channels are not supported (expected 1-4)")
     if mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]
 
+    if alpha is None and header.channels in (2, 4):
+        log.warning("%s: the decoder dropped the alpha channel the file has; reading it opaque", path)
     unit, depth = _to_unit(np.ascontiguousarray(pixels))
     alpha_unit = _to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
+    if alpha_unit is not None and header.alpha == "premultiplied":
+        # TIFF with associated alpha: the file stores colour x alpha; the package's convention is straight colour.
+        np.divide(unit, alpha_unit[:, :, None], out=unit, where=alpha_unit[:, :, None] > 0)
+        np.clip(unit, 0.0, 1.0, out=unit)
     return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path)
+
+
+def _decode(data: np.ndarray, header: ImageHeader, path: Path) -> np.ndarray:
+    """OpenCV's decoding of the file bytes ``data`` (modified in place where a header needs correcting)."""
+    if header.format == "tiff" and header.alpha == "straight":
+        # libtiff's RGBA interface, which OpenCV uses for 8-bit TIFFs, premultiplies unassociated alpha into the
+        # colour (off by 60/255 on average for random colours); marked "unspecified", the alpha comes as stored.
+        at = tiff_alpha_flag_offset(data.data)  # the array's bytes, no copy
+        if at is not None:
+            data[at : at + 2] = 0
+    try:
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV raises for some damaged files and returns None for others
+        reason = " ".join(str(exc).split())[-160:]
+        raise InputError(f"{path}: cannot decode this {header.format.upper()} file ({reason})") from exc
+    if arr is None or arr.size == 0:
+        raise InputError(f"{path}: cannot decode this {header.format.upper()} file (corrupt or truncated)")
+    return arr
 
 
 def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -183,9 +223,9 @@ def write_image(
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+        raise OptionsError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+        raise NotFoundError(f"{path.parent}: output folder does not exist")
 
     depth = image.bit_depth
     if depth == 32 and ext not in (".tif", ".tiff"):
@@ -214,9 +254,12 @@ def write_image(
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     elif ext == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fast; level 9 costs ~5x the time for ~5% size
-    ok, buf = cv2.imencode(ext, arr, params)
+    try:
+        ok, buf = cv2.imencode(ext, arr, params)
+    except cv2.error:  # e.g. sizes above what the format stores (JPEG 65535, WebP 16383 pixels a side)
+        ok = False
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
+        raise OptionsError(f"{path}: cannot store a {arr.shape[1]}x{arr.shape[0]} {arr.dtype} image as {ext}; try .png")
 
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(buf.tobytes())

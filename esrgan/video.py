@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
+from esrgan.errors import VideoError
 from esrgan.fileio import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,6 @@ _TEXT_SUBTITLE_TARGETS = ("mov_text", "subrip", "ass", "webvtt")
 _QUEUE_POLL_S = 0.1
 # Listed first when an encoder name is unknown (the rest are image formats, legacy and hardware encoders).
 _USUAL_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libx264rgb", "ffv1", "prores_ks", "mpeg4")
-
-
-class VideoError(ValueError):
-    """A user-facing problem with a video file or setting; the message is one line and names the path."""
 
 
 # --------------------------------------------------------------------------------------------------------------

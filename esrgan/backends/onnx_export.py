@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from esrgan import __version__
+from esrgan.errors import MissingPackageError, OptionsError
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,6 @@ DYNAMO_MIN_OPSET = 18
 ONNX_EXTRA = "pip install esrgan[onnx]"
 
 Exporter = Literal["torchscript", "dynamo"]
-
-
-class MissingPackageError(ImportError, ValueError):
-    """An optional package is not installed. An ImportError for library users, a ValueError so the command
-    line reports it in one line (exit status 2)."""
 
 
 def require_module(module: str, extra: str) -> None:
@@ -102,11 +98,11 @@ def export_onnx_bytes(
     import onnx
 
     if exporter not in ("torchscript", "dynamo"):
-        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
+        raise OptionsError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
     low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
     if not low <= opset <= high:
         top = "" if exporter == "dynamo" else f"-{high}"
-        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+        raise OptionsError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
     scale = int(getattr(net, "scale", 0))
     multiple = int(getattr(net, "size_multiple", 1))
     channels = int(getattr(net, "num_in_ch", 3))
@@ -116,14 +112,14 @@ def export_onnx_bytes(
         shape = (2, channels, 16, 24)
     else:
         if example_shape is None:
-            raise ValueError("a static export needs example_shape=(B, C, H, W)")
+            raise OptionsError("a static export needs example_shape=(B, C, H, W)")
         shape = tuple(int(s) for s in example_shape)  # type: ignore[assignment]
         if len(shape) != 4 or min(shape) < 1:
-            raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
+            raise OptionsError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
         if shape[1] != channels:
-            raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
+            raise OptionsError(f"the network takes {channels} channels, example_shape has {shape[1]}")
         if shape[2] % multiple or shape[3] % multiple:
-            raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+            raise OptionsError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
 
     module = _Exportable(net, fp16=fp16)
     generator = torch.Generator().manual_seed(0)

@@ -1,59 +1,41 @@
-"""Argument types and the engine flags shared by the verbs that run a network (upscale, video, test)."""
+"""Argument types and the engine flags shared by the verbs that run a network (upscale, video, test).
+
+Numeric flags take their allowed values from a :class:`~esrgan.options.Range` declared with the flag (or with the
+option field the flag fills), through :func:`esrgan.options.arg_type`: one mechanism for files and flags.
+"""
 
 from __future__ import annotations
 
-import argparse
-import math
 from typing import Any
+
+from esrgan.options import Range, arg_type
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino")  # = esrgan.backends.BACKEND_CHOICES (--help stays fast)
 MIN_TILE = 16
+TILE = Range(MIN_TILE, 65536, also=(0,))  # input pixels; 0: no tiling
+TILE_PAD = Range(0, 1024)
+OUTSCALE = Range(0, 32, lo_open=True)  # final scale of upscale/video -s
 
 __all__ = ["PRECISIONS", "add_engine_args", "positive_float", "positive_int", "tile_size"]
 
 
 def tile_size(text: str) -> int | str:
     """``--tile``: 'auto', 0 (no tiling) or a size in input pixels of at least 16."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}") from None
-    if value < 0 or 0 < value < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_TILE} pixels, got {value}")
-    return value
+    return text if text == "auto" else int(arg_type(int, TILE)(text))
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return int(arg_type(int, Range(1, None))(text))
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return int(arg_type(int, Range(0, None))(text))
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+    """A finite number > 0."""
+    return float(arg_type(float, Range(0, None, lo_open=True))(text))
 
 
 def add_engine_args(p: Any, *, defaults: bool = True) -> None:
@@ -67,7 +49,7 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
         return value if defaults else None
 
     p.add_argument("--tile", type=tile_size, default=d("auto"), help="tile size in input pixels, 'auto' or 0 (off)")
-    p.add_argument("--tile-pad", type=non_negative_int, default=d(16), help="overlap per tile side (default 16)")
+    p.add_argument("--tile-pad", type=arg_type(int, TILE_PAD), default=d(16), help="overlap per tile side (default 16)")
     p.add_argument("--ensemble", action="store_true", help="x8 self-ensemble: 8 flips/rotations averaged (8x slower)")
     p.add_argument("--precision", choices=PRECISIONS, default=d("auto"), help="auto: fp16 on CUDA, bf16 on CPUs "
                    "with native bf16, else fp32")  # fmt: skip

@@ -22,10 +22,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from esrgan.commands.common import add_engine_args, upscaler_from
+from esrgan.errors import InputError, NotFoundError, OptionsError, OutputError, OutputExistsError
 from esrgan.fileio import write_text_atomic
+from esrgan.options import Range, field_arg_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,15 +56,16 @@ class TestOptions:
 
     model: str  # built-in name, weights file, or "bicubic" for the bicubic baseline
     datasets: list[TestDatasetOptions]
-    scale: int | None = None  # default: the model's scale (required for bicubic)
+    scale: Annotated[int, Range(1, 16)] | None = None  # default: the model's scale (required for bicubic)
     test_y_channel: bool = True  # score BT.601 Y (papers); false: all RGB channels
-    crop_border: int | None = None  # pixels ignored at each edge; default: the scale
+    crop_border: Annotated[int, Range(0, 1024)] | None = None  # pixels ignored at each edge; default: the scale
     save: Path | None = None  # save SR images as <save>/<dataset>/<stem>.png
     csv: Path | None = None  # per-image and mean scores as CSV
     json: Path | None = None  # the same as JSON (with the protocol and model description)
     overwrite: bool = False  # replace existing CSV / JSON / SR files
-    tile: int | Literal["auto"] = "auto"  # engine tile size in LR pixels; 0: whole images
-    tile_pad: int = 16
+    # Engine tile size in LR pixels; 0: whole images.
+    tile: Annotated[int, Range(16, 65536, also=(0,))] | Literal["auto"] = "auto"
+    tile_pad: Annotated[int, Range(0, 1024)] = 16
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"  # fp32: scores comparable across machines
     device: str = "auto"
     ensemble: bool = False  # x8 self-ensemble
@@ -71,18 +74,12 @@ class TestOptions:
 
     def __post_init__(self) -> None:
         if not self.datasets:
-            raise ValueError("'datasets' lists no dataset")
+            raise OptionsError("'datasets' lists no dataset")
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
-            raise ValueError(f"dataset names must be unique, got {names}")
-        if self.scale is not None and self.scale < 1:
-            raise ValueError(f"'scale' must be a positive integer, got {self.scale}")
+            raise OptionsError(f"dataset names must be unique, got {names}")
         if self.model == BICUBIC and self.scale is None:
-            raise ValueError("'scale' is required for the bicubic baseline (e.g. --scale 4)")
-        if self.crop_border is not None and self.crop_border < 0:
-            raise ValueError(f"'crop_border' must be >= 0, got {self.crop_border}")
-        if (isinstance(self.tile, int) and self.tile < 0) or self.tile_pad < 0:
-            raise ValueError("'tile' and 'tile_pad' must be >= 0")
+            raise OptionsError("'scale' is required for the bicubic baseline (e.g. --scale 4)")
 
 
 # ------------------------------------------------------------------------------------------------------ results
@@ -127,9 +124,11 @@ def register(sub: Any) -> None:
     p.add_argument("--hr", type=Path, help="folder of HR (ground-truth) images")
     p.add_argument("--lr", type=Path, help="folder of LR images paired by file stem (default: made by bicubic)")
     p.add_argument("--name", help="dataset label (default: the HR folder's name, or its parent's if that is HR)")
-    p.add_argument("-s", "--scale", type=int, help="scale factor (default: the model's)")
+    p.add_argument("-s", "--scale", type=field_arg_type(TestOptions, "scale"),
+                   help="scale factor (default: the model's)")  # fmt: skip
     p.add_argument("--rgb", action="store_true", help="score RGB channels instead of Y")
-    p.add_argument("--crop-border", type=int, help="pixels ignored at each edge (default: the scale)")
+    p.add_argument("--crop-border", type=field_arg_type(TestOptions, "crop_border"),
+                   help="pixels ignored at each edge (default: the scale)")  # fmt: skip
     p.add_argument("--save", type=Path, help="save SR images to SAVE/<dataset>/<stem>.png")
     p.add_argument("--csv", type=Path, help="write per-image and mean scores to this CSV file")
     p.add_argument("--json", type=Path, help="write the scores and protocol to this JSON file")
@@ -146,31 +145,25 @@ def _default_name(hr: Path) -> str:
 
 def options_from_args(args: argparse.Namespace) -> TestOptions:
     """Merge the YAML file (if any), explicit flags, then ``--set`` overrides into validated :class:`TestOptions`."""
-    import yaml
-
-    from esrgan.options import OptionsError, apply_overrides, from_dict
+    from esrgan.options import apply_overrides, from_dict
+    from esrgan.safe_yaml import read_yaml_file
 
     data: dict[str, Any] = {}
     source = "command line"
     if args.opt is not None:
-        if not args.opt.is_file():
-            raise FileNotFoundError(f"options file not found: {args.opt}")
-        try:
-            loaded = yaml.safe_load(args.opt.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise OptionsError(f"{args.opt}: not valid YAML ({exc})") from exc
+        loaded = read_yaml_file(args.opt) or {}
         if not isinstance(loaded, dict):
             raise OptionsError(f"{args.opt}: expected a mapping of options at the top level")
         data, source = loaded, str(args.opt)
         if args.hr is not None or args.lr is not None:
-            raise ValueError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
+            raise OptionsError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
     if args.hr is not None:
         ds: dict[str, Any] = {"name": args.name or _default_name(args.hr), "hr": args.hr}
         if args.lr is not None:
             ds["lr"] = args.lr
         data["datasets"] = [ds]
     elif args.lr is not None:
-        raise ValueError("--lr needs --hr (the ground truth)")
+        raise OptionsError("--lr needs --hr (the ground truth)")
     flags = {
         "model": args.model,
         "scale": args.scale,
@@ -194,9 +187,9 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         data = apply_overrides(data, args.overrides)
         source += " (with --set overrides)"
     if "model" not in data:
-        raise ValueError("no model: pass -m MODEL (a built-in name, a weights file or 'bicubic')")
+        raise OptionsError("no model: pass -m MODEL (a built-in name, a weights file or 'bicubic')")
     if "datasets" not in data:
-        raise ValueError("no images: pass --hr FOLDER, or -opt FILE listing 'datasets:'")
+        raise OptionsError("no images: pass --hr FOLDER, or -opt FILE listing 'datasets:'")
     return from_dict(TestOptions, data, source=source)
 
 
@@ -236,17 +229,17 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[tuple[str, Path, Path
 
     def images(folder: Path, what: str) -> dict[str, Path]:
         if not folder.exists():
-            raise FileNotFoundError(f"{ds.name}: {what} folder not found: {folder}")
+            raise NotFoundError(f"{ds.name}: {what} folder not found: {folder}")
         if not folder.is_dir():
             raise NotADirectoryError(f"{ds.name}: {what} path is not a folder: {folder}")
         found: dict[str, Path] = {}
         for p in sorted(folder.iterdir()):
             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
                 if p.stem in found:
-                    raise ValueError(f"{folder}: two images share the stem {p.stem!r}: {found[p.stem].name}, {p.name}")
+                    raise InputError(f"{folder}: two images share the stem {p.stem!r}: {found[p.stem].name}, {p.name}")
                 found[p.stem] = p
         if not found:
-            raise ValueError(f"{ds.name}: no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(f"{ds.name}: no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
         return found
 
     hr = images(ds.hr, "HR")
@@ -256,7 +249,7 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[tuple[str, Path, Path
     lr_keys = pair_by_stem(list(hr), list(lr), scale, str(ds.lr))
     unpaired = sorted(set(lr) - set(lr_keys))
     if unpaired:
-        raise ValueError(f"LR image {lr[unpaired[0]]} has no HR image in {ds.hr} ({len(unpaired)} unpaired LR files)")
+        raise InputError(f"LR image {lr[unpaired[0]]} has no HR image in {ds.hr} ({len(unpaired)} unpaired LR files)")
     return [(stem, hr[stem], lr[key]) for stem, key in zip(hr, lr_keys, strict=True)]
 
 
@@ -264,7 +257,7 @@ def _check_lr_size(lr: np.ndarray, hr: np.ndarray, scale: int, lr_path: Path, hr
     lh, lw = lr.shape[:2]
     hh, hw = hr.shape[:2]
     if (lh * scale, lw * scale) != (hh, hw):
-        raise ValueError(
+        raise InputError(
             f"{lr_path}: LR is {lw}x{lh} (WxH); x{scale} gives {lw * scale}x{lh * scale}, but {hr_path} "
             f"mod-cropped to a multiple of {scale} is {hw}x{hh}"
         )
@@ -383,9 +376,9 @@ def _make_upscale(opts: TestOptions) -> tuple[Callable[[np.ndarray], np.ndarray]
 
     net, info = load_model(opts.model)
     if opts.scale is not None and opts.scale != info.scale:
-        raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
+        raise OptionsError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
-        raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
+        raise OptionsError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
     upscaler = upscaler_from(net, opts)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
@@ -427,7 +420,7 @@ def _check_outputs(
         targets += [opts.save / ds.name / f"{stem}.png" for ds, pairs in plans for stem, _, _ in pairs]
     for p in targets:
         if p.exists():
-            raise FileExistsError(f"{p} already exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -460,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
             hr_full = _load_uint8(hr_path)
             hr = mod_crop(hr_full, scale)
             if hr.shape[0] == 0 or hr.shape[1] == 0:
-                raise ValueError(f"{hr_path}: image is smaller than the scale {scale}")
+                raise InputError(f"{hr_path}: image is smaller than the scale {scale}")
             if lr_path is None:
                 lr = bicubic_degrade(hr_full, scale)
             else:
@@ -476,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
             if opts.save is not None:
                 out = opts.save / ds.name / f"{stem}.png"
                 if out.resolve() in inputs:
-                    raise ValueError(f"{out}: refusing to overwrite an input image; choose another --save folder")
+                    raise OutputError(f"{out}: refusing to overwrite an input image; choose another --save folder")
                 pixels = (sr if sr.ndim == 3 else sr[:, :, None]).astype(np.float32) / 255.0
                 write_image(out, ImageData(pixels=pixels), overwrite=opts.overwrite)
         results.append(result)

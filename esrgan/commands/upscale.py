@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, upscaler_from
+from esrgan.commands.common import OUTSCALE, add_engine_args, upscaler_from
+from esrgan.errors import LimitError, NotFoundError, OptionsError, OutputError, is_expected, quote
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "realesrgan-x4plus"
 DEFAULT_MAX_PIXELS = 25_000_000
+MAX_PIXELS = Range(0, None)  # 0: no limit
+QUALITY = Range(1, 100)
 EXT_CHOICES = ("auto", "png", "jpg", "webp", "tif")
 
 
@@ -37,17 +42,19 @@ def register(sub: Any) -> None:
         metavar="A:B:ALPHA",
         help="interpolate models on the fly instead of -m (A:B:0.7 = 0.3*A + 0.7*B; A:B:C:W1,W2,W3)",
     )
-    p.add_argument("-s", "--outscale", type=positive_float, default=None, help="final scale (default: model's)")
+    p.add_argument(
+        "-s", "--outscale", type=arg_type(float, OUTSCALE), default=None, help="final scale (default: model's)"
+    )
     add_engine_args(p)
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--ext", default="auto", choices=EXT_CHOICES, help="output format (auto: as the input)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--quality", type=arg_type(int, QUALITY), default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
     p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=arg_type(int, MAX_PIXELS),
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0 = no limit)",
     )
@@ -124,23 +131,29 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from esrgan.cli import EXIT_BUG, report_bug
+    from esrgan.fileio import ensure_writable_folder
     from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
     from esrgan.inference.pipeline import upscale_image
     from esrgan.models import load_model
 
+    # Cheap checks first: a wrong path or name must not wait for a model to load.
+    if args.suffix is not None:
+        check_suffix(args.suffix)
     found, missing = collect_inputs(args.inputs, args.recursive)
     for message in missing:
         log.error("%s", message)
     if not found:
-        log.error("nothing to upscale")
-        return 1
+        raise NotFoundError("nothing to upscale: no input exists")
 
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
-        raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+        raise OptionsError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+    if single_file and output.resolve() == found[0][0].resolve():
+        raise OutputError(f"{output}: output would overwrite the input; choose another -o")
     out_dir = output.parent if single_file else output
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(out_dir)
 
     if args.interp:
         from esrgan.models.interpolate import interpolate_models, parse_interp_spec
@@ -174,22 +187,16 @@ def run(args: argparse.Namespace) -> int:
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
 
     inputs_resolved = {src.resolve() for src, _ in found}
-    done = skipped = failed = 0
+    done = skipped = failed = bugs = 0
     bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
     for source, target, stem in bar:
         try:
-            image = read_image(source)
-            pixels_count = image.height * image.width
-            if args.max_pixels and pixels_count > args.max_pixels:
-                raise ValueError(
-                    f"{source}: {pixels_count / 1e6:.1f} MP is above --max-pixels {args.max_pixels}; "
-                    "pass --max-pixels 0 to allow it"
-                )
+            image = read_image(source, max_pixels=args.max_pixels)
             if target is None:
                 ext = _output_ext(source, args.ext, image.alpha is not None, image.bit_depth)
                 target = out_dir / f"{stem}{ext}"
             if target.resolve() in inputs_resolved:
-                raise ValueError(f"{source}: output {target} would overwrite an input; change -o or --suffix")
+                raise OutputError(f"{source}: output {target} would overwrite an input; change -o or --suffix")
             if args.skip_existing and target.exists():
                 skipped += 1
                 log.info("%s: skipped, %s exists", source, target)
@@ -214,11 +221,17 @@ def run(args: argparse.Namespace) -> int:
             write_image(target, result, quality=args.quality)
             done += 1
             log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # One bad file must not stop the batch: report it with its path and go on.
+        except Exception as exc:
+            # One bad file must not stop the batch: report it with its path and go on. A bug gets its traceback.
             failed += 1
-            message = str(exc)
-            log.error("%s", message if str(source) in message else f"{source}: {message}")
+            if is_expected(exc):
+                message = " ".join(str(exc).split())
+                if isinstance(exc, LimitError) and "max_pixels" in message:
+                    message += " (raise --max-pixels; 0: no limit)"
+                log.error("%s", message if str(source) in message else f"{source}: {message}")
+            else:
+                bugs += 1
+                log.critical("%s: unexpected error", source, exc_info=True)
         finally:
             if tile_bar[0] is not None:
                 tile_bar[0].close()
@@ -229,4 +242,15 @@ def run(args: argparse.Namespace) -> int:
     elif done:
         log.info("wrote %d image(s) to %s", done, out_dir.resolve())
     log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
+    if bugs:
+        report_bug_summary = f"{bugs} of the failures above were unexpected errors (tracebacks above)"
+        log.critical("%s", report_bug_summary)
+        report_bug(with_traceback=False)
+        return EXIT_BUG
     return 1 if failed else 0
+
+
+def check_suffix(suffix: str) -> None:
+    """Refuse a ``--suffix`` that would move outputs out of their folder (a path separator or a lone '..')."""
+    if any(sep in suffix for sep in ("/", "\\", os.sep, os.altsep or "/")) or "\0" in suffix:
+        raise OptionsError(f"--suffix {quote(suffix)} must not contain a path separator: it is added to file names")

@@ -11,7 +11,9 @@ import logging
 import re
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, positive_float, positive_int, upscaler_from
+from esrgan.commands.common import OUTSCALE, add_engine_args, upscaler_from
+from esrgan.errors import OptionsError
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-s",
         "--outscale",
-        type=positive_float,
+        type=arg_type(float, OUTSCALE),
         default=None,
         help="final scale relative to the input (the model's output is resized; sizes are made even)",
     )
@@ -81,7 +83,10 @@ def register(subparsers: Any) -> None:
         "libsvtav1, ...",
     )
     enc.add_argument(
-        "--crf", type=float, default=None, help="constant quality, lower is better (default 18 for libx264)"
+        "--crf",
+        type=arg_type(float, Range(0, 63)),  # the widest range of the bundled encoders (VP9, AV1); x264/x265: 0..51
+        default=None,
+        help="constant quality, lower is better (default 18 for libx264; 0..51 for x264/x265, 0..63 VP9/AV1)",
     )
     enc.add_argument(
         "--preset",
@@ -98,12 +103,14 @@ def register(subparsers: Any) -> None:
     )
     rng.add_argument(
         "--segment-frames",
-        type=positive_int,
+        type=arg_type(int, Range(1, 1_000_000)),
         default=SEGMENT_FRAMES,
         help=f"frames per resumable segment (default {SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
-    eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
+    eng.add_argument(
+        "--batch", type=arg_type(int, Range(1, 256)), default=1, help="frames per network call (default 1)"
+    )
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     p.set_defaults(func=run)
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     # Cheap checks first: a typo in a path should not wait for a model to load.
     src, dst = video.check_paths(args.input, args.output)
     if args.tile_pad < 0:
-        raise ValueError(f"--tile-pad must be >= 0, got {args.tile_pad}")
+        raise OptionsError(f"--tile-pad must be >= 0, got {args.tile_pad}")
     encode = video.resolve_encode_settings(
         video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
     )

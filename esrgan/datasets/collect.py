@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.datasets.common import check_no_conflicts, list_images, write_png
+from esrgan.errors import InputError, OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     try:
         if not args.folders and not args.skimage:
-            raise ValueError("nothing to collect: name input folders, --skimage, or both")
+            raise OptionsError("nothing to collect: name input folders, --skimage, or both")
         links: dict[str, Path] = {}  # stem -> source file
         for folder in args.folders:
             for path in list_images(folder):
                 if path.stem in links:
-                    raise ValueError(f"{path} and {links[path.stem]} share the stem {path.stem!r}; rename one")
+                    raise InputError(f"{path} and {links[path.stem]} share the stem {path.stem!r}; rename one")
                 links[path.stem] = path
         photos = skimage_photos() if args.skimage else {}
         for name in photos:
             if f"skimage_{name}" in links:
-                raise ValueError(f"{links[f'skimage_{name}']} clashes with scikit-image's photo {name!r}")
+                raise InputError(f"{links[f'skimage_{name}']} clashes with scikit-image's photo {name!r}")
         out: Path = args.output
         targets = [out / p.name for p in links.values()] + [out / f"skimage_{n}.png" for n in photos]
         check_no_conflicts(targets, args.overwrite)

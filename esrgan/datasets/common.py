@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 from esrgan.data import IMAGE_EXTENSIONS
+from esrgan.errors import InputError, NotFoundError, OutputExistsError
 from esrgan.fileio import write_bytes_atomic
+from esrgan.options import Range, arg_type
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,7 +34,10 @@ __all__ = [
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--workers``, ``--overwrite`` and ``-q/--quiet``."""
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)"
+        "--workers",
+        type=arg_type(int, Range(1, 1024)),
+        default=os.cpu_count() or 1,
+        help="worker processes (default: all cores)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -46,10 +51,10 @@ def list_images(folder: Path) -> list[Path]:
         ValueError: it holds no images.
     """
     if not folder.is_dir():
-        raise FileNotFoundError(f"input folder not found: {folder}")
+        raise NotFoundError(f"input folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
-        raise ValueError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        raise InputError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -59,7 +64,7 @@ def check_no_conflicts(targets: Iterable[Path], overwrite: bool) -> None:
         return
     existing = [p for p in targets if p.exists()]
     if existing:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{existing[0]} already exists ({len(existing)} existing output(s)); pass --overwrite to replace them"
         )
 
@@ -68,7 +73,7 @@ def read_unchanged(path: Path) -> np.ndarray:
     """Decode an image as stored (OpenCV channel order, 8/16-bit or float, gray as (H, W))."""
     img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise ValueError(f"{path}: cannot decode image (corrupt or unsupported format)")
+        raise InputError(f"{path}: cannot decode image (corrupt or unsupported format)")
     return img
 
 

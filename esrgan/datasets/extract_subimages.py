@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from esrgan.datasets.common import add_common_args, list_images, parallel_map, read_unchanged, write_png
+from esrgan.errors import OptionsError, OutputExistsError
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ def subimage_positions(length: int, crop_size: int, step: int, thresh_size: int 
     last crop is larger than ``thresh_size``. Empty when ``length < crop_size``.
     """
     if crop_size <= 0 or step <= 0 or thresh_size < 0:
-        raise ValueError(f"need crop_size > 0, step > 0, thresh_size >= 0; got {crop_size}, {step}, {thresh_size}")
+        raise OptionsError(f"need crop_size > 0, step > 0, thresh_size >= 0; got {crop_size}, {step}, {thresh_size}")
     if length < crop_size:
         return []
     positions = list(range(0, length - crop_size + 1, step))
@@ -74,9 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of large HR images")
     parser.add_argument("output", type=Path, help="folder for the sub-images (created)")
-    parser.add_argument("--crop-size", type=int, default=480, help="sub-image side in pixels (default 480)")
-    parser.add_argument("--step", type=int, default=240, help="distance between crops (default 240)")
-    parser.add_argument("--thresh-size", type=int, default=0, help="ignore remainders up to this size (default 0)")
+    parser.add_argument(
+        "--crop-size", type=arg_type(int, Range(1, 65536)), default=480, help="sub-image side in pixels (default 480)"
+    )
+    parser.add_argument(
+        "--step", type=arg_type(int, Range(1, 65536)), default=240, help="distance between crops (default 240)"
+    )
+    parser.add_argument(
+        "--thresh-size",
+        type=arg_type(int, Range(0, 65536)),
+        default=0,
+        help="ignore remainders up to this size (default 0)",
+    )
     parser.add_argument("--compression", type=int, default=3, choices=range(10), help="PNG level 0-9 (default 3)")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -91,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stems = {p.stem for p in files}
             clash = sorted(p for p in args.output.iterdir() if (m := pattern.match(p.name)) and m.group(1) in stems)
             if clash:
-                raise FileExistsError(
+                raise OutputExistsError(
                     f"{clash[0]} already exists ({len(clash)} sub-images of these inputs); pass --overwrite"
                 )
         job = functools.partial(

@@ -25,7 +25,9 @@ from esrgan.datasets.common import (
     read_unchanged,
     write_png,
 )
+from esrgan.errors import InputError, OptionsError
 from esrgan.metrics.imresize import bicubic_degrade
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of HR images")
     parser.add_argument("output", type=Path, help="root folder; LR images go to OUTPUT/X<scale>/")
-    parser.add_argument("--scale", type=int, action="append", required=True, help="downscaling factor (repeatable)")
+    parser.add_argument(
+        "--scale",
+        type=arg_type(int, Range(1, 16)),
+        action="append",
+        required=True,
+        help="downscaling factor (repeatable)",
+    )
     parser.add_argument("--compression", type=int, default=3, choices=range(10), help="PNG level 0-9 (default 3)")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -59,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scales = tuple(dict.fromkeys(args.scale))
     try:
         if any(s < 1 for s in scales):
-            raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+            raise OptionsError(f"--scale must be a positive integer, got {args.scale}")
         files = list_images(args.input)
         stems = [p.stem for p in files]
         if len(set(stems)) != len(stems):
-            raise ValueError(f"{args.input}: two images share a stem; LR names would collide")
+            raise InputError(f"{args.input}: two images share a stem; LR names would collide")
         check_no_conflicts((lr_path(args.output, p, s) for p in files for s in scales), args.overwrite)
         for s in scales:
             (args.output / f"X{s}").mkdir(parents=True, exist_ok=True)

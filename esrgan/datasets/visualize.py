@@ -22,6 +22,8 @@ import torch
 
 from esrgan.data import HROnlyDataset, PairedImageDataset
 from esrgan.datasets.common import check_no_conflicts, write_png
+from esrgan.errors import OptionsError
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hr", type=Path, required=True, help="HR folder or LMDB")
     parser.add_argument("--lr", type=Path, help="LR folder or LMDB (default: LR made on the fly from HR)")
     parser.add_argument("--meta-info", type=Path, help="meta-info file listing the HR images to use")
-    parser.add_argument("-s", "--scale", type=int, default=4, help="scale factor (default 4)")
-    parser.add_argument("--patch-size", type=int, default=128, help="HR patch side (default 128)")
-    parser.add_argument("-n", "--num", type=int, default=16, help="pairs to show (default 16)")
-    parser.add_argument("--cols", type=int, default=4, help="pairs per row (default 4)")
+    parser.add_argument("-s", "--scale", type=arg_type(int, Range(1, 16)), default=4, help="scale factor (default 4)")
+    parser.add_argument(
+        "--patch-size", type=arg_type(int, Range(1, 4096)), default=128, help="HR patch side (default 128)"
+    )
+    parser.add_argument(
+        "-n", "--num", type=arg_type(int, Range(1, 1000)), default=16, help="pairs to show (default 16)"
+    )
+    parser.add_argument("--cols", type=arg_type(int, Range(1, 100)), default=4, help="pairs per row (default 4)")
     parser.add_argument("--no-augment", action="store_true", help="no flips / rotations")
-    parser.add_argument("--seed", type=int, default=0, help="seed for images, crops and flips (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=arg_type(int, Range(0, 2**32 - 1)),
+        default=0,
+        help="seed for images, crops and flips (default 0)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("outputs/training_pairs.png"), help="PNG file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -78,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     try:
         if args.num < 1 or args.cols < 1:
-            raise ValueError("-n and --cols must be positive")
+            raise OptionsError("-n and --cols must be positive")
         check_no_conflicts([args.output], args.overwrite)
         aug = {"hflip": not args.no_augment, "rot90": not args.no_augment, "seed": args.seed}
         dataset: PairedImageDataset | HROnlyDataset

@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from esrgan.errors import InputError
+
 AlphaMode = Literal["model", "bicubic"]
 
 __all__ = ["AlphaMode", "output_size", "resize", "run_channels", "upscale_image"]
@@ -59,7 +61,7 @@ def run_channels(upscale: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     if c == 3 and net_channels == 4:
         opaque = torch.ones_like(x[:, :1])
         return upscale(torch.cat([x, opaque], dim=1))[:, :3]
-    raise ValueError(f"cannot map a {c}-channel image onto a {net_channels}-channel network")
+    raise InputError(f"cannot map a {c}-channel image onto a {net_channels}-channel network")
 
 
 def upscale_image(

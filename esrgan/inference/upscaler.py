@@ -21,6 +21,7 @@ from torch.func import functional_call
 
 from esrgan.backends import BACKEND_CHOICES, Runner, auto_backend, make_runner
 from esrgan.device import free_memory_bytes, resolve_device, resolve_precision
+from esrgan.errors import OptionsError, OutOfMemoryError
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
 
@@ -117,12 +118,12 @@ class Upscaler:
             log.info("backend auto: %s for %s", backend, getattr(net, "arch_name", type(net).__name__))
         if backend != "torch":
             if compile:
-                raise ValueError(f"compile applies to the torch backend only, not {backend}; drop --compile")
+                raise OptionsError(f"compile applies to the torch backend only, not {backend}; drop --compile")
             if isinstance(device, str) and device.strip().lower() == "auto":
                 device = "cpu"  # the compiled backends run on the CPU, whatever accelerator is present
         self.device = resolve_device(device)
         if backend != "torch" and self.device.type != "cpu":
-            raise ValueError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
+            raise OptionsError(f"the {backend} backend runs on the CPU only, not {self.device}: use --device cpu")
         # A compiled backend resolves the precision itself (what it supports differs) and sets dtype below.
         self.dtype = resolve_precision(precision, self.device) if backend == "torch" else torch.float32
         self.scale = int(getattr(net, "scale", 0))
@@ -244,7 +245,7 @@ class Upscaler:
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
                 if smaller < MIN_TILE:
-                    raise RuntimeError(
+                    raise OutOfMemoryError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller --tile-pad, --precision fp16/bf16 or --device cpu"
                     ) from exc

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, TypeVar, overload
 
 import numpy as np
 
+from esrgan.errors import InputError
+
 if TYPE_CHECKING:
     import torch
 
@@ -242,5 +244,5 @@ def bicubic_degrade(hr: np.ndarray, scale: int) -> np.ndarray:
         raise ValueError(f"scale must be a positive integer, got {scale}")
     cropped = mod_crop(hr, scale)
     if min(cropped.shape[:2]) == 0:
-        raise ValueError(f"image of {hr.shape[0]}x{hr.shape[1]} is smaller than the scale {scale}")
+        raise InputError(f"image of {hr.shape[0]}x{hr.shape[1]} is smaller than the scale {scale}")
     return imresize(cropped, 1 / scale)

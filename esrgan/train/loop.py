@@ -30,6 +30,7 @@ from torch import nn
 from esrgan import __version__
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device
+from esrgan.errors import InputError, NonFiniteLossError, NotFoundError, OptionsError, OutputExistsError
 from esrgan.fileio import write_text_atomic
 from esrgan.image import ImageData, from_tensor, write_image
 from esrgan.inference import Upscaler
@@ -66,10 +67,6 @@ from esrgan.train.steps import EMA, OnlineTeacher, distill_step, gan_step, psnr_
 from esrgan.train.teacher import prepare_targets, usable_pairs
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint."""
 
 
 @dataclass
@@ -278,7 +275,7 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
     if resume is None:
         existing = list_states(ckpt_dir)
         if existing:
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{run_dir} already holds a run (checkpoints up to iteration {existing[-1][0]}): continue it with "
                 "--resume auto, or start a new run with --name NEW_NAME"
             )
@@ -290,7 +287,7 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
         return path
     path = Path(resume)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume {resume}: no such training state (use --resume auto for the latest)")
+        raise NotFoundError(f"--resume {resume}: no such training state (use --resume auto for the latest)")
     return path
 
 
@@ -332,7 +329,7 @@ def _teacher_and_targets(
             log.warning("%d of %d teacher-target pairs are smaller than the %d-pixel LR patch and are not used, "
                         "e.g. %s", len(small), len(stems), lr_patch, small[0])  # fmt: skip
         if not kept:
-            raise ValueError(
+            raise OptionsError(
                 f"no source image is large enough for data.train.patch_size {d.patch_size} at the "
                 f"downscales {t.lr_downscales}; use a smaller patch_size or smaller lr_downscales"
             )
@@ -381,13 +378,13 @@ def _restore(
     """Load a training state into the freshly built objects; returns the completed iteration count."""
     meta = state["esrgan"]
     if meta.get("stage") != opts.stage:
-        raise ValueError(
+        raise OptionsError(
             f"{path} is a {meta.get('stage')}-stage state but the options say stage {opts.stage}; to start the GAN "
             "stage from PSNR weights set network_g.pretrained to the exported models/net_g_latest.pth instead"
         )
     mine = _describe(net_g)
     if meta.get("arch") != mine["arch"] or meta.get("hparams") != mine["hparams"]:
-        raise ValueError(
+        raise OptionsError(
             f"{path} holds {meta.get('arch')} {meta.get('hparams')}, the options build "
             f"{mine['arch']} {mine['hparams']}; use the options of that run"
         )
@@ -396,14 +393,14 @@ def _restore(
     opt_g.load_state_dict(state["optimizers"]["g"])
     if net_d is not None and opt_d is not None:
         if state["net_d"] is None:
-            raise ValueError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
+            raise OptionsError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
         net_d.load_state_dict(state["net_d"])
         opt_d.load_state_dict(state["optimizers"]["d"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     if feature is not None:
         if state.get("feature") is None:
-            raise ValueError(f"{path} has no feature-matching adapter; resume it without losses.feature")
+            raise OptionsError(f"{path} has no feature-matching adapter; resume it without losses.feature")
         unwrap(feature).load_state_dict(state["feature"])
     rngs = state["rng"]
     if len(rngs) != dist.world_size:
@@ -482,7 +479,7 @@ def validate(
         sr = upscaler(item["lr"][None])[0]
         sr8, hr8 = _to_uint8(sr), _to_uint8(item["hr"])
         if sr8.shape != hr8.shape:
-            raise ValueError(f"{item['path']}: SR is {sr8.shape} but HR is {hr8.shape}")
+            raise InputError(f"{item['path']}: SR is {sr8.shape} but HR is {hr8.shape}")
         psnrs.append(calculate_psnr(sr8, hr8, crop_border=scale))
         ssims.append(calculate_ssim(sr8, hr8, crop_border=scale))
         if i < val.save_samples:

@@ -2,8 +2,9 @@
 
 Every key of a training YAML file is a field below; :func:`esrgan.options.load_options` validates a file against
 :class:`TrainOptions` (unknown key → error with the closest valid key; wrong type → error naming the key). Checks
-that involve several keys live in ``__post_init__`` and raise ``ValueError`` (reported with the file's name).
-Nothing here builds objects: ``esrgan/train/build.py`` does that.
+that involve several keys live in ``__post_init__`` and raise ``OptionsError`` (reported with the file's name);
+the range of every number is declared on its field (``Annotated[int, Range(1, 4096)]``) and checked when the file
+is read. Nothing here builds objects: ``esrgan/train/build.py`` does that.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from esrgan.archs import ARCHS
 from esrgan.archs.vgg import VGG19_LAYERS
+from esrgan.errors import OptionsError
+from esrgan.options import Range
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+ITERATIONS = Range(1, 1_000_000_000)  # a billion iterations: decades at the fastest measured step rate
+EVERY = Range(0, 1_000_000_000)  # "every N iterations", 0: never / only at the end
+TILE = Range(16, 65536, also=(0,))  # engine tile size in LR pixels, 0: whole images
+WEIGHT = Range(0, 1000)  # loss weights
 
 
 @dataclass(frozen=True)
@@ -30,18 +37,12 @@ class TrainDataOptions:
     lr: Path | None = None  # folder of LR images with the same file stems; null: made from HR on the fly
     meta_info: Path | None = None  # optional BasicSR meta-info file listing the HR images to use
     cache: bool = False  # decode all images into memory once (small sets such as T91; workers share it)
-    patch_size: int = 128  # HR patch side; the LR patch is patch_size / scale
+    patch_size: Annotated[int, Range(1, 4096)] = 128  # HR patch side; the LR patch is patch_size / scale
     hflip: bool = True  # random horizontal flips
     rot90: bool = True  # random vertical flips and 90° rotations (with hflip: all 8 dihedral transforms)
-    batch_size: int = 16  # per process (torchrun: per GPU)
-    num_workers: int = 4  # DataLoader worker processes; 0 loads in the training process
-    prefetch_factor: int = 2  # batches each worker prepares ahead
-
-    def __post_init__(self) -> None:
-        if self.patch_size <= 0 or self.batch_size <= 0:
-            raise ValueError(f"patch_size and batch_size must be positive, got {self.patch_size}, {self.batch_size}")
-        if self.num_workers < 0 or self.prefetch_factor <= 0:
-            raise ValueError("num_workers must be >= 0 and prefetch_factor > 0")
+    batch_size: Annotated[int, Range(1, 4096)] = 16  # per process (torchrun: per GPU)
+    num_workers: Annotated[int, Range(0, 256)] = 4  # DataLoader worker processes; 0 loads in the training process
+    prefetch_factor: Annotated[int, Range(1, 64)] = 2  # batches each worker prepares ahead
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,34 @@ class ValDataOptions:
     # Folder of HR images. Stage distill: null scores the student against the teacher's outputs on ``lr``.
     hr: Path | None = None
     lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
-    every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
-    save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
-    tile: int = 0  # tile size for the inference engine (0: whole images)
+    every: Annotated[int, EVERY] = 5000  # validate every N iterations (and at the end); 0: only at the end
+    # How many images to save as LR-bicubic | SR | HR strips each time (0: none).
+    save_samples: Annotated[int, Range(0, 1000)] = 5
+    tile: Annotated[int, TILE] = 0  # tile size for the inference engine (0: whole images)
     precision: Precision = "fp32"  # precision of validation inference (fp32: scores comparable across runs)
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.save_samples < 0 or self.tile < 0:
-            raise ValueError("val.every, val.save_samples and val.tile must be >= 0")
         if self.hr is None and self.lr is None:
-            raise ValueError("data.val needs hr (reference images), lr (inputs), or both")
+            raise OptionsError("data.val needs hr (reference images), lr (inputs), or both")
 
 
 @dataclass(frozen=True)
 class DataOptions:
     train: TrainDataOptions
     val: ValDataOptions | None = None
+
+
+# Sizes of the generator's constructor arguments, by name (the same names in every architecture here). Checked
+# before anything is built: num_block 100000000 would build for hours. Issue 12 phase 2 moves these into each
+# architecture's ArchSpec, where loading a model file checks them too.
+HPARAM_RANGES = {
+    "num_in_ch": Range(1, 4),
+    "num_out_ch": Range(1, 4),
+    "num_feat": Range(1, 1024),
+    "num_block": Range(1, 256),
+    "num_grow_ch": Range(1, 1024),
+    "num_conv": Range(1, 256),
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,9 @@ class GeneratorOptions:
             if key not in params:
                 close = difflib.get_close_matches(key, params, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(params)})"
-                raise ValueError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+                raise OptionsError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+            if key in HPARAM_RANGES:
+                HPARAM_RANGES[key].check(self.hparams[key], f"'network_g.hparams.{key}'")
 
 
 @dataclass(frozen=True)
@@ -102,37 +117,29 @@ class TeacherOptions:
 
     model: str  # a built-in name (e.g. realesrgan-x4plus) or any weights file esrgan.models.load_model reads
     targets: Literal["precomputed", "online"] = "precomputed"
-    lr_downscales: list[int] = field(default_factory=lambda: [4])
+    lr_downscales: list[Annotated[int, Range(1, 16)]] = field(default_factory=lambda: [4])
     precision: Precision = "auto"  # teacher inference; auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32
-    tile: int = 256  # tile size when precomputing (0: whole images)
+    tile: Annotated[int, TILE] = 256  # tile size when precomputing (0: whole images)
 
     def __post_init__(self) -> None:
-        if not self.lr_downscales or min(self.lr_downscales) < 1:
-            raise ValueError(
-                f"teacher.lr_downscales must be a non-empty list of factors >= 1, got {self.lr_downscales}"
-            )
-        if self.tile < 0:
-            raise ValueError(f"teacher.tile must be >= 0, got {self.tile}")
+        if not self.lr_downscales:
+            raise OptionsError("teacher.lr_downscales must be a non-empty list of factors, e.g. [4]")
 
 
 @dataclass(frozen=True)
 class DiscriminatorOptions:
     """VGG-style discriminator; its input size is the HR patch size (data.train.patch_size)."""
 
-    num_feat: int = 64
+    num_feat: Annotated[int, Range(1, 1024)] = 64
 
 
 @dataclass(frozen=True)
 class OptimizerOptions:
     """Adam."""
 
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0 or not all(0 <= b < 1 for b in self.betas) or self.weight_decay < 0:
-            raise ValueError(f"need lr > 0, 0 <= betas < 1, weight_decay >= 0; got {self}")
+    lr: Annotated[float, Range(0, 1, lo_open=True)] = 2e-4
+    betas: tuple[Annotated[float, Range(0, 1, hi_open=True)], Annotated[float, Range(0, 1, hi_open=True)]] = (0.9, 0.99)
+    weight_decay: Annotated[float, Range(0, 1)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -147,37 +154,35 @@ class SchedulerOptions:
     """
 
     kind: Literal["constant", "multistep", "cosine_restart"] = "constant"
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.5
-    periods: list[int] = field(default_factory=list)
-    restart_weights: list[float] = field(default_factory=list)  # one per period; empty: all 1
-    eta_min: float = 1e-7
-    warmup_iter: int = 0
+    milestones: list[Annotated[int, ITERATIONS]] = field(default_factory=list)
+    gamma: Annotated[float, Range(0, 1, lo_open=True)] = 0.5
+    periods: list[Annotated[int, ITERATIONS]] = field(default_factory=list)
+    restart_weights: list[Annotated[float, Range(0, 1)]] = field(default_factory=list)  # one per period; empty: 1
+    eta_min: Annotated[float, Range(0, 1)] = 1e-7
+    warmup_iter: Annotated[int, EVERY] = 0
 
     def __post_init__(self) -> None:
         if self.kind == "multistep" and (not self.milestones or sorted(self.milestones) != self.milestones):
-            raise ValueError("scheduler.milestones must be a non-empty increasing list for kind: multistep")
+            raise OptionsError("scheduler.milestones must be a non-empty increasing list for kind: multistep")
         if self.kind == "cosine_restart":
-            if not self.periods or min(self.periods) <= 0:
-                raise ValueError("scheduler.periods must be a non-empty list of positive lengths for cosine_restart")
+            if not self.periods:
+                raise OptionsError("scheduler.periods must be a non-empty list of lengths for cosine_restart")
             if self.restart_weights and len(self.restart_weights) != len(self.periods):
-                raise ValueError("scheduler.restart_weights must have one weight per period (or be empty)")
-        if self.warmup_iter < 0 or self.eta_min < 0:
-            raise ValueError("scheduler.warmup_iter and scheduler.eta_min must be >= 0")
+                raise OptionsError("scheduler.restart_weights must have one weight per period (or be empty)")
 
 
 @dataclass(frozen=True)
 class PixelLossOptions:
     kind: Literal["l1", "mse", "charbonnier"] = "l1"
-    weight: float = 1.0
+    weight: Annotated[float, WEIGHT] = 1.0
 
 
 @dataclass(frozen=True)
 class PerceptualLossOptions:
     """VGG19 feature loss. Names: conv1_1..conv5_4 (before ReLU), relu1_1..relu5_4, pool1..pool5."""
 
-    weight: float = 1.0
-    layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    weight: Annotated[float, WEIGHT] = 1.0
+    layers: dict[str, Annotated[float, WEIGHT]] = field(default_factory=lambda: {"conv5_4": 1.0})
     criterion: Literal["l1", "mse"] = "l1"
     # torchvision's vgg19-dcbb9e9d.pth; null: <torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth
     weights: Path | None = None
@@ -185,12 +190,12 @@ class PerceptualLossOptions:
 
     def __post_init__(self) -> None:
         if not self.layers:
-            raise ValueError("perceptual.layers must name at least one VGG19 layer")
+            raise OptionsError("perceptual.layers must name at least one VGG19 layer")
         for name in self.layers:
             if name not in VGG19_LAYERS:
                 close = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ValueError(f"unknown VGG19 layer 'perceptual.layers.{name}'{hint}")
+                raise OptionsError(f"unknown VGG19 layer 'perceptual.layers.{name}'{hint}")
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ class FeatureLossOptions:
     ``criterion``. Module names are as in ``net.named_modules()``; null picks the last feature map before the
     upsampler (RRDBNet: ``conv_body``; SRVGGNetCompact: the last activation)."""
 
-    weight: float = 0.1
+    weight: Annotated[float, WEIGHT] = 0.1
     student: str | None = None
     teacher: str | None = None
     criterion: Literal["l1", "mse"] = "l1"
@@ -210,7 +215,7 @@ class FeatureLossOptions:
 class GanLossOptions:
     """Relativistic average GAN (ESRGAN); weight applies to the generator's adversarial term."""
 
-    weight: float = 5e-3
+    weight: Annotated[float, WEIGHT] = 5e-3
 
 
 @dataclass(frozen=True)
@@ -225,44 +230,31 @@ class LossOptions:
 class OptimOptions:
     """Optimisation: iterations, optimisers, schedule, EMA, clipping."""
 
-    total_iter: int
+    total_iter: Annotated[int, ITERATIONS]
     optim_g: OptimizerOptions = field(default_factory=OptimizerOptions)
     optim_d: OptimizerOptions = field(default_factory=lambda: OptimizerOptions(lr=1e-4))
     scheduler: SchedulerOptions = field(default_factory=SchedulerOptions)
-    ema_decay: float = 0.999  # EMA of the generator's weights (saved as params_ema); 0: EMA = current weights
-    grad_clip: float = 0.0  # clip the gradient norm of each network to this (0: no clipping)
+    # EMA of the generator's weights (saved as params_ema); 0: EMA = current weights.
+    ema_decay: Annotated[float, Range(0, 1, hi_open=True)] = 0.999
+    grad_clip: Annotated[float, Range(0, 1e6)] = 0.0  # clip the gradient norm of each network to this (0: no clipping)
     # Stop this invocation after this many minutes (0: no limit), with a final validation and checkpoint; the
     # schedule is not shortened, so --resume auto continues exactly where it stopped.
-    max_minutes: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.total_iter <= 0:
-            raise ValueError(f"total_iter must be positive, got {self.total_iter}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.grad_clip < 0 or self.max_minutes < 0:
-            raise ValueError(f"grad_clip and max_minutes must be >= 0, got {self.grad_clip}, {self.max_minutes}")
+    max_minutes: Annotated[float, Range(0, 10_000_000)] = 0.0
 
 
 @dataclass(frozen=True)
 class LoggingOptions:
-    every: int = 100  # log losses, learning rates, timings every N iterations
+    every: Annotated[int, ITERATIONS] = 100  # log losses, learning rates, timings every N iterations
     tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
     plot: bool = True  # redraw <experiment>/curves.png at each log and validation
-
-    def __post_init__(self) -> None:
-        if self.every <= 0:
-            raise ValueError(f"logging.every must be positive, got {self.every}")
 
 
 @dataclass(frozen=True)
 class CheckpointOptions:
-    every: int = 5000  # write the training state and the exported generator every N iterations (and at the end)
-    keep: int = 3  # training states to keep (older ones are deleted; exported generators are all kept); 0: all
-
-    def __post_init__(self) -> None:
-        if self.every <= 0 or self.keep < 0:
-            raise ValueError("checkpoint.every must be positive and checkpoint.keep >= 0")
+    # Write the training state and the exported generator every N iterations (and at the end).
+    every: Annotated[int, ITERATIONS] = 5000
+    # Training states to keep (older ones are deleted; exported generators are all kept); 0: all.
+    keep: Annotated[int, Range(0, 100_000)] = 3
 
 
 @dataclass(frozen=True)
@@ -282,49 +274,47 @@ class TrainOptions:
     losses: LossOptions = field(default_factory=LossOptions)
     logging: LoggingOptions = field(default_factory=LoggingOptions)
     checkpoint: CheckpointOptions = field(default_factory=CheckpointOptions)
-    seed: int = 0
+    seed: Annotated[int, Range(0, 2**32 - 1)] = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N (torchrun: each process uses cuda:LOCAL_RANK)
     # Autocast dtype: bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler); auto: fp16 on CUDA, bf16 on CPUs with
     # native bf16 instructions, fp32 elsewhere (esrgan.device.resolve_precision).
     precision: Precision = "fp32"
     channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16 and on tensor cores)
-    threads: int = 0  # torch intra-op threads on the CPU (0: torch's default)
+    threads: Annotated[int, Range(0, 1024)] = 0  # torch intra-op threads on the CPU (0: torch's default)
     experiments_root: Path = Path("experiments")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
-            raise ValueError(f"name must be letters, digits, '.', '_', '+', '-' (a folder name), got {self.name!r}")
+            raise OptionsError(f"name must be letters, digits, '.', '_', '+', '-' (a folder name), got {self.name!r}")
         if self.scale not in (1, 2, 3, 4, 8):
-            raise ValueError(f"scale must be 1, 2, 3, 4 or 8, got {self.scale}")
+            raise OptionsError(f"scale must be 1, 2, 3, 4 or 8, got {self.scale}")
         if self.data.train.patch_size % self.scale:
-            raise ValueError(
+            raise OptionsError(
                 f"data.train.patch_size ({self.data.train.patch_size}) must be a multiple of scale ({self.scale})"
             )
         if self.stage == "gan":
             if self.losses.gan is None or self.network_d is None:
-                raise ValueError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
+                raise OptionsError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
             if self.data.train.patch_size % 32:
-                raise ValueError(
+                raise OptionsError(
                     f"stage gan: data.train.patch_size ({self.data.train.patch_size}) must be a multiple of 32 "
                     "(the discriminator halves it five times)"
                 )
         elif self.losses.gan is not None or self.network_d is not None:
-            raise ValueError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
+            raise OptionsError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
         if self.stage == "psnr" and self.losses.perceptual is not None:
-            raise ValueError("stage psnr uses the pixel loss only: remove losses.perceptual (or use stage gan)")
+            raise OptionsError("stage psnr uses the pixel loss only: remove losses.perceptual (or use stage gan)")
         if self.stage == "distill":
             if self.teacher is None:
-                raise ValueError("stage distill needs a teacher section (teacher.model: a built-in name or a file)")
+                raise OptionsError("stage distill needs a teacher section (teacher.model: a built-in name or a file)")
             if self.teacher.targets == "online" and self.teacher.lr_downscales != [self.scale]:
-                raise ValueError(
+                raise OptionsError(
                     f"teacher.targets online makes LR crops at the training scale: set teacher.lr_downscales to "
                     f"[{self.scale}] or use targets: precomputed"
                 )
             if self.losses.feature is not None and self.teacher.targets != "online":
-                raise ValueError("losses.feature needs the teacher's inner features: set teacher.targets to online")
+                raise OptionsError("losses.feature needs the teacher's inner features: set teacher.targets to online")
         elif self.teacher is not None or self.losses.feature is not None:
-            raise ValueError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
+            raise OptionsError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
         if self.data.val is not None and self.data.val.hr is None and self.stage != "distill":
-            raise ValueError("data.val.hr is required (only stage distill can score against its teacher instead)")
-        if self.threads < 0 or self.seed < 0:
-            raise ValueError(f"threads and seed must be >= 0, got {self.threads} and {self.seed}")
+            raise OptionsError("data.val.hr is required (only stage distill can score against its teacher instead)")

@@ -141,11 +141,16 @@ def test_nan_loss_stops_and_names_the_last_good_checkpoint(
     assert [p.name for p in ckpts.iterdir()] == ["state_00000002.pth"]  # nothing written after the NaN
 
 
-def test_nan_loss_exit_status_through_the_cli(make_options: MakeOptions, tmp_path: Path) -> None:
+def test_nan_loss_exit_status_through_the_cli(
+    make_options: MakeOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     opts = make_options("psnr", train={"total_iter": 2}, data={"val": None})
     path = _write(tmp_path / "nan.yml", opts)
-    # A NaN loss weight makes the very first loss NaN: exit status 1, no checkpoint.
-    assert main(["train", "-opt", str(path), "--set", "losses.pixel.weight=.nan"]) == 1
+    # A NaN loss weight is refused when the options are read (exit status 2, a user error)...
+    assert main(["train", "-opt", str(path), "--set", "losses.pixel.weight=.nan"]) == 2
+    # ... and a loss that becomes NaN while training stops it: exit status 1, no checkpoint.
+    monkeypatch.setattr(loop_module, "psnr_step", lambda *a, **k: {"l_pix": torch.tensor(float("nan"))})
+    assert main(["train", "-opt", str(path)]) == 1
     assert not (tmp_path / "exp" / "psnr" / "checkpoints").exists()
 
 
