@@ -7,6 +7,7 @@ an interrupted run never leaves a half-written file behind a valid-looking name.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +16,10 @@ from pathlib import Path
 
 from esrgan.errors import NotFoundError, OutputError, OutputExistsError
 
-__all__ = ["atomic_path", "ensure_writable_folder", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "ensure_writable_folder", "remove_partial_files", "write_bytes_atomic", "write_text_atomic"]
+
+# The temporary names atomic_path makes: ".<final name>.<8 hex digits>.part<suffix>".
+PARTIAL_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[A-Za-z0-9]{1,8})?$")
 
 
 @contextmanager
@@ -82,3 +86,20 @@ def ensure_writable_folder(folder: str | os.PathLike[str]) -> Path:
         reason = exc.strerror or str(exc)
         raise OutputError(f"{folder}: cannot write output files there ({reason})") from exc
     return folder
+
+
+def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` left in ``folder`` when its process was killed (SIGKILL,
+    power loss: no ``finally`` ran). Only names of that exact pattern are touched; call it where no other process
+    is writing into ``folder``.
+
+    Returns:
+        The files removed (none if the folder does not exist).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [p for p in folder.iterdir() if PARTIAL_NAME.match(p.name) and p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed

@@ -103,8 +103,9 @@ def load_yaml(text: str, source: str) -> Any:
     """
     if len(text) > MAX_BYTES:
         raise OptionsError(f"{source}: {len(text)} characters of YAML; options are refused above {MAX_BYTES}")
-    loader = _Loader(text, source)
+    loader = None
     try:
+        loader = _Loader(text, source)  # the reader checks the characters here already
         return loader.get_single_data()
     except OptionsError:
         raise
@@ -120,7 +121,8 @@ def load_yaml(text: str, source: str) -> Any:
         # "2024-13-45". They are invalid input, not bugs of this package.
         raise OptionsError(f"{source}: a YAML value cannot be read ({_one_line(exc)})") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_file(path: str | Path) -> Any:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.datasets.common import check_no_conflicts, list_images, write_png
-from esrgan.errors import InputError, OptionsError
+from esrgan.errors import EsrganError, InputError, OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, load in photos.items():
             bgr = np.ascontiguousarray(load()[:, :, ::-1])  # write_png takes OpenCV (BGR) order
             write_png(out / f"skimage_{name}.png", bgr, 3, args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     log.info("%d images linked and %d photos written in %s", len(links), len(photos), args.output)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from esrgan.datasets.common import add_common_args, list_images, parallel_map, read_unchanged, write_png
-from esrgan.errors import OptionsError, OutputExistsError
+from esrgan.errors import EsrganError, OptionsError, OutputExistsError
 from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
         counts = list(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     skipped = sum(c == 0 for c in counts)

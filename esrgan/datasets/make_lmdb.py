@@ -24,7 +24,7 @@ import cv2
 
 from esrgan.data import LMDB_META
 from esrgan.datasets.common import add_common_args, list_images, parallel_map, read_unchanged
-from esrgan.errors import InputError, OutputExistsError
+from esrgan.errors import EsrganError, InputError, OutputExistsError
 from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 progress=advance,
             )
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     log.info("%d images in %s", n, args.output)

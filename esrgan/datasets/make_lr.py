@@ -25,7 +25,7 @@ from esrgan.datasets.common import (
     read_unchanged,
     write_png,
 )
-from esrgan.errors import InputError, OptionsError
+from esrgan.errors import EsrganError, InputError, OptionsError
 from esrgan.metrics.imresize import bicubic_degrade
 from esrgan.options import Range, arg_type
 
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for _ in tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet):
             pass
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     log.info("%d LR images per scale (x%s) in %s", len(files), ", x".join(map(str, scales)), args.output)

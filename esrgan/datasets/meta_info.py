@@ -22,6 +22,7 @@ from esrgan.datasets.common import (
     read_unchanged,
     write_bytes_atomic,
 )
+from esrgan.errors import EsrganError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         lines = list(tqdm(parallel_map(meta_line, files, args.workers), total=len(files), disable=args.quiet))
         write_bytes_atomic(args.output, ("\n".join(lines) + "\n").encode("utf-8"), overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     log.info("%d images listed in %s", len(lines), args.output)

@@ -22,7 +22,7 @@ import torch
 
 from esrgan.data import HROnlyDataset, PairedImageDataset
 from esrgan.datasets.common import check_no_conflicts, write_png
-from esrgan.errors import OptionsError
+from esrgan.errors import EsrganError, OptionsError
 from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid = pair_grid(samples, args.cols)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         write_png(args.output, grid[:, :, ::-1], 3, args.overwrite)  # OpenCV writes BGR
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (EsrganError, OSError) as exc:  # expected: one line; anything else is a bug (traceback)
         log.error("%s", exc)
         return 2
     log.info("%d pairs (LR nearest-upscaled | HR) from %s: %s", len(samples), args.hr, args.output)

@@ -31,7 +31,7 @@ from esrgan import __version__
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device
 from esrgan.errors import InputError, NonFiniteLossError, NotFoundError, OptionsError, OutputExistsError
-from esrgan.fileio import write_text_atomic
+from esrgan.fileio import remove_partial_files, write_text_atomic
 from esrgan.image import ImageData, from_tensor, write_image
 from esrgan.inference import Upscaler
 from esrgan.metrics import calculate_psnr, calculate_ssim, imresize
@@ -114,6 +114,9 @@ def _fit(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch.d
 
     # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
     resume_path = broadcast_object(_resume_path(resume, ckpt_dir, run_dir) if dist.is_main else None, dist)
+    if dist.is_main:  # a run killed while saving left full-size temporary files: never valid, never used
+        for leftover in [p for d in (ckpt_dir, models_dir, samples_dir) for p in remove_partial_files(d)]:
+            log.info("removed %s, left by an interrupted run", leftover)
     state = load_state(resume_path) if resume_path is not None else None
     # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
     teacher, targets, val_reference = None, None, None
