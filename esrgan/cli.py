@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER
     setup_logging(args.verbose, getattr(args, "quiet", False))
+    # OpenCV prints its own multi-line reports of damaged files on stderr; the package reports them in one line.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT" if args.verbose < 2 else "INFO")
     from esrgan.device import tune_cpu_allocator
 
     tune_cpu_allocator()  # the CLI owns the process: reuse freed activations instead of page-faulting them in

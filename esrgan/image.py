@@ -20,13 +20,12 @@ import cv2
 import numpy as np
 import torch
 
-from esrgan.errors import InputError, LimitError, NotFoundError, OptionsError
+from esrgan.errors import InputError, NotFoundError, OptionsError
 from esrgan.fileio import atomic_path
-from esrgan.image_probe import ImageHeader, probe_file, tiff_alpha_flag_offset
+from esrgan.image_probe import IMAGE_EXTENSIONS, ImageHeader, check_image_file, tiff_alpha_flag_offset
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # Formats that can store 16-bit samples / an alpha channel when OpenCV writes them.
 _HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
 _ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
@@ -132,14 +131,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         LimitError: more than ``max_pixels`` pixels.
     """
     path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"{path}: no such file")
-    header = probe_file(path)
-    if max_pixels and header.pixels > max_pixels:
-        raise LimitError(
-            f"{path}: {header.width}x{header.height} is {header.pixels / 1e6:.1f} MP, above the limit of "
-            f"max_pixels={max_pixels}"
-        )
+    header = check_image_file(path, max_pixels)
     if header.frames > 1:
         what = "pages" if header.format == "tiff" else "frames"
         log.warning("%s: %s with %d %s: only the first is read", path, header.format.upper(), header.frames, what)

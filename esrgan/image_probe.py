@@ -18,14 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from esrgan.errors import InputError
+from esrgan.errors import InputError, LimitError, NotFoundError
 
-__all__ = ["FORMATS", "ImageHeader", "probe_file", "probe_image", "tiff_alpha_flag_offset"]
+__all__ = [
+    "FORMATS",
+    "IMAGE_EXTENSIONS",
+    "ImageHeader",
+    "check_image_file",
+    "probe_file",
+    "probe_image",
+    "tiff_alpha_flag_offset",
+]
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 Alpha = Literal["straight", "premultiplied"]
 
 FORMATS = ("png", "jpeg", "webp", "bmp", "tiff", "gif")
+# File names picked up from folders and accepted as outputs (GIF is read when named, never written).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # Step budgets of the walks over chunk / segment / block lists: enough for any real file (a 1000-frame GIF takes
 # a few thousand steps), small enough that a hostile file costs at most ~0.1 s of Python.
 MAX_STEPS = 200_000
@@ -112,6 +122,26 @@ def probe_file(path: str | os.PathLike[str]) -> ImageHeader:
             raise InputError(f"{os.fspath(path)}: empty file")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             return probe_image(mm, os.fspath(path))
+
+
+def check_image_file(path: str | os.PathLike[str], max_pixels: int | None = None) -> ImageHeader:
+    """The header of the image file ``path``, refused if it has more than ``max_pixels`` pixels (None or 0: no
+    limit). What ``read_image`` checks before decoding, usable without torch or OpenCV to screen a batch.
+
+    Raises:
+        NotFoundError: no such file.
+        InputError: not an image the package reads (see :func:`probe_image`).
+        LimitError: more than ``max_pixels`` pixels.
+    """
+    if not os.path.isfile(path):
+        raise NotFoundError(f"{os.fspath(path)}: no such file")
+    header = probe_file(path)
+    if max_pixels and header.pixels > max_pixels:
+        raise LimitError(
+            f"{os.fspath(path)}: {header.width}x{header.height} is {header.pixels / 1e6:.1f} MP, above the limit "
+            f"of max_pixels={max_pixels}"
+        )
+    return header
 
 
 class _InvalidError(Exception):

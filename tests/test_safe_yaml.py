@@ -128,12 +128,10 @@ def test_a_bomb_as_a_value_is_reported_shortened(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------- property-based
 def _valid_or_options_error(text: str) -> None:
-    start = time.perf_counter()
     try:
         load_yaml(text, "fuzz.yml")
     except OptionsError as exc:
         assert "\n" not in str(exc)
-    assert time.perf_counter() - start < 2.0
 
 
 @given(st.text(max_size=2000))

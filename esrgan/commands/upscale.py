@@ -65,7 +65,7 @@ def register(sub: Any) -> None:
 def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders and globs into (file, base folder) pairs, plus one message per pattern that matched
     nothing. The base folder keeps sub-folder structure in the output for recursive runs."""
-    from esrgan.image import IMAGE_EXTENSIONS
+    from esrgan.image_probe import IMAGE_EXTENSIONS
 
     found: list[tuple[Path, Path]] = []
     missing: list[str] = []
@@ -127,17 +127,40 @@ def plan_jobs(
         yield source, None, str(rel / f"{source.stem}{suffix}")
 
 
+class _Failures:
+    """Per-file failures of a batch: each reported once, in one line (expected) or with its traceback (a bug)."""
+
+    def __init__(self) -> None:
+        self.count = self.bugs = 0
+
+    def report(self, source: Path, exc: Exception) -> None:
+        self.count += 1
+        if is_expected(exc):
+            message = " ".join(str(exc).split())
+            if isinstance(exc, LimitError) and "max_pixels" in message:
+                message += " (raise --max-pixels; 0: no limit)"
+            log.error("%s", message if str(source) in message else f"{source}: {message}")
+        else:
+            self.bugs += 1
+            log.critical("%s: unexpected error", source, exc_info=True)
+
+    def status(self) -> int:
+        """Exit status: 3 if any failure was a bug, 1 if any file failed, else 0."""
+        from esrgan.cli import EXIT_BUG, EXIT_FAILED, EXIT_OK, report_bug
+
+        if self.bugs:
+            log.critical("%d of the failures above were unexpected errors (tracebacks above)", self.bugs)
+            report_bug(with_traceback=False)
+            return EXIT_BUG
+        return EXIT_FAILED if self.count else EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from esrgan.cli import EXIT_BUG, report_bug
     from esrgan.fileio import ensure_writable_folder
-    from esrgan.image import IMAGE_EXTENSIONS, ImageData, from_tensor, read_image, to_tensor, write_image
-    from esrgan.inference.pipeline import upscale_image
-    from esrgan.models import load_model
+    from esrgan.image_probe import IMAGE_EXTENSIONS, check_image_file
 
-    # Cheap checks first: a wrong path or name must not wait for a model to load.
+    # Cheap checks first, before torch and the model load: paths, names, and every input's header (a
+    # 400-megapixel or undecodable file is refused here in microseconds, for tens of MB of memory).
     if args.suffix is not None:
         check_suffix(args.suffix)
     found, missing = collect_inputs(args.inputs, args.recursive)
@@ -145,7 +168,6 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", message)
     if not found:
         raise NotFoundError("nothing to upscale: no input exists")
-
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
@@ -154,6 +176,42 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"{output}: output would overwrite the input; choose another -o")
     out_dir = output.parent if single_file else output
     ensure_writable_folder(out_dir)
+    failures = _Failures()
+    failures.count += len(missing)
+    readable = []
+    for source, base in found:
+        try:
+            check_image_file(source, args.max_pixels)
+            readable.append((source, base))
+        except Exception as exc:
+            failures.report(source, exc)
+    done = skipped = 0
+    if readable:
+        done, skipped = _upscale_files(args, readable, {src.resolve() for src, _ in found}, output, single_file,
+                                       failures)  # fmt: skip
+    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failures.count)
+    return failures.status()
+
+
+def _upscale_files(
+    args: argparse.Namespace,
+    found: list[tuple[Path, Path]],
+    inputs: set[Path],
+    output: Path,
+    single_file: bool,
+    failures: _Failures,
+) -> tuple[int, int]:
+    """Load the model and upscale ``found`` (files whose headers passed), reporting each failure and going on.
+
+    Returns:
+        (images written, images skipped because their output exists).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
+    from esrgan.inference.pipeline import upscale_image
+    from esrgan.models import load_model
 
     if args.interp:
         from esrgan.models.interpolate import interpolate_models, parse_interp_spec
@@ -164,15 +222,8 @@ def run(args: argparse.Namespace) -> int:
         net, info = load_model(args.model)
     outscale = args.outscale if args.outscale is not None else float(info.scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
-    log.info(
-        "model %s (%s x%d, %.1fM parameters, %s)",
-        info.name or info.path,
-        info.arch,
-        info.scale,
-        info.num_params / 1e6,
-        info.source_format,
-    )
-
+    log.info("model %s (%s x%d, %.1fM parameters, %s)", info.name or info.path, info.arch, info.scale,
+             info.num_params / 1e6, info.source_format)  # fmt: skip
     tile_bar: list[Any] = [None]
 
     def on_tile(done: int, total: int) -> None:
@@ -185,9 +236,8 @@ def run(args: argparse.Namespace) -> int:
 
     upscaler = upscaler_from(net, args, on_tile=on_tile)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
-
-    inputs_resolved = {src.resolve() for src, _ in found}
-    done = skipped = failed = bugs = 0
+    out_dir = output.parent if single_file else output
+    done = skipped = 0
     bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
     for source, target, stem in bar:
         try:
@@ -195,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
             if target is None:
                 ext = _output_ext(source, args.ext, image.alpha is not None, image.bit_depth)
                 target = out_dir / f"{stem}{ext}"
-            if target.resolve() in inputs_resolved:
+            if target.resolve() in inputs:
                 raise OutputError(f"{source}: output {target} would overwrite an input; change -o or --suffix")
             if args.skip_existing and target.exists():
                 skipped += 1
@@ -203,15 +253,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             alpha = to_tensor(image.alpha) if image.alpha is not None else None
             with torch.inference_mode():
-                sr, sr_alpha = upscale_image(
-                    upscaler,
-                    to_tensor(image.pixels),
-                    alpha,
-                    net_channels=info.in_channels,
-                    scale=info.scale,
-                    outscale=outscale,
-                    alpha_mode=args.alpha,
-                )
+                sr, sr_alpha = upscale_image(upscaler, to_tensor(image.pixels), alpha, net_channels=info.in_channels,
+                                             scale=info.scale, outscale=outscale, alpha_mode=args.alpha)  # fmt: skip
             result = ImageData(
                 pixels=from_tensor(sr),
                 alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
@@ -221,33 +264,17 @@ def run(args: argparse.Namespace) -> int:
             write_image(target, result, quality=args.quality)
             done += 1
             log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
-        except Exception as exc:
-            # One bad file must not stop the batch: report it with its path and go on. A bug gets its traceback.
-            failed += 1
-            if is_expected(exc):
-                message = " ".join(str(exc).split())
-                if isinstance(exc, LimitError) and "max_pixels" in message:
-                    message += " (raise --max-pixels; 0: no limit)"
-                log.error("%s", message if str(source) in message else f"{source}: {message}")
-            else:
-                bugs += 1
-                log.critical("%s: unexpected error", source, exc_info=True)
+        except Exception as exc:  # one bad file must not stop the batch: reported with its path, and on we go
+            failures.report(source, exc)
         finally:
             if tile_bar[0] is not None:
                 tile_bar[0].close()
                 tile_bar[0] = None
-    failed += len(missing)
     if single_file and done:
         log.info("wrote %s", output.resolve())
     elif done:
         log.info("wrote %d image(s) to %s", done, out_dir.resolve())
-    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
-    if bugs:
-        report_bug_summary = f"{bugs} of the failures above were unexpected errors (tracebacks above)"
-        log.critical("%s", report_bug_summary)
-        report_bug(with_traceback=False)
-        return EXIT_BUG
-    return 1 if failed else 0
+    return done, skipped
 
 
 def check_suffix(suffix: str) -> None:

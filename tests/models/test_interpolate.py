@@ -7,6 +7,7 @@ import torch
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cli import main
+from esrgan.errors import OptionsError
 from esrgan.models import load_model, save_model
 from esrgan.models.flops import flops_per_input_pixel
 from esrgan.models.interpolate import interp_weights, interpolate_models, parse_interp_spec
@@ -55,6 +56,22 @@ def test_weight_parsing() -> None:
         interp_weights(3, [0.2, 0.2, 0.2])
     with pytest.raises(ValueError, match="A:B:ALPHA"):
         parse_interp_spec("a.pth:0.5")
+
+
+@pytest.mark.parametrize("values", [[float("nan")], [float("inf"), float("-inf")], [0.5, float("nan")]])
+def test_non_finite_weights_are_refused(values: list[float]) -> None:
+    """inf + -inf = nan, and abs(nan - 1) > 1e-6 is False: the sum check alone let an all-NaN model through."""
+    with pytest.raises(OptionsError, match="interpolation weights must be finite numbers"):
+        interp_weights(2, values)
+    with pytest.raises(OptionsError, match="must be finite"):
+        parse_interp_spec("a:b:" + ",".join(map(str, values)))
+
+
+def test_interp_command_refuses_nan_without_writing(pair: tuple[Path, Path, RRDBNet, RRDBNet], tmp_path: Path) -> None:
+    a, b, _, _ = pair
+    with pytest.raises(SystemExit) as info:  # the flag's declared range: any finite number
+        main(["interp", str(a), str(b), "--weights", "nan", "nan", "-o", str(tmp_path / "c.pth")])
+    assert info.value.code == 2 and not (tmp_path / "c.pth").exists()
 
 
 def test_interp_command_writes_loadable_checkpoint(pair: tuple[Path, Path, RRDBNet, RRDBNet], tmp_path: Path) -> None:

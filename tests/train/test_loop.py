@@ -117,6 +117,24 @@ def test_existing_run_is_not_overwritten(make_options: MakeOptions, tmp_path: Pa
         fit(opts, resume=str(tmp_path / "missing.pth"))
 
 
+def test_resume_removes_the_partial_files_of_a_killed_run(make_options: MakeOptions, tmp_path: Path) -> None:
+    """SIGKILL during a save leaves a full-size '.state_N.pth.<hex>.part' (no finally runs); --resume cleans up."""
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 2}, data={"val": None}))
+    fit(opts)
+    run = tmp_path / "exp" / "psnr"
+    leftovers = [
+        run / "checkpoints" / ".state_00000004.pth.0badc0de.part",
+        run / "models" / ".net_g_latest.pth.12345678.part",
+        run / "models" / ".net_g_00000004.pth.9abcdef0.part",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 4096)
+    more = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3}, data={"val": None}))
+    assert fit(more, resume="auto").iteration == 3
+    assert not [p for p in leftovers if p.exists()]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["state_00000002.pth", "state_00000003.pth"]
+
+
 def test_resume_auto_without_checkpoints_starts_fresh(make_options: MakeOptions) -> None:
     opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 1}, data={"val": None}))
     assert fit(opts, resume="auto").iteration == 1
