@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,11 @@ def _header(path: Path) -> tuple[str | None, int]:
     try:
         from PIL import Image
 
-        with Image.open(path) as im:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-            return im.mode, orientation
+        # Pillow warns (on stderr, several lines) about damaged TIFF tags; OpenCV has decoded the pixels already.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.mode, int(im.getexif().get(0x0112, 1) or 1)
     except Exception as exc:  # Pillow lacks some codecs OpenCV has; orientation then stays as stored.
         log.debug("%s: no header information from Pillow (%s)", path, exc)
         return None, 1

@@ -84,6 +84,7 @@ def _raise_from(filename: str) -> ValueError:
 
 def test_is_expected_draws_the_user_bug_line() -> None:
     assert is_expected(OSError(errno.EROFS, "Read-only file system", "out"))  # the system refusing
+    assert is_expected(MemoryError("Unable to allocate 11.9 GiB for an array with shape (20000, 20000, 8)"))
     assert not is_expected(ValueError("a shape mismatch deep inside"))  # a plain ValueError is a bug now
     assert not is_expected(RuntimeError("boom"))
     assert not is_expected(KeyError("params"))

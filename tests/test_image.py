@@ -267,12 +267,14 @@ def _image_or_package_error(tmp_path: Path, data: bytes) -> None:
 _ONE_FILE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.filterwarnings("error")  # a warning would print lines of its own on stderr
 @_ONE_FILE
 @given(data=st.binary(max_size=2048))
 def test_property_any_bytes_read_or_one_input_error(tmp_path: Path, data: bytes) -> None:
     _image_or_package_error(tmp_path, data)
 
 
+@pytest.mark.filterwarnings("error")
 @_ONE_FILE
 @given(seed=st.sampled_from(SEEDS), flips=st.lists(st.tuples(st.integers(0, 10**5), st.integers(0, 255)), max_size=8),
        cut=st.integers(0, 10**5))  # fmt: skip
