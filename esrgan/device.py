@@ -15,11 +15,12 @@ import contextlib
 import functools
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+from esrgan.errors import OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         spec: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps", or a ``torch.device``.
 
     Raises:
-        ValueError: unknown name, or the requested accelerator is not available here.
+        OptionsError: unknown name, or the requested accelerator is not available here.
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
@@ -53,21 +54,21 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ValueError("device 'mps' requested but Apple MPS is not available here; use device cpu")
+            raise OptionsError("device 'mps' requested but Apple MPS is not available here; use device cpu")
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} requested but CUDA is not available here; use device cpu")
+            raise OptionsError(f"device {spec!r} requested but CUDA is not available here; use device cpu")
         index_text = name.partition(":")[2]
         if not index_text:
             return torch.device("cuda", torch.cuda.current_device())
         if not index_text.isdigit():
-            raise ValueError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
+            raise OptionsError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
         index, count = int(index_text), torch.cuda.device_count()
         if index >= count:
-            raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
+            raise OptionsError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
         return torch.device("cuda", index)
-    raise ValueError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    raise OptionsError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
@@ -81,11 +82,11 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
         ``torch.float32``, ``torch.bfloat16`` or ``torch.float16``.
 
     Raises:
-        ValueError: unknown name, fp16 on the CPU, or bf16 on a GPU without bf16 support.
+        OptionsError: unknown name, fp16 on the CPU, or bf16 on a GPU without bf16 support.
     """
     name = spec.strip().lower()
     if name != "auto" and name not in PRECISIONS:
-        raise ValueError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
+        raise OptionsError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
     if name == "auto":
         if device.type == "cuda":
             return torch.float16
@@ -95,9 +96,9 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
         return torch.float32
     dtype = PRECISIONS[name]
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
+        raise OptionsError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+        raise OptionsError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
     if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
         log.warning("this CPU has no native bf16 instructions: bf16 is emulated and slower than fp32")
     return dtype
@@ -175,41 +176,3 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
-
-
-_ALLOCATOR_TUNED = False
-
-
-def tune_cpu_allocator() -> bool:
-    """Keep freed memory in the process instead of returning it to the OS (glibc only; idempotent).
-
-    A network's activations are allocated and freed many times per image. glibc serves big blocks with
-    mmap and hands them back on free, so every layer page-faults its output in again: at 256x256 through
-    RealESRGAN_x4plus that is ~10 million faults and a third of the wall time in the kernel. Raising the mmap
-    and trim thresholds lets freed blocks be reused (measured: 1.3-1.5x faster fp32 inference, faults down
-    20-40x). The cost is a resident size that stays at its high-water mark, which the tiling bounds anyway.
-    The ``esrgan`` command calls this at start; library users may call it, also at start: changing malloc's
-    thresholds while other threads allocate (OpenVINO/TBB workers, video threads) crashed a test process about one
-    run in two. ``ESRGAN_MALLOC_TUNING=0`` opts out.
-
-    Returns:
-        True if the allocator was tuned (now or before), False where this is not glibc or it was disabled.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return True
-    if os.environ.get("ESRGAN_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = mallopt(m_trim_threshold, 1 << 30) == 1 and mallopt(m_mmap_threshold, 1 << 30) == 1
-    _ALLOCATOR_TUNED = bool(ok)
-    log.debug("glibc malloc thresholds raised: %s", _ALLOCATOR_TUNED)
-    return _ALLOCATOR_TUNED

@@ -112,43 +112,6 @@ def test_cuda_resolution() -> None:
         resolve_device(f"cuda:{torch.cuda.device_count()}")
 
 
-def test_allocator_tuning_opt_out_and_idempotence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The opt-out, the two mallopt() calls and idempotence, against a fake libc: the real mallopt() late in a
-    process full of OpenVINO/TBB and video threads crashed the test run (the esrgan command calls it at start)."""
-    import ctypes
-
-    import esrgan.device as device
-
-    calls: list[tuple[int, int]] = []
-
-    class FakeLibc:
-        def mallopt(self, param: int, value: int) -> int:
-            calls.append((param, value))
-            return 1
-
-    monkeypatch.setattr(device, "_ALLOCATOR_TUNED", False)
-    monkeypatch.setattr(ctypes, "CDLL", lambda *_a, **_k: FakeLibc())
-    monkeypatch.setattr(device.sys, "platform", "linux")
-    monkeypatch.setenv("ESRGAN_MALLOC_TUNING", "0")
-    assert device.tune_cpu_allocator() is False and not calls
-    monkeypatch.delenv("ESRGAN_MALLOC_TUNING")
-    assert device.tune_cpu_allocator() is True
-    assert calls == [(-1, 1 << 30), (-3, 1 << 30)]  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-    assert device.tune_cpu_allocator() is True and len(calls) == 2  # second call: no-op
-
-
-@pytest.mark.slow
-def test_allocator_tuning_with_the_real_libc() -> None:
-    """The real glibc accepts the thresholds (in a fresh interpreter, as the esrgan command does at start)."""
-    import subprocess
-    import sys
-
-    code = "import esrgan.device as d; print(d.tune_cpu_allocator())"
-    env = {k: v for k, v in __import__("os").environ.items() if k != "ESRGAN_MALLOC_TUNING"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    assert out.returncode == 0 and out.stdout.strip() in ("True", "False")
-
-
 def test_torch_threads_sets_and_restores_the_count() -> None:
     before = torch.get_num_threads()
     with dev.torch_threads(before + 1):

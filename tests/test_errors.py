@@ -1,16 +1,194 @@
-"""One-line exception text for messages."""
+"""The exception hierarchy and the command line's user/bug boundary: one line and exit 2 for the package's kinds,
+a traceback and exit 3 for anything else, 130 for Ctrl-C, a quiet 141 when stdout is closed early."""
 
 from __future__ import annotations
 
-from esrgan.errors import one_line
+import errno
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import esrgan.commands.info
+from esrgan import errors
+from esrgan.cli import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER, main
+from esrgan.errors import (
+    EsrganError,
+    InputError,
+    LimitError,
+    MissingPackageError,
+    ModelFileError,
+    NonFiniteLossError,
+    NotFoundError,
+    OptionsError,
+    OutOfMemoryError,
+    OutputError,
+    OutputExistsError,
+    VideoError,
+    is_expected,
+    quote,
+)
+
+# Each kind and the built-in the package raised before the hierarchy existed (callers catching it keep working).
+KINDS = [
+    (InputError, ValueError),
+    (ModelFileError, ValueError),
+    (OptionsError, ValueError),
+    (NotFoundError, FileNotFoundError),
+    (OutputError, OSError),
+    (OutputExistsError, FileExistsError),
+    (LimitError, ValueError),
+    (OutOfMemoryError, RuntimeError),
+    (MissingPackageError, ImportError),
+    (VideoError, ValueError),
+    (NonFiniteLossError, RuntimeError),
+]
 
 
-def test_first_line_with_the_class_name() -> None:
-    assert one_line(ValueError("bad value\nsecond line")) == "ValueError: bad value"
-    assert one_line(RuntimeError("\n\n  spread   over\tspaces \n")) == "RuntimeError: spread over spaces"
-    assert one_line(KeyError()) == "KeyError"  # no text: just the class
+@pytest.mark.parametrize(("kind", "builtin"), KINDS)
+def test_every_kind_is_an_esrgan_error_and_its_old_builtin(kind: type[Exception], builtin: type[Exception]) -> None:
+    exc = kind("x.png: what went wrong; how to fix it")
+    assert isinstance(exc, EsrganError) and isinstance(exc, builtin)
+    assert str(exc) == "x.png: what went wrong; how to fix it"  # OSError kinds keep a plain message too
+    assert is_expected(exc)
 
 
-def test_long_text_is_cut() -> None:
-    assert one_line(OSError("x" * 500)) == "OSError: " + "x" * 120
-    assert one_line(OSError("abcdef"), limit=3) == "OSError: abc"
+def test_old_names_are_the_same_classes() -> None:
+    from esrgan.backends import MissingPackageError as FromBackends
+    from esrgan.options import OptionsError as FromOptions
+    from esrgan.train import NonFiniteLossError as FromTrain
+    from esrgan.video import VideoError as FromVideo
+
+    assert (FromBackends, FromOptions, FromTrain, FromVideo) == (
+        MissingPackageError,
+        OptionsError,
+        NonFiniteLossError,
+        VideoError,
+    )
+
+
+def _raise_from(filename: str) -> ValueError:
+    """A ValueError raised by code compiled as if it lived in ``filename``."""
+    namespace: dict[str, object] = {}
+    exec(compile("def f():\n    raise ValueError('bad file')\n", filename, "exec"), namespace)
+    try:
+        namespace["f"]()  # type: ignore[operator]
+    except ValueError as exc:
+        return exc
+    raise AssertionError("not raised")
+
+
+def test_is_expected_draws_the_user_bug_line() -> None:
+    assert is_expected(OSError(errno.EROFS, "Read-only file system", "out"))  # the system refusing
+    assert is_expected(MemoryError("Unable to allocate 11.9 GiB for an array with shape (20000, 20000, 8)"))
+    assert not is_expected(ValueError("a shape mismatch deep inside"))  # a plain ValueError is a bug now
+    assert not is_expected(RuntimeError("boom"))
+    assert not is_expected(KeyError("params"))
+    # Modules whose raise sites phase 2 converts keep their one-line ValueErrors meanwhile, and only those.
+    assert is_expected(_raise_from(os.path.join("x", "esrgan", "models", "checkpoint.py")))
+    assert is_expected(_raise_from(os.path.join("x", "esrgan", "video.py")))
+    assert not is_expected(_raise_from(os.path.join("x", "esrgan", "inference", "tiling.py")))
+
+
+def test_quote_is_short_and_bounded_for_hostile_values() -> None:
+    assert quote("abc") == "'abc'"
+    assert len(quote("x" * 10_000_000)) <= 60
+    assert "\n" not in quote("line one\nline two")
+    bomb: list[object] = ["lol"] * 10
+    for _ in range(9):  # a billion leaves, as YAML aliases build them: shared lists
+        bomb = [bomb] * 10
+    start = time.perf_counter()
+    assert len(quote(bomb)) <= 60
+    loop: list[object] = []
+    loop.append(loop)
+    assert len(quote(loop)) <= 60
+    assert len(quote(10**5000)) <= 60  # int -> str refuses above 4300 digits
+    assert time.perf_counter() - start < 1.0
+
+
+# ------------------------------------------------------------------------------------------- the command line
+def _run_info_raising(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> int:
+    def run(args: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(esrgan.commands.info, "run", run)  # build_parser binds it when main() starts
+    return main(["info", "anything"])
+
+
+def test_user_errors_are_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    status = _run_info_raising(monkeypatch, InputError("a.png: cannot decode this PNG file (truncated)"))
+    assert status == EXIT_USER == 2
+    records = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in records] == ["a.png: cannot decode this PNG file (truncated)"]
+    assert not records[0].exc_info  # no traceback
+
+
+def test_os_errors_are_one_line_with_the_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    status = _run_info_raising(monkeypatch, OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out"))
+    assert status == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "/mnt/ro/out: Read-only file system"
+    ]
+
+
+def test_anything_else_is_a_bug_with_traceback_exit_3(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before the hierarchy, any ValueError was printed as a user error: a bug looked like bad input.
+    status = _run_info_raising(monkeypatch, ValueError("operands could not be broadcast together"))
+    assert status == EXIT_BUG == 3
+    assert any(r.exc_info and "broadcast" in str(r.exc_info[1]) for r in caplog.records)  # the traceback
+    assert "this is a bug in esrgan" in caplog.text and "report it" in caplog.text
+
+
+def test_interrupt_is_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run_info_raising(monkeypatch, KeyboardInterrupt()) == EXIT_INTERRUPTED == 130
+
+
+def test_broken_pipe_ends_quietly(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    assert _run_info_raising(monkeypatch, BrokenPipeError(errno.EPIPE, "Broken pipe")) == EXIT_BROKEN_PIPE
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_models_into_a_closed_pipe_has_no_traceback() -> None:
+    """``esrgan models | head`` when head has gone: no 'BrokenPipeError' noise, status 141 (as SIGPIPE)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "esrgan", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_error_kinds_module_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, esrgan.errors, esrgan.exits, esrgan.options\n"
+        "print(sorted({'torch', 'numpy', 'cv2'} & set(sys.modules)))\n"
+        "import esrgan.image\n"  # the header probe and the decoder: numpy and OpenCV, never torch
+        "print(sorted({'torch', 'numpy', 'cv2'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "['cv2', 'numpy']"]
+    assert errors.__all__  # and everything it lists exists
+    assert all(hasattr(errors, name) for name in errors.__all__)
+
+
+def test_one_line_is_the_first_line_with_the_class_name() -> None:
+    assert errors.one_line(ValueError("bad value\nsecond line")) == "ValueError: bad value"
+    assert errors.one_line(RuntimeError("\n\n  spread   over\tspaces \n")) == "RuntimeError: spread over spaces"
+    assert errors.one_line(KeyError()) == "KeyError"  # no text: just the class
+
+
+def test_one_line_cuts_long_text() -> None:
+    assert errors.one_line(OSError("x" * 500)) == "OSError: " + "x" * 120
+    assert errors.one_line(OSError("abcdef"), limit=3) == "OSError: abc"

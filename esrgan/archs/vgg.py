@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from esrgan.errors import ModelFileError, NotFoundError
+
 log = logging.getLogger(__name__)
 
 # torchvision's configuration "E": channels of each 3x3 convolution, "M" for a 2x2 max-pool.
@@ -114,7 +116,7 @@ class VGG19FeatureExtractor(nn.Module):
         if not path.is_file():
             where = f"{path}" if weights is not None else f"the torch hub cache: {path}"
             if not allow_random:
-                raise FileNotFoundError(
+                raise NotFoundError(
                     f"VGG19 weights not found at {where}; download torchvision's {VGG19_WEIGHTS_FILE} "
                     f"(https://download.pytorch.org/models/{VGG19_WEIGHTS_FILE}) to {default_weights_path()} "
                     "or set perceptual.weights to its path"
@@ -138,7 +140,7 @@ class VGG19FeatureExtractor(nn.Module):
             return
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping):
-            raise ValueError(f"{path}: expected a VGG19 state dict, got {type(state).__name__}")
+            raise ModelFileError(f"{path}: expected a VGG19 state dict, got {type(state).__name__}")
         # The whole torchvision stack loads strictly (every key checked); layers after the last one used go after.
         self.features.to_empty(device="cpu")
         load_torchvision_state(self, state, source=str(path))
@@ -184,7 +186,7 @@ def load_torchvision_state(
         if k in feats and feats[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
-        raise ValueError(
+        raise ModelFileError(
             f"{source}: not torchvision's VGG19 weights (missing {missing[:3]}, unexpected {unexpected[:3]}, "
             f"wrong shapes {shapes[:3]})"
         )

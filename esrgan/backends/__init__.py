@@ -22,6 +22,7 @@ from torch import nn
 from esrgan.archs import as_sr_network, get
 from esrgan.backends.onnx_export import MissingPackageError, require_module
 from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see auto_backend
+from esrgan.errors import OptionsError
 
 __all__ = [
     "BACKENDS",
@@ -67,7 +68,7 @@ def check_backend(name: str) -> None:
     """Raise ValueError for an unknown backend name, :class:`MissingPackageError` (naming the package and the
     ``pip install esrgan[extra]`` to run) if one it needs is not installed."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+        raise OptionsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
     for module, extra in REQUIREMENTS[name]:
         require_module(module, extra)
 
@@ -141,9 +142,9 @@ def make_runner(
         raise ValueError("the torch backend has no runner: use esrgan.inference.Upscaler(net, backend='torch')")
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
-        raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
+        raise OptionsError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
     if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
+        raise OptionsError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
     if hint not in ("latency", "throughput"):
         raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
     threads = torch.get_num_threads() if threads is None else threads

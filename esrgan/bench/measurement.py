@@ -23,6 +23,7 @@ from torch import nn
 from esrgan.bench.configs import Config, unavailable_reason
 from esrgan.bench.machine import DTYPE_NAMES
 from esrgan.device import torch_threads
+from esrgan.errors import OptionsError
 
 __all__ = ["FAILED", "OK", "SKIPPED", "Job", "Measurement", "measure", "photo", "psnr"]
 
@@ -54,7 +55,7 @@ def photo(width: int, height: int, channels: int = 3) -> torch.Tensor:
     if channels == 1:
         return x.mean(dim=1, keepdim=True)
     if channels != 3:
-        raise ValueError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
+        raise OptionsError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
     return x.contiguous()
 
 
@@ -151,8 +152,8 @@ def measure(job: Job, *, isolated: bool = True) -> Measurement:
 
 
 def _measure(job: Job, result: Measurement, isolated: bool) -> Measurement:
+    from esrgan.allocator import tune_cpu_allocator
     from esrgan.archs import as_sr_network
-    from esrgan.device import tune_cpu_allocator
     from esrgan.models import load_model
     from esrgan.models.flops import flops_per_input_pixel
 

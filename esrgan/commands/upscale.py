@@ -1,7 +1,12 @@
 """``esrgan upscale``: upscale image files, folders and globs.
 
-One bad file is reported with its path and the batch goes on; the exit status is 1 if anything failed. Outputs
-are written atomically and an input file is never overwritten.
+One bad file is reported with its path and the batch goes on; the exit status is 1 if anything failed (3 if a
+failure was a bug). Outputs are written atomically, an input file is never overwritten, and two inputs that would
+be written to the same output are both refused before any work (nothing is silently replaced).
+
+Everything that can be checked without torch is checked before the model loads: the output folder, ``--suffix``,
+the engine flags, and every input's header (format, size against ``--max-pixels``): refusing a 400-megapixel file
+takes milliseconds and a few tens of MB.
 """
 
 from __future__ import annotations
@@ -9,19 +14,25 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options, positive_float
-from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
+from esrgan.defaults import DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
+from esrgan.errors import NotFoundError, OptionsError, OutputError, OutputExistsError, is_expected, quote
+from esrgan.options import Range, arg_type
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from esrgan.inference import UpscaledFile, Upscaler
+    from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
+
+PIXELS = Range(0, None)  # --max-pixels, --max-output-pixels; 0: no limit
+QUALITY = Range(1, 100)
 
 
 def register(sub: Any) -> None:
@@ -43,15 +54,22 @@ def register(sub: Any) -> None:
     add_engine_args(p)
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--ext", default="auto", choices=OUTPUT_FORMATS, help="output format (auto: as the input)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--quality", type=arg_type(int, QUALITY), default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
     p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=arg_type(int, PIXELS),
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0 = no limit)",
+    )
+    p.add_argument(
+        "--max-output-pixels",
+        type=arg_type(int, PIXELS),
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        help=f"refuse inputs whose output would be larger than this many pixels (default {DEFAULT_MAX_OUTPUT_PIXELS}"
+        "; 0 = no limit)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
     p.set_defaults(func=run)
@@ -60,7 +78,7 @@ def register(sub: Any) -> None:
 def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders and globs into (file, base folder) pairs, plus one message per pattern that matched
     nothing. The base folder keeps sub-folder structure in the output for recursive runs."""
-    from esrgan.image import IMAGE_EXTENSIONS
+    from esrgan.image.probe import IMAGE_EXTENSIONS
 
     found: list[tuple[Path, Path]] = []
     missing: list[str] = []
@@ -109,26 +127,147 @@ def plan_jobs(
         yield source, None, str(rel / f"{source.stem}{suffix}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def find_collisions(found: list[tuple[Path, Path]], ext: str) -> list[list[Path]]:
+    """Groups of inputs that would be written to the same output file (``a/img.png`` and ``b/img.png`` into one
+    folder; ``img.png`` and ``img.jpg`` with ``--ext png``), in input order.
 
-    from esrgan.image import IMAGE_EXTENSIONS
-    from esrgan.inference import Upscaler
+    The output's extension of an ``--ext auto`` run depends on the decoded image (alpha or deep samples make it
+    .png), so an input claims both its own format's extension and .png: the check never misses a collision.
+    """
+    from esrgan.inference.naming import same_format_extension
 
-    found, missing = collect_inputs(args.inputs, args.recursive)
-    for message in missing:
+    claims: dict[tuple[str, str], list[Path]] = {}
+    for source, stem in ((s, stem) for s, _, stem in plan_jobs(found, Path(), "", single_file=False)):
+        exts = {f".{ext}"} if ext != "auto" else {same_format_extension(source), ".png"}
+        for e in exts:
+            claims.setdefault((stem, e), []).append(source)
+    groups: dict[Path, list[Path]] = {}
+    for sources in claims.values():
+        if len(sources) > 1:
+            group = groups.setdefault(sources[0], [sources[0]])
+            group.extend(s for s in sources[1:] if s not in group)
+    return list(groups.values())
+
+
+class _Failures:
+    """Per-file failures of a batch: each input reported once, in one line (expected) or with its traceback
+    (a bug)."""
+
+    def __init__(self) -> None:
+        self.count = self.bugs = 0
+
+    def line(self, message: str, inputs: int = 1) -> None:
+        self.count += inputs
         log.error("%s", message)
-    if not found:
-        log.error("nothing to upscale")
-        return 1
 
+    def report(self, source: Path, exc: Exception) -> None:
+        if not is_expected(exc):
+            self.count += 1
+            self.bugs += 1
+            log.critical("%s: unexpected error", source, exc_info=True)
+            return
+        message = _message(exc)
+        self.line(message if str(source) in message else f"{source}: {message}")
+
+    def status(self) -> int:
+        """Exit status: 3 if any failure was a bug, 1 if any file failed, else 0."""
+        from esrgan.exits import EXIT_BUG, EXIT_FAILED, EXIT_OK, report_bug
+
+        if self.bugs:
+            log.critical("%d of the failures above were unexpected errors (tracebacks above)", self.bugs)
+            report_bug(with_traceback=False)
+            return EXIT_BUG
+        return EXIT_FAILED if self.count else EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    from esrgan.fileio import ensure_writable_folder
+    from esrgan.image.probe import IMAGE_EXTENSIONS
+
+    # Cheap checks first, before torch and the model load: paths, names, flags and every input's header.
+    if args.suffix is not None:
+        check_suffix(args.suffix)
+    found, missing = collect_inputs(args.inputs, args.recursive)
+    failures = _Failures()
+    for message in missing:
+        failures.line(message)
+    if not found:
+        raise NotFoundError("nothing to upscale: no input exists")
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
-        raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+        raise OptionsError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+    if single_file and output.resolve() == found[0][0].resolve():
+        raise OutputError(f"{output}: output would overwrite the input; choose another -o")
+    options = engine_options(args)
     out_dir = output.parent if single_file else output
-    options = engine_options(args)  # checked before the model loads
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(out_dir)
+    readable = _screen_headers(found, args.max_pixels, failures)
+    if not single_file:
+        readable = _refuse_collisions(readable, args.ext, out_dir, failures)
+    done = skipped = 0
+    if readable:
+        inputs = {source.resolve() for source, _ in found}
+        done, skipped = _upscale_files(args, options, readable, inputs, output, single_file, failures)
+    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failures.count)
+    return failures.status()
+
+
+def _screen_headers(found: list[tuple[Path, Path]], max_pixels: int, failures: _Failures) -> list[tuple[Path, Path]]:
+    """The inputs whose header is an image the package reads within ``--max-pixels``; the others reported."""
+    from esrgan.image.probe import check_image_file
+
+    readable = []
+    for source, base in found:
+        try:
+            header = check_image_file(source)
+        except Exception as exc:
+            failures.report(source, exc)
+            continue
+        if max_pixels and header.pixels > max_pixels:
+            failures.line(
+                f"{source}: {header.width}x{header.height} is {header.pixels / 1e6:.1f} MP, above --max-pixels "
+                f"{max_pixels}; pass --max-pixels 0 to allow any size"
+            )
+            continue
+        readable.append((source, base))
+    return readable
+
+
+def _refuse_collisions(
+    found: list[tuple[Path, Path]], ext: str, out_dir: Path, failures: _Failures
+) -> list[tuple[Path, Path]]:
+    """``found`` without the inputs that would share an output file: each group reported in one line, and none
+    of its inputs upscaled (which one would win is no choice to make for the user)."""
+    refused: set[Path] = set()
+    for group in find_collisions(found, ext):
+        names = ", ".join(str(s) for s in group)
+        failures.line(
+            f"{names}: would be written to the same file in {out_dir}; none of them is upscaled (upscale them into "
+            "different -o folders, or their common folder with -r, which keeps sub-folders)",
+            inputs=len(group),
+        )
+        refused.update(group)
+    return [(source, base) for source, base in found if source not in refused]
+
+
+def _upscale_files(
+    args: argparse.Namespace,
+    options: EngineOptions,
+    found: list[tuple[Path, Path]],
+    inputs: set[Path],
+    output: Path,
+    single_file: bool,
+    failures: _Failures,
+) -> tuple[int, int]:
+    """Load the model and upscale ``found`` (files whose headers passed), reporting each failure and going on.
+
+    Returns:
+        (images written, images skipped because their output exists).
+    """
+    from tqdm import tqdm
+
+    from esrgan.inference import Upscaler
 
     net, scale = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
@@ -136,18 +275,16 @@ def run(args: argparse.Namespace) -> int:
     tiles = _TileBar(args.quiet)
     upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
     log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
-
-    inputs = {source.resolve() for source, _ in found}
-    done = skipped = failed = 0
+    out_dir = output.parent if single_file else output
+    done = skipped = 0
+    written: set[Path] = set()  # outputs of this run: a later input never replaces one (find_collisions plans it)
     bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
     for source, target, stem in bar:
         try:
-            result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # One bad file must not stop the batch: report it with its path and go on.
-            failed += 1
-            message = _message(exc)
-            log.error("%s", message if str(source) in message else f"{source}: {message}")
+            result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs,
+                                  written)  # fmt: skip
+        except Exception as exc:  # one bad file must not stop the batch: reported with its path, and on we go
+            failures.report(source, exc)
             continue
         finally:
             tiles.close()
@@ -156,14 +293,13 @@ def run(args: argparse.Namespace) -> int:
             log.info("%s: skipped, %s exists", source, result.target)
         else:
             done += 1
+            written.add(result.target.resolve())
             log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
-    failed += len(missing)
     if single_file and done:
         log.info("wrote %s", output.resolve())
     elif done:
         log.info("wrote %d image(s) to %s", done, out_dir.resolve())
-    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failed)
-    return 1 if failed else 0
+    return done, skipped
 
 
 def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
@@ -175,8 +311,8 @@ def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
 
         try:
             specs, weights = parse_interp_spec(args.interp)
-        except ValueError as exc:
-            raise ValueError(f"--interp: {exc}") from None
+        except OptionsError as exc:
+            raise OptionsError(f"--interp: {exc}") from None
         net, infos = interpolate_models(specs, weights)
         info = infos[0]
     else:
@@ -200,9 +336,11 @@ def _upscale_one(
     name_only: bool,
     outscale: float,
     inputs: set[Path],
+    written: set[Path],
 ) -> UpscaledFile:
     """One file through :func:`esrgan.inference.upscale_file` with the command's flags (``name_only``: ``target``
-    lacks its extension, which ``--ext`` and the image decide)."""
+    lacks its extension, which ``--ext`` and the image decide). ``written``: outputs of this run so far, which
+    are never replaced."""
     from esrgan.inference import upscale_file
 
     return upscale_file(
@@ -214,22 +352,37 @@ def _upscale_one(
         alpha_mode=args.alpha,
         quality=args.quality,
         max_pixels=args.max_pixels,
+        max_output_pixels=args.max_output_pixels,
         existing="skip" if args.skip_existing else "overwrite",
         inputs=inputs,
+        written=written,
     )
 
 
 def _message(exc: BaseException) -> str:
     """The error line of a file, in terms of this command's flags where the library's names its arguments."""
-    from esrgan.inference.files import InputTooLargeError, OverwritesInputError
+    from esrgan.inference.files import InputTooLargeError, OutputTooLargeError, OverwritesInputError
 
     if isinstance(exc, InputTooLargeError):
         return (
             f"{exc.path}: {exc.pixels / 1e6:.1f} MP is above --max-pixels {exc.limit}; pass --max-pixels 0 to allow it"
         )
+    if isinstance(exc, OutputTooLargeError):
+        return (
+            f"{exc.path}: the output would be {exc.pixels / 1e6:.1f} MP, above --max-output-pixels {exc.limit}; "
+            "lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
+        )
     if isinstance(exc, OverwritesInputError):
         return f"{exc.source}: output {exc.target} would overwrite an input; change -o or --suffix"
-    return str(exc)
+    if isinstance(exc, OutputExistsError) and "written by this run" in str(exc):
+        return f"{exc}; upscale these inputs into different -o folders"
+    return " ".join(str(exc).split())
+
+
+def check_suffix(suffix: str) -> None:
+    """Refuse a ``--suffix`` that would move outputs out of their folder (a path separator or a lone '..')."""
+    if any(sep in suffix for sep in ("/", "\\", os.sep, os.altsep or "/")) or "\0" in suffix:
+        raise OptionsError(f"--suffix {quote(suffix)} must not contain a path separator: it is added to file names")
 
 
 class _TileBar:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
+from esrgan.commands.common import add_engine_args, engine_options
 from esrgan.defaults import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -23,6 +23,10 @@ from esrgan.defaults import (
     DEFAULT_SEGMENT_FRAMES,
     FAST_MODEL,
 )
+from esrgan.options import field_arg_type
+
+# Imported when a value is parsed (esrgan.video imports PyAV and torch).
+_SETTINGS, _ENCODE = "esrgan.video.settings:VideoSettings", "esrgan.video.settings:EncodeSettings"
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-s",
         "--outscale",
-        type=positive_float,
+        type=field_arg_type(_SETTINGS, "outscale"),
         default=None,
         help="final scale relative to the input (the model's output is resized; sizes are made even)",
     )
@@ -101,9 +105,10 @@ def register(subparsers: Any) -> None:
     )
     enc.add_argument(
         "--crf",
-        type=float,
+        type=field_arg_type(_ENCODE, "crf"),
         default=None,
-        help=f"constant quality, lower is better (default {DEFAULT_CRF[DEFAULT_CODEC]:g} for {DEFAULT_CODEC})",
+        help=f"constant quality, lower is better (default {DEFAULT_CRF[DEFAULT_CODEC]:g} for {DEFAULT_CODEC}; "
+        "0..51 for x264/x265, 0..63 for VP9/AV1)",
     )
     enc.add_argument(
         "--preset",
@@ -122,12 +127,14 @@ def register(subparsers: Any) -> None:
     )
     rng.add_argument(
         "--segment-frames",
-        type=positive_int,
+        type=field_arg_type(_SETTINGS, "segment_frames"),
         default=DEFAULT_SEGMENT_FRAMES,
         help=f"frames per resumable segment (default {DEFAULT_SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
-    eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
+    eng.add_argument(
+        "--batch", type=field_arg_type(_SETTINGS, "batch_size"), default=1, help="frames per network call (default 1)"
+    )
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     p.set_defaults(func=run)

@@ -13,6 +13,7 @@ LR images is :mod:`esrgan.image.resize`.
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
+    ImageFailure,
     ImageScore,
     Pair,
     SRFunction,
@@ -31,6 +32,7 @@ __all__ = [
     "BICUBIC",
     "DatasetScore",
     "Evaluation",
+    "ImageFailure",
     "ImageScore",
     "Pair",
     "SRFunction",

@@ -1,29 +1,33 @@
 """Image files in and out: the only place where image files meet the package's RGB float convention.
 
-Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
+Reading decodes PNG, JPEG, WebP, BMP, TIFF and GIF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
 palette) with the package's one decoder (:mod:`esrgan.image.decode`), applies the EXIF orientation (read with
 Pillow, header only, because OpenCV ignores it for unchanged-depth reads), and returns RGB float32 pixels in [0, 1]
-plus a separate alpha plane. Writing goes the other way and is atomic: the file appears complete under its final
-name or not at all.
+plus a separate, straight (not premultiplied) alpha plane. The header is read first (:mod:`esrgan.image.probe`):
+files in other formats are refused whatever their name, images above ``max_pixels`` are refused before the file
+is even read in full, and of an animation or a multi-page TIFF only the first frame is read (with a warning).
+Writing goes the other way and is atomic: the file appears complete under its final name or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from esrgan.errors import NotFoundError, OptionsError
 from esrgan.fileio import atomic_path
 from esrgan.image.convert import to_unit
 from esrgan.image.decode import decode, split_channels
+from esrgan.image.probe import IMAGE_EXTENSIONS, check_image_file
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # Formats that can store 16-bit samples / an alpha channel when OpenCV writes them.
 _HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
 _ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
@@ -66,9 +70,11 @@ def _header(path: Path) -> tuple[str | None, int]:
     try:
         from PIL import Image
 
-        with Image.open(path) as im:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-            return im.mode, orientation
+        # Pillow warns (on stderr, several lines) about damaged TIFF tags; OpenCV has decoded the pixels already.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.mode, int(im.getexif().get(0x0112, 1) or 1)
     except Exception as exc:  # Pillow lacks some codecs OpenCV has; orientation then stays as stored.
         log.debug("%s: no header information from Pillow (%s)", path, exc)
         return None, 1
@@ -95,44 +101,60 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 def _read_bytes(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise NotFoundError(f"{path}: no such file")
     return np.fromfile(path, dtype=np.uint8)
 
 
-def read_image(path: str | os.PathLike[str]) -> ImageData:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> ImageData:
     """Read an image file.
 
+    Args:
+        path: a PNG, JPEG, WebP, BMP, TIFF or GIF file (recognised by its content, not its name).
+        max_pixels: refuse images with more pixels (width x height from the header, checked before the file is
+            read in full or decoded: a 50000x50000 PNG of 1 KB is refused in microseconds); None or 0: no limit.
+
     Returns:
-        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied.
+        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied, straight alpha.
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+        NotFoundError: the path does not exist or is not a file.
+        InputError: the file is empty, corrupt, truncated or not a supported image format (one line, with the
+            path), whatever the decoder's own failure was.
+        LimitError: more than ``max_pixels`` pixels.
     """
     path = Path(path)
-    arr = decode(_read_bytes(path), str(path))
+    header = check_image_file(path, max_pixels)
+    arr = decode(_read_bytes(path), str(path), header=header)
     mode, orientation = _header(path)
     pixels, alpha = split_channels(_apply_orientation(arr, orientation), str(path))
     if mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]
 
+    if alpha is None and header.channels in (2, 4):
+        log.warning("%s: the decoder dropped the alpha channel the file has; reading it opaque", path)
     unit, depth = to_unit(np.ascontiguousarray(pixels))
     alpha_unit = to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
+    if alpha_unit is not None and header.alpha == "premultiplied":
+        # TIFF with associated alpha: the file stores colour x alpha; the package's convention is straight colour.
+        np.divide(unit, alpha_unit[:, :, None], out=unit, where=alpha_unit[:, :, None] > 0)
+        np.clip(unit, 0.0, 1.0, out=unit)
     return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path)
 
 
-def read_unchanged(path: str | os.PathLike[str]) -> np.ndarray:
+def read_unchanged(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as stored: (H, W) or (H, W, C) in OpenCV's channel order (BGR[A]), 8/16-bit or float.
 
     For tools that write OpenCV arrays back (the data preparation scripts); EXIF orientation is not applied.
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+        NotFoundError: the path does not exist.
+        InputError: the file is empty, corrupt, truncated or not a supported image format.
+        LimitError: more than ``max_pixels`` pixels (None or 0: no limit).
     """
     path = Path(path)
-    return decode(_read_bytes(path), str(path))
+    header = check_image_file(path, max_pixels)
+    return decode(_read_bytes(path), str(path), header=header)
 
 
 def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -165,9 +187,9 @@ def write_image(
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+        raise OptionsError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+        raise NotFoundError(f"{path.parent}: output folder does not exist")
 
     depth = image.bit_depth
     if depth == 32 and ext not in (".tif", ".tiff"):
@@ -196,9 +218,12 @@ def write_image(
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     elif ext == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fast; level 9 costs ~5x the time for ~5% size
-    ok, buf = cv2.imencode(ext, arr, params)
+    try:
+        ok, buf = cv2.imencode(ext, arr, params)
+    except cv2.error:  # e.g. sizes above what the format stores (JPEG 65535, WebP 16383 pixels a side)
+        ok = False
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
+        raise OptionsError(f"{path}: cannot store a {arr.shape[1]}x{arr.shape[0]} {arr.dtype} image as {ext}; try .png")
 
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(buf.tobytes())

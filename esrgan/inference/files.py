@@ -4,7 +4,9 @@
 orientation; :mod:`esrgan.image`), map the image onto the network's channels and upscale it and its alpha
 (:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha
 and gray-ness where the output format can store them. The output format follows the target's extension, or the
-input's (:func:`output_extension`). An input file is never written over.
+input's (:func:`output_extension`). An input file is never written over. The input's header is checked before it
+is decoded (:mod:`esrgan.image.probe`): an image above ``max_pixels``, or whose output would exceed
+``max_output_pixels``, is refused before any pixel is decoded or computed.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from typing import Literal
 
 import torch
 
-from esrgan.defaults import OUTPUT_FORMATS
+from esrgan.errors import LimitError, OutputError, OutputExistsError
 from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
+from esrgan.image.probe import check_image_file
+from esrgan.inference.naming import output_extension
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
 
 __all__ = [
     "InputTooLargeError",
+    "OutputTooLargeError",
     "OverwritesInputError",
     "UpscaledFile",
     "output_extension",
@@ -34,15 +39,26 @@ __all__ = [
 Existing = Literal["overwrite", "skip", "error"]
 
 
-class InputTooLargeError(ValueError):
-    """An input has more pixels than ``max_pixels`` allows (checked after decoding, before the engine runs)."""
+class InputTooLargeError(LimitError):
+    """An input has more pixels than ``max_pixels`` allows (read from its header, before anything is decoded)."""
 
     def __init__(self, path: Path, pixels: int, limit: int) -> None:
         self.path, self.pixels, self.limit = path, pixels, limit
         super().__init__(f"{path}: {pixels / 1e6:.1f} MP is above max_pixels {limit} (0 allows any size)")
 
 
-class OverwritesInputError(ValueError):
+class OutputTooLargeError(LimitError):
+    """The output of an input would have more pixels than ``max_output_pixels`` allows (the input's size from its
+    header times the network's scale or the output scale, whichever is larger; checked before the engine runs)."""
+
+    def __init__(self, path: Path, pixels: int, limit: int) -> None:
+        self.path, self.pixels, self.limit = path, pixels, limit
+        super().__init__(
+            f"{path}: the output would be {pixels / 1e6:.1f} MP, above max_output_pixels {limit} (0 allows any size)"
+        )
+
+
+class OverwritesInputError(OutputError):
     """The output would replace an input file."""
 
     def __init__(self, source: Path, target: Path) -> None:
@@ -67,26 +83,6 @@ class UpscaledFile:
     skipped: bool = False
 
 
-def output_extension(source: str | os.PathLike[str], image: ImageData, requested: str = "auto") -> str:
-    """The output file's extension (with the dot) for ``image`` read from ``source``.
-
-    ``requested`` "png", "jpg", "webp" or "tif" is used as is. "auto" keeps the input's format (``.jpeg`` written
-    as ``.jpg``, ``.tiff`` as ``.tif``) unless it cannot store what the image has: transparency needs PNG, WebP
-    or TIFF, and samples deeper than 8 bits PNG or TIFF; PNG is chosen then.
-    """
-    if requested not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {requested!r}: use one of {', '.join(OUTPUT_FORMATS)}")
-    if requested != "auto":
-        return "." + requested
-    ext = Path(source).suffix.lower()
-    ext = {".jpeg": ".jpg", ".tiff": ".tif"}.get(ext, ext)
-    if image.alpha is not None and ext not in (".png", ".webp", ".tif"):
-        return ".png"
-    if image.bit_depth > 8 and ext not in (".png", ".tif"):
-        return ".png"
-    return ext
-
-
 def upscale_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -97,8 +93,10 @@ def upscale_file(
     alpha_mode: AlphaMode = "model",
     quality: int = 95,
     max_pixels: int = 0,
+    max_output_pixels: int = 0,
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
+    written: Collection[Path] = (),
 ) -> UpscaledFile:
     """Upscale the image file ``source`` into ``target``.
 
@@ -112,27 +110,41 @@ def upscale_file(
         alpha_mode: "model" upscales transparency with the network, "bicubic" resizes it.
         quality: JPEG / WebP quality, 1-100.
         max_pixels: refuse inputs with more pixels than this (0: no limit).
+        max_output_pixels: refuse inputs whose output would have more pixels than this, at the network's scale
+            or at ``outscale``, whichever is larger (0: no limit).
         existing: what to do when ``target`` exists: "overwrite" it, "skip" this file, or raise ("error").
         inputs: other files that must not be written over (e.g. the other inputs of a batch), as resolved paths
             (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
+        written: outputs written earlier in the same batch, as resolved paths: never replaced (an
+            :class:`~esrgan.errors.OutputExistsError` instead), whatever ``existing`` says.
 
     Returns:
         The source, the output file and its size, or ``skipped=True``.
 
     Raises:
-        InputTooLargeError: more than ``max_pixels`` pixels.
-        OverwritesInputError: ``target`` is ``source`` or one of ``inputs``.
-        FileExistsError: ``existing="error"`` and ``target`` exists.
-        OSError, ValueError: the file cannot be read or written, or the image does not fit the network.
+        InputTooLargeError: more than ``max_pixels`` pixels (a :class:`~esrgan.errors.LimitError`).
+        OutputTooLargeError: the output would have more than ``max_output_pixels`` pixels.
+        OverwritesInputError: ``target`` is ``source`` or one of ``inputs`` (an :class:`~esrgan.errors.OutputError`).
+        OutputExistsError: ``existing="error"`` and ``target`` exists, or ``target`` is in ``written``.
+        NotFoundError, InputError: the file is missing, or not an image the package reads (corrupt, truncated,
+            another format).
+        OSError: the file cannot be read or written.
     """
     source = Path(source)
+    header = check_image_file(source)
+    if max_pixels and header.pixels > max_pixels:
+        raise InputTooLargeError(source, header.pixels, max_pixels)
+    factor = max(float(upscaler.scale), outscale if outscale is not None else 0.0)
+    out_pixels = round(header.width * factor) * round(header.height * factor)
+    if max_output_pixels and out_pixels > max_output_pixels:
+        raise OutputTooLargeError(source, out_pixels, max_output_pixels)
     image = read_image(source)
-    if max_pixels and image.height * image.width > max_pixels:
-        raise InputTooLargeError(source, image.height * image.width, max_pixels)
     target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
     resolved = target.resolve()
     if resolved == source.resolve() or resolved in inputs:
         raise OverwritesInputError(source, target)
+    if resolved in written:
+        raise OutputExistsError(f"{source}: output {target} was written by this run for another input; not replaced")
     if existing == "skip" and target.exists():
         return UpscaledFile(source, target, skipped=True)
     result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)

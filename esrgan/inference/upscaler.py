@@ -23,6 +23,7 @@ from esrgan.archs import as_sr_network
 from esrgan.backends import Runner, auto_backend, make_runner
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, free_memory_bytes, resolve_device, resolve_precision
+from esrgan.errors import OutOfMemoryError
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.options import EngineOptions
 from esrgan.inference.tiling import ProgressFn, split_axis, tiled
@@ -287,7 +288,7 @@ class Upscaler:
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
                 if smaller < MIN_TILE:
-                    raise RuntimeError(
+                    raise OutOfMemoryError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
                     ) from exc

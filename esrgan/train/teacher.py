@@ -30,6 +30,7 @@ from torch import nn
 
 from esrgan.archs import as_sr_network, get
 from esrgan.data import ImageSource
+from esrgan.errors import InputError, OptionsError
 from esrgan.fileio import write_text_atomic
 from esrgan.image import ImageData, from_tensor, imresize, mod_crop, to_tensor, write_image
 
@@ -151,7 +152,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     with open(path, "rb") as f:
         head = f.read(24)
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        raise ValueError(f"{path}: not a complete teacher-target PNG; delete it and rerun to remake the pair")
+        raise InputError(f"{path}: not a complete teacher-target PNG; delete it and rerun to remake the pair")
     return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
 
 
@@ -165,7 +166,7 @@ def default_feature_layer(net: nn.Module) -> str:
     arch = as_sr_network(net).arch_name
     spec = get(arch)
     if spec is None:
-        raise ValueError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
+        raise OptionsError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
     return spec.feature_layer(net)
 
 
@@ -187,7 +188,7 @@ class FeatureTap:
 
             close = difflib.get_close_matches(name, list(modules), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"{type(net).__name__} has no module named {name!r}{hint}")
+            raise OptionsError(f"{type(net).__name__} has no module named {name!r}{hint}")
         self.name = name
         self.output: torch.Tensor | None = None
         self._handle = modules[name].register_forward_hook(self._hook)

@@ -122,7 +122,7 @@ def test_pairing_and_size_errors(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     cv2.imwrite(str(lr_dir / "gray.png"), bicubic_degrade(images["gray"], 4)[:-1])
     caplog.clear()
     with caplog.at_level(logging.ERROR):
-        assert main(argv) == 2
+        assert main(argv) == 1  # one image is not scored; the others are
     assert "gray.png: LR is 14x14 (WxH); x4 gives 56x56" in caplog.text and "is 56x60" in caplog.text
 
     cv2.imwrite(str(lr_dir / "extra.png"), bicubic_degrade(images["gray"], 4))
