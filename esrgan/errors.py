@@ -94,35 +94,14 @@ class NonFiniteLossError(EsrganError, RuntimeError):
         self.last_state = last_state
 
 
-# Modules whose user-facing raise sites still raise plain ValueError (issue 12, phase 2 converts them to the kinds
-# above once the restructuring of video/, models/ and formats/ has landed). Until then a ValueError raised by code
-# in them is taken as expected, as the command line did before this module existed.
-# The networks' constructors are in the list because a model file reaches them with the sizes it declares.
-_NOT_YET_CONVERTED = (
-    "/esrgan/video",
-    "/esrgan/models/checkpoint",
-    "/esrgan/models/ncnn",
-    "/esrgan/formats/",
-    "/esrgan/archs/",
-)
-
-
 def is_expected(exc: BaseException) -> bool:
     """True if ``exc`` is a failure the user can cause and fix (reported in one line), False for a bug.
 
     Expected: the package's kinds (:class:`EsrganError`), ``OSError`` (permissions, a full disk, a read-only file
-    system: the system refusing, not the program failing), ``MemoryError`` (numpy's names the allocation) and, for
-    now, a plain ``ValueError`` raised in a module of ``_NOT_YET_CONVERTED``.
+    system: the system refusing, not the program failing) and ``MemoryError`` (numpy's names the allocation).
+    Anything else, a plain ``ValueError`` included, is a bug.
     """
-    if isinstance(exc, EsrganError | OSError | MemoryError):
-        return True
-    if type(exc) is ValueError and exc.__traceback__ is not None:
-        tb = exc.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
-        return any(part in filename for part in _NOT_YET_CONVERTED)
-    return False
+    return isinstance(exc, EsrganError | OSError | MemoryError)
 
 
 _REPR = reprlib.Repr()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from esrgan.errors import ModelFileError, NotFoundError
+from esrgan.errors import ModelFileError, NotFoundError, OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,14 @@ class VGG19FeatureExtractor(nn.Module):
         super().__init__()
         self.layers = tuple(layers)
         if not self.layers:
-            raise ValueError("VGG19FeatureExtractor needs at least one layer name")
+            raise OptionsError("VGG19FeatureExtractor needs at least one layer name")
         for name in self.layers:
             if name not in VGG19_LAYERS:
                 import difflib
 
                 close = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(VGG19_LAYERS)})"
-                raise ValueError(f"unknown VGG19 layer '{name}'{hint}")
+                raise OptionsError(f"unknown VGG19 layer '{name}'{hint}")
         self.use_input_norm = use_input_norm
         # Built on the meta device (no memory, no random init): the weights come from the file, or, for random
         # weights, only the layers that are used get initialised.

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from esrgan.errors import ModelFileError, NotFoundError
+
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0
@@ -62,10 +64,10 @@ def ncnn_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     elif p.suffix == ".bin":
         param, bin_ = p.with_suffix(".param"), p
     else:
-        raise ValueError(f"{p}: an ncnn model is a .param + .bin pair; got a {p.suffix or 'suffix-less'} file")
+        raise ModelFileError(f"{p}: an ncnn model is a .param + .bin pair; got a {p.suffix or 'suffix-less'} file")
     for f in (param, bin_):
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: not found (ncnn models need both {param.name} and {bin_.name})")
+            raise NotFoundError(f"{f}: not found (ncnn models need both {param.name} and {bin_.name})")
     return param, bin_
 
 
@@ -84,13 +86,13 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines or lines[0] != str(MAGIC):
         first = lines[0][:40] if lines else ""
-        raise ValueError(f"{where}: not an ncnn text .param file (first line {first!r}, expected magic {MAGIC})")
+        raise ModelFileError(f"{where}: not an ncnn text .param file (first line {first!r}, expected magic {MAGIC})")
     try:
         layer_count, _blob_count = (int(v) for v in lines[1].split())
     except (IndexError, ValueError):
-        raise ValueError(f"{where}: line 2 must be '<layer count> <blob count>'") from None
+        raise ModelFileError(f"{where}: line 2 must be '<layer count> <blob count>'") from None
     if len(lines) - 2 != layer_count:
-        raise ValueError(f"{where}: header announces {layer_count} layers but the file has {len(lines) - 2}")
+        raise ModelFileError(f"{where}: header announces {layer_count} layers but the file has {len(lines) - 2}")
     layers = []
     for lineno, line in enumerate(lines[2:], start=3):
         tokens = line.split()
@@ -99,10 +101,12 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
             bottoms = tokens[4 : 4 + n_in]
             tops = tokens[4 + n_in : 4 + n_in + n_out]
             if len(bottoms) != n_in or len(tops) != n_out or any("=" in b for b in bottoms + tops):
-                raise ValueError(f"expected {n_in} input and {n_out} output blob names")
+                raise ModelFileError(f"expected {n_in} input and {n_out} output blob names")
             params = dict(_parse_kv(tok) for tok in tokens[4 + n_in + n_out :])
         except (IndexError, ValueError) as exc:
-            raise ValueError(f"{where}: line {lineno} is not a valid ncnn layer line ({exc}): {line[:80]!r}") from None
+            raise ModelFileError(
+                f"{where}: line {lineno} is not a valid ncnn layer line ({exc}): {line[:80]!r}"
+            ) from None
         layers.append(Layer(ltype, name, bottoms, tops, params))
     return layers
 
@@ -110,14 +114,14 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
 def _parse_kv(token: str) -> tuple[int, ParamValue]:
     key_s, sep, value = token.partition("=")
     if not sep:
-        raise ValueError(f"parameter {token!r} has no '='")
+        raise ModelFileError(f"parameter {token!r} has no '='")
     key = int(key_s)
     if key <= -23300:  # array of key -23300 - k: "count,v1,...,vn"
         items = value.split(",")
         count = int(items[0])
         values = [_parse_number(v) for v in items[1:]]
         if len(values) != count:
-            raise ValueError(f"array {token!r} announces {count} values but has {len(values)}")
+            raise ModelFileError(f"array {token!r} announces {count} values but has {len(values)}")
         return -key - 23300, [v for v in values if not isinstance(v, str)]
     return key, _parse_number(value)
 
@@ -142,7 +146,7 @@ class _BlobReader:
     def _take(self, nbytes: int, what: str) -> int:
         start = self.offset
         if start + nbytes > len(self.data):
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: truncated: {what} needs {nbytes} bytes at offset {start}, the file has {len(self.data)}"
             )
         self.offset += nbytes
@@ -158,7 +162,7 @@ class _BlobReader:
         if tag == TAG_FP32:
             self.kinds["fp32"] += 1
             return self.raw(count, what)
-        raise ValueError(
+        raise ModelFileError(
             f"{self.where}: {what} has weight tag 0x{tag:08X} at offset {self.offset - 4} (int8/bf16/quantised "
             f"storage): only fp32 (tag 0) and fp16 (tag 0x{TAG_FP16:08X}) ncnn weights are supported"
         )
@@ -176,14 +180,14 @@ def read_weights(layers: list[Layer], data: bytes, where: str) -> str:
         what = f"layer {layer.name} ({layer.type})"
         if layer.type == "Convolution":
             if layer.get(8, 0):
-                raise ValueError(f"{where}: {what} is int8-quantised (int8_scale_term): not supported")
+                raise ModelFileError(f"{where}: {what} is int8-quantised (int8_scale_term): not supported")
             layer.weights = [reader.auto(int(layer.get(6, 0)), what)]
             if layer.get(5, 0):
                 layer.weights.append(reader.raw(int(layer.get(0, 0)), what + " bias"))
         elif layer.type == "PReLU":
             layer.weights = [reader.raw(int(layer.get(0, 0)), what)]
     if reader.offset != len(data):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: {len(data) - reader.offset} bytes left after reading the weights the .param asks for "
             f"({reader.offset} of {len(data)}): the .bin does not belong to this .param"
         )

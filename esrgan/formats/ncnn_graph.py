@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from esrgan.errors import ModelFileError
 from esrgan.formats.ncnn import ACT_LRELU, ACT_NONE, ACT_RELU, INTERP_MODES, Layer
 
 # Layer types the graph walker and the interpreter understand; any other type (with or without weights) makes a
@@ -50,7 +51,7 @@ class Graph:
         self.where = where
         unknown = sorted({layer.type for layer in layers} - set(SUPPORTED_LAYERS))
         if unknown:
-            raise ValueError(
+            raise ModelFileError(
                 f"{where}: ncnn graph not recognised: layer types {', '.join(unknown)} are not part of {networks} "
                 f"graphs (supported: {', '.join(SUPPORTED_LAYERS)})"
             )
@@ -63,7 +64,7 @@ class Graph:
         inputs = [layer for layer in layers if layer.type == "Input"]
         outputs = [top for layer in layers for top in layer.tops if top not in consumed]
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(
+            raise ModelFileError(
                 f"{where}: ncnn graph not recognised: expected one input and one output, found {len(inputs)} "
                 f"input(s) and {len(outputs)} unconsumed output blob(s)"
             )
@@ -75,7 +76,9 @@ class Graph:
             hs, ws = float(last.get(1, 1.0)), float(last.get(2, 1.0))
             mode = INTERP_MODES.get(int(last.get(0, 0)), f"type {last.get(0, 0)}")
             if hs != ws or last.get(3, 0) or last.get(4, 0):
-                raise ValueError(f"{where}: the graph ends with a resize to a fixed or anisotropic size: not supported")
+                raise ModelFileError(
+                    f"{where}: the graph ends with a resize to a fixed or anisotropic size: not supported"
+                )
             self.trailing_resize = (mode, hs)
             self.output = last.bottoms[0]
             layers = [layer for layer in layers if layer is not last]
@@ -93,12 +96,13 @@ class Graph:
         """The layers of these types, in graph order."""
         return [layer for layer in self.layers if layer.type in types]
 
-    def fail(self, arch: str, why: str) -> ValueError:
+    def fail(self, arch: str, why: str) -> ModelFileError:
         """The one-line error for a graph that looked like ``arch`` but is wired otherwise (raise it)."""
-        return ValueError(f"{self.where}: ncnn graph not recognised as {arch}: {why}")
+        return ModelFileError(f"{self.where}: ncnn graph not recognised as {arch}: {why}")
 
     def conv_shape(self, conv: Layer) -> tuple[int, int]:
-        """(out, in) channels of a Convolution layer; ValueError unless it is a 3x3, stride 1, pad 1 conv with bias."""
+        """(out, in) channels of a Convolution layer; ModelFileError unless it is a 3x3, stride 1, pad 1 conv with
+        bias."""
         out = int(conv.get(0, 0))
         kw = int(conv.get(1, 0))
         kh = int(conv.get(11, kw))
@@ -110,7 +114,7 @@ class Graph:
         )
         size = int(conv.get(6, 0))
         if not geometry_ok or out <= 0 or size % (out * 9) or not conv.get(5, 0):
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: layer {conv.name} is not a 3x3/stride-1/pad-1 convolution with bias, as the "
                 f"supported networks use"
             )
@@ -125,7 +129,7 @@ class Graph:
             params = conv.get(10, [0.0])
             return "lrelu", float(params[0]) if params else 0.0
         if kind != ACT_NONE:
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: layer {conv.name} fuses activation type {kind}: not used by the supported networks"
             )
         users = [layer for layer in self.layers if layer.bottoms and self.resolve(layer.bottoms[0]) == conv.tops[0]]
@@ -176,7 +180,7 @@ def _conv(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     elif act == ACT_LRELU:
         y = F.leaky_relu(y, float(layer.get(10, [0.0])[0]))
     elif act != ACT_NONE:
-        raise ValueError(f"layer {layer.name}: fused activation type {act} not supported")
+        raise ModelFileError(f"layer {layer.name}: fused activation type {act} not supported")
     return [y]
 
 
@@ -192,7 +196,7 @@ def _eltwise(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     elif op == 2:
         y = torch.stack(ins).amax(0)
     else:
-        raise ValueError(f"layer {layer.name}: Eltwise op {op} not supported")
+        raise ModelFileError(f"layer {layer.name}: Eltwise op {op} not supported")
     return [y]
 
 
@@ -205,7 +209,7 @@ def _binary(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     }
     op = int(layer.get(0, 0))
     if op not in ops:
-        raise ValueError(f"layer {layer.name}: BinaryOp {op} not supported")
+        raise ModelFileError(f"layer {layer.name}: BinaryOp {op} not supported")
     b = float(layer.get(2, 0.0)) if layer.get(1, 0) else ins[1]
     return [ops[op](ins[0], b)]
 
@@ -213,7 +217,7 @@ def _binary(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
 def _interp(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     mode = INTERP_MODES.get(int(layer.get(0, 0)))
     if mode is None:
-        raise ValueError(f"layer {layer.name}: Interp resize type {layer.get(0, 0)} not supported")
+        raise ModelFileError(f"layer {layer.name}: Interp resize type {layer.get(0, 0)} not supported")
     kwargs: dict[str, Any] = {} if mode == "nearest" else {"align_corners": bool(layer.get(6, 0))}
     oh, ow = int(layer.get(3, 0)), int(layer.get(4, 0))
     if oh and ow:
@@ -233,20 +237,20 @@ def _prelu(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _shuffle(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(1, 0) != 0:
-        raise ValueError(f"layer {layer.name}: PixelShuffle mode {layer.get(1, 0)} not supported")
+        raise ModelFileError(f"layer {layer.name}: PixelShuffle mode {layer.get(1, 0)} not supported")
     return [F.pixel_shuffle(ins[0], int(layer.get(0, 1)))]
 
 
 def _reorg(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(1, 0) != 0:
-        raise ValueError(f"layer {layer.name}: Reorg mode {layer.get(1, 0)} not supported")
+        raise ModelFileError(f"layer {layer.name}: Reorg mode {layer.get(1, 0)} not supported")
     # Reorg (mode 0) puts pixel (i*s + sh, j*s + sw) of channel q into channel q*s*s + sh*s + sw: pixel_unshuffle.
     return [F.pixel_unshuffle(ins[0], int(layer.get(0, 1)))]
 
 
 def _concat(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(0, 0) != 0:
-        raise ValueError(f"layer {layer.name}: Concat along axis {layer.get(0, 0)} not supported")
+        raise ModelFileError(f"layer {layer.name}: Concat along axis {layer.get(0, 0)} not supported")
     return [torch.cat(ins, dim=1)]  # ncnn axis 0 of a (C, H, W) blob is the channel axis
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from esrgan.errors import ModelFileError
 from esrgan.formats import first_line
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -35,28 +36,28 @@ def is_torchscript(path: Path) -> bool:
 
 
 def refuse_torchscript(path: Path, head: bytes) -> None:
-    """ValueError if ``path`` (starting with ``head``) is a TorchScript archive."""
+    """ModelFileError if ``path`` (starting with ``head``) is a TorchScript archive."""
     if head.startswith(ZIP_MAGIC) and is_torchscript(path):
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: a TorchScript archive (a compiled program, not plain weights): if you trust it, save its "
             f"torch.jit.load(...).state_dict() with torch.save and load that file"
         )
 
 
 def read_torch_file(path: Path) -> Any:
-    """The object in a torch.save file, on the CPU; ValueError (one line) for unsafe pickles and damaged files."""
+    """The object in a torch.save file, on the CPU; ModelFileError (one line) for unsafe pickles and damaged files."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: not a plain weights file: it holds a pickled Python object ({found.group(1)}) that could "
                 f"run code when loaded; refused without executing anything (re-save only the state dict, or use "
                 f".safetensors)"
             ) from None
-        raise ValueError(f"{path}: corrupt PyTorch file ({first_line(exc)}); re-download or re-export it") from None
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as exc:
-        raise ValueError(
+        raise ModelFileError(f"{path}: corrupt PyTorch file ({first_line(exc)}); re-download or re-export it") from None
+    except Exception as exc:  # torch.load parses the file's bytes: whatever it raises on them, the file is damaged
+        raise ModelFileError(
             f"{path}: corrupt or truncated PyTorch file ({first_line(exc)}); re-download or re-export it"
         ) from None

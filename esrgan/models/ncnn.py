@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from esrgan.archs import REGISTRY, ArchSpec, as_sr_network, get
+from esrgan.errors import ModelFileError, OptionsError
 from esrgan.fileio import write_bytes_atomic
 from esrgan.formats.ncnn import INTERP_MODES, GraphWriter, Layer, ncnn_pair, parse_param, read_weights
 from esrgan.formats.ncnn_graph import Graph, run_graph
@@ -110,11 +111,14 @@ def _recognise(g: Graph) -> tuple[ArchSpec, dict[str, Any], list[tuple[Layer, st
         assert spec.ncnn is not None
         if spec.ncnn.matches(types):
             hparams, params = spec.ncnn.recognise(g)
-            spec.validate_hparams(hparams, g.where)
+            try:
+                spec.validate_hparams(hparams, g.where)
+            except OptionsError as exc:
+                raise ModelFileError(f"{exc} (the ncnn graph declares it)") from None
             return spec, hparams, params
     summary = ", ".join(f"{n} {t}" for t, n in types.most_common())
     wanted = " or ".join(f"{spec.name} ({spec.ncnn.signature})" for spec in _ncnn_specs() if spec.ncnn)
-    raise ValueError(f"{g.where}: ncnn graph not recognised as {wanted}; it has {summary}")
+    raise ModelFileError(f"{g.where}: ncnn graph not recognised as {wanted}; it has {summary}")
 
 
 def _state_dict(params: list[tuple[Layer, str]]) -> dict[str, torch.Tensor]:
@@ -209,7 +213,7 @@ def write_ncnn(
     arch = as_sr_network(net).arch_name
     spec = get(arch)
     if spec is None or spec.ncnn is None:
-        raise ValueError(f"cannot write {arch} as ncnn: only {' and '.join(s.name for s in _ncnn_specs())}")
+        raise OptionsError(f"cannot write {arch} as ncnn: only {' and '.join(s.name for s in _ncnn_specs())}")
     w = GraphWriter(fp16)
     out = spec.ncnn.write(w, net, w.add("Input", [], {}))
     if trailing_resize is not None:

@@ -19,7 +19,7 @@ import av.container
 import av.stream
 import av.video.stream
 
-from esrgan.errors import VideoError
+from esrgan.errors import NotFoundError, VideoError
 
 __all__ = ["Colour", "VideoError", "VideoInfo", "probe_video"]
 
@@ -77,7 +77,7 @@ class VideoInfo:
 def open_input(path: Path) -> av.container.InputContainer:
     """Open a media file for reading; a missing file, a folder or a non-media file is a one-line error."""
     if not path.exists():
-        raise FileNotFoundError(f"input video not found: {path}")
+        raise NotFoundError(f"input video not found: {path}")
     if path.is_dir():
         raise VideoError(f"input is a folder, not a video: {path}")
     try:

@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from esrgan.archs.srvgg.net import SRVGGNetCompact
+from esrgan.errors import OptionsError
 from esrgan.formats.ncnn import GraphWriter, Layer
 from esrgan.formats.ncnn_graph import Graph
 
@@ -69,7 +70,7 @@ def write(w: GraphWriter, net: nn.Module, x: str) -> str:
     """Add the layers of ``net`` (an SRVGGNetCompact) after blob ``x``; returns the output blob."""
     assert isinstance(net, SRVGGNetCompact)
     if net.num_in_ch != net.num_out_ch:
-        raise ValueError("ncnn SRVGGNetCompact graphs add the upsampled input: num_in_ch must equal num_out_ch")
+        raise OptionsError("ncnn SRVGGNetCompact graphs add the upsampled input: num_in_ch must equal num_out_ch")
     cur = x
     for layer in net.body:
         if isinstance(layer, nn.Conv2d):
