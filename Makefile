@@ -32,10 +32,11 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 ## Property-based tests as a longer campaign: FUZZ_EXAMPLES random examples per target (image probe, read_image,
-## YAML reader and options), seeded from valid files; prints examples run and failures per target. Failing examples
-## are kept in .hypothesis/ and replayed first by the next run. Model-file targets come with issue 12's phase 2.
+## YAML reader and options, load_model of .pth, .safetensors and ncnn .param+.bin), seeded from valid files; prints
+## examples run and failures per target. Failing examples are kept in .hypothesis/ and replayed first by the next run.
 FUZZ_EXAMPLES ?= 5000
-FUZZ_TARGETS  := tests/image/test_probe.py tests/image/test_io.py tests/test_safe_yaml.py
+FUZZ_TARGETS  := tests/image/test_probe.py tests/image/test_io.py tests/test_safe_yaml.py \
+	tests/models/test_model_files.py
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice -n 10 $(PY) -m pytest -q -k property \

@@ -20,6 +20,7 @@ File format (ncnn ``docs/developer-guide/param-and-model-file-structure.md`` and
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from esrgan.errors import ModelFileError, NotFoundError
+from esrgan.errors import ModelFileError, NotFoundError, quote
 
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -37,6 +38,9 @@ TAG_FP32 = 0
 INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
 # ncnn fused activation_type of Convolution: 0 none, 1 relu, 2 leaky relu (activation_params[0] = slope).
 ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
+# Largest integer parameter accepted: far above any channel count or weight count of a real layer (2^31 weights
+# would be an 8 GB blob), small enough that no product of two of them overflows what numpy and torch index.
+MAX_PARAM = 1 << 31
 
 ParamValue = int | float | str | list[int | float]
 
@@ -51,9 +55,38 @@ class Layer:
     tops: list[str]
     params: dict[int, ParamValue]
     weights: list[np.ndarray] = field(default_factory=list)
+    where: str = "<param>"  # the file, for messages
 
     def get(self, key: int, default: Any) -> Any:
         return self.params.get(key, default)
+
+    def integer(self, key: int, default: int) -> int:
+        """Scalar parameter ``key`` as an integer; ModelFileError (naming the file and layer) when the file gives
+        a list, a string, a fraction or a number beyond what any layer takes."""
+        value = self.params.get(key, default)
+        if isinstance(value, int) and abs(value) <= MAX_PARAM:
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_PARAM:
+            return int(value)
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "an integer an ncnn layer takes")  # fmt: skip
+
+    def number(self, key: int, default: float) -> float:
+        """Scalar parameter ``key`` as a finite float; ModelFileError when it is a list, a string or not finite."""
+        value = self.params.get(key, default)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "a finite number")  # fmt: skip
+
+    def numbers(self, key: int, default: list[float]) -> list[float]:
+        """Array parameter ``key`` as finite floats (a scalar counts as a one-item array)."""
+        value = self.params.get(key, default)
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(v, int | float) and math.isfinite(v) for v in items):
+            return [float(v) for v in items]
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "a list of finite numbers")  # fmt: skip
 
 
 def ncnn_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -107,7 +140,7 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
             raise ModelFileError(
                 f"{where}: line {lineno} is not a valid ncnn layer line ({exc}): {line[:80]!r}"
             ) from None
-        layers.append(Layer(ltype, name, bottoms, tops, params))
+        layers.append(Layer(ltype, name, bottoms, tops, params, where=where))
     return layers
 
 
@@ -144,6 +177,8 @@ class _BlobReader:
         self.kinds: Counter[str] = Counter()
 
     def _take(self, nbytes: int, what: str) -> int:
+        if nbytes < 0:
+            raise ModelFileError(f"{self.where}: {what} declares a negative weight count")
         start = self.offset
         if start + nbytes > len(self.data):
             raise ModelFileError(
@@ -181,11 +216,11 @@ def read_weights(layers: list[Layer], data: bytes, where: str) -> str:
         if layer.type == "Convolution":
             if layer.get(8, 0):
                 raise ModelFileError(f"{where}: {what} is int8-quantised (int8_scale_term): not supported")
-            layer.weights = [reader.auto(int(layer.get(6, 0)), what)]
+            layer.weights = [reader.auto(layer.integer(6, 0), what)]
             if layer.get(5, 0):
-                layer.weights.append(reader.raw(int(layer.get(0, 0)), what + " bias"))
+                layer.weights.append(reader.raw(layer.integer(0, 0), what + " bias"))
         elif layer.type == "PReLU":
-            layer.weights = [reader.raw(int(layer.get(0, 0)), what)]
+            layer.weights = [reader.raw(layer.integer(0, 0), what)]
     if reader.offset != len(data):
         raise ModelFileError(
             f"{where}: {len(data) - reader.offset} bytes left after reading the weights the .param asks for "

@@ -45,9 +45,13 @@ def refuse_torchscript(path: Path, head: bytes) -> None:
 
 
 def read_torch_file(path: Path) -> Any:
-    """The object in a torch.save file, on the CPU; ModelFileError (one line) for unsafe pickles and damaged files."""
+    """The object in a torch.save file, on the CPU; ModelFileError (one line) for unsafe pickles and damaged
+    files."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # An open file, not the path: torch.load picks its reader by the file's name (a zip .pth renamed
+        # .safetensors went to the safetensors reader); the loader sniffed the content already.
+        with open(path, "rb") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:

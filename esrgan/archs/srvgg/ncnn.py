@@ -31,7 +31,9 @@ def recognise(g: Graph) -> tuple[dict[str, Any], list[tuple[Layer, str]]]:
     shuffles = g.of_type("PixelShuffle")
     if len(shuffles) != 1 or shuffles[0].get(1, 0) != 0:
         raise g.fail(arch, "expected exactly one PixelShuffle layer (mode 0, PyTorch channel order)")
-    upscale = int(shuffles[0].get(0, 1))
+    upscale = shuffles[0].integer(0, 1)
+    if upscale < 1:  # ncnn's PixelShuffle 0=0 divided by zero below
+        raise g.fail(arch, f"PixelShuffle by {upscale}")
     if len(convs) < 2:
         raise g.fail(arch, f"only {len(convs)} convolution(s)")
     num_feat, num_in = shapes[0]
