@@ -32,7 +32,7 @@ from esrgan.archs import as_sr_network, get
 from esrgan.data import ImageSource
 from esrgan.errors import InputError, OptionsError
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, imresize, mod_crop, to_tensor, write_image
+from esrgan.image import ImageData, check_image_file, from_tensor, imresize, mod_crop, to_tensor, write_image
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,12 @@ def usable_pairs(lr_dir: Path, stems: Sequence[str], min_lr_side: int) -> tuple[
 
 
 def _png_size(path: Path) -> tuple[int, int]:
-    """(height, width) from a PNG file's IHDR chunk (its first 24 bytes)."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        raise InputError(f"{path}: not a complete teacher-target PNG; delete it and rerun to remake the pair")
-    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+    """(height, width) of a teacher-target PNG from its header (:mod:`esrgan.image.probe`: nothing is decoded)."""
+    try:
+        header = check_image_file(path)
+    except InputError as exc:
+        raise InputError(f"{exc}; delete {path.name} and rerun to remake the pair") from None
+    return header.height, header.width
 
 
 def default_feature_layer(net: nn.Module) -> str:
