@@ -33,6 +33,7 @@ from esrgan.video.probe import VideoError, VideoInfo, ffmpeg_reason, probe_video
 from esrgan.video.reader import Frame, VideoReader
 from esrgan.video.remux import assemble
 from esrgan.video.segments import (
+    MANIFEST,
     Manifest,
     Segment,
     commit_segment,
@@ -182,6 +183,12 @@ def _plan(
     info = probe_video(src)
     settings = replace(settings, encode=resolve_encode_settings(settings.encode, dst))
     parts = parts_folder(dst)
+    if settings.resume and dst.exists() and not (parts / MANIFEST).exists():
+        # The earlier run finished (its work folder is gone): resuming would silently redo it all and replace it.
+        raise VideoError(
+            f"{dst} already exists and there is nothing to resume (no {parts.name}): that run finished; delete "
+            "the output or choose another one to make it again"
+        )
     manifest = open_parts(parts, src, resume_identity(settings, engine), settings.resume)
     if manifest.frames_done:
         log.info(

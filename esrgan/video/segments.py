@@ -22,7 +22,7 @@ from esrgan.fileio import write_text_atomic
 from esrgan.video.probe import VideoError
 from esrgan.video.settings import EncodeSettings, VideoSettings
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "Segment", "parts_folder", "resume_identity"]
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "Manifest", "Segment", "parts_folder", "resume_identity"]
 
 log = logging.getLogger(__name__)
 
