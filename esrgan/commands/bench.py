@@ -109,9 +109,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from esrgan import bench
+    from esrgan.device import resolve_device
 
     configs = _configs(args)
     per_model = _plan_sizes(args)
+    try:  # before any measurement: --device cuda without CUDA is one line, not a traceback per job
+        resolve_device(args.device)
+    except OptionsError as exc:
+        raise OptionsError(f"--device: {exc}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     machine = bench.machine_info()
