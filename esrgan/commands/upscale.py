@@ -27,6 +27,7 @@ from esrgan.options import Range, arg_type
 if TYPE_CHECKING:
     from torch import nn
 
+    from esrgan.image.probe import ImageHeader
     from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
@@ -127,19 +128,22 @@ def plan_jobs(
         yield source, None, str(rel / f"{source.stem}{suffix}")
 
 
-def find_collisions(found: list[tuple[Path, Path]], ext: str) -> list[list[Path]]:
+def find_collisions(found: list[tuple[Path, Path, ImageHeader]], ext: str) -> list[list[Path]]:
     """Groups of inputs that would be written to the same output file (``a/img.png`` and ``b/img.png`` into one
     folder; ``img.png`` and ``img.jpg`` with ``--ext png``), in input order.
 
-    The output's extension of an ``--ext auto`` run depends on the decoded image (alpha or deep samples make it
-    .png), so an input claims both its own format's extension and .png: the check never misses a collision.
+    With ``--ext auto`` the output's format depends on what the image has (alpha or deep samples need PNG or
+    TIFF): it is planned from each input's header, and where the header does not tell (BMP's channels) the input
+    claims every name it could get, so that no collision is missed.
     """
-    from esrgan.inference.naming import same_format_extension
+    from esrgan.inference.naming import extension_for
 
     claims: dict[tuple[str, str], list[Path]] = {}
-    for source, stem in ((s, stem) for s, _, stem in plan_jobs(found, Path(), "", single_file=False)):
-        exts = {f".{ext}"} if ext != "auto" else {same_format_extension(source), ".png"}
-        for e in exts:
+    pairs = [(source, base) for source, base, _ in found]
+    for (source, _, stem), (_, _, header) in zip(plan_jobs(pairs, Path(), "", False), found, strict=True):
+        alphas = [header.channels in (2, 4)] if header.channels is not None else [False, True]
+        deeps = [header.bit_depth > 8] if header.bit_depth is not None else [False, True]
+        for e in {extension_for(source, a, d, ext) for a in alphas for d in deeps}:
             claims.setdefault((stem, e), []).append(source)
     groups: dict[Path, list[Path]] = {}
     for sources in claims.values():
@@ -202,9 +206,11 @@ def run(args: argparse.Namespace) -> int:
     options = engine_options(args)
     out_dir = output.parent if single_file else output
     ensure_writable_folder(out_dir)
-    readable = _screen_headers(found, args.max_pixels, failures)
-    if not single_file:
-        readable = _refuse_collisions(readable, args.ext, out_dir, failures)
+    screened = _screen_headers(found, args.max_pixels, failures)
+    if single_file:
+        readable = [(source, base) for source, base, _ in screened]
+    else:
+        readable = _refuse_collisions(screened, args.ext, out_dir, failures)
     done = skipped = 0
     if readable:
         inputs = {source.resolve() for source, _ in found}
@@ -213,8 +219,11 @@ def run(args: argparse.Namespace) -> int:
     return failures.status()
 
 
-def _screen_headers(found: list[tuple[Path, Path]], max_pixels: int, failures: _Failures) -> list[tuple[Path, Path]]:
-    """The inputs whose header is an image the package reads within ``--max-pixels``; the others reported."""
+def _screen_headers(
+    found: list[tuple[Path, Path]], max_pixels: int, failures: _Failures
+) -> list[tuple[Path, Path, ImageHeader]]:
+    """The inputs whose header is an image the package reads within ``--max-pixels``, with their headers; the
+    others reported."""
     from esrgan.image.probe import check_image_file
 
     readable = []
@@ -230,12 +239,12 @@ def _screen_headers(found: list[tuple[Path, Path]], max_pixels: int, failures: _
                 f"{max_pixels}; pass --max-pixels 0 to allow any size"
             )
             continue
-        readable.append((source, base))
+        readable.append((source, base, header))
     return readable
 
 
 def _refuse_collisions(
-    found: list[tuple[Path, Path]], ext: str, out_dir: Path, failures: _Failures
+    found: list[tuple[Path, Path, ImageHeader]], ext: str, out_dir: Path, failures: _Failures
 ) -> list[tuple[Path, Path]]:
     """``found`` without the inputs that would share an output file: each group reported in one line, and none
     of its inputs upscaled (which one would win is no choice to make for the user)."""
@@ -248,7 +257,7 @@ def _refuse_collisions(
             inputs=len(group),
         )
         refused.update(group)
-    return [(source, base) for source, base in found if source not in refused]
+    return [(source, base) for source, base, _ in found if source not in refused]
 
 
 def _upscale_files(

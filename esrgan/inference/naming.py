@@ -15,7 +15,7 @@ from esrgan.errors import OptionsError
 if TYPE_CHECKING:
     from esrgan.image.io import ImageData
 
-__all__ = ["output_extension", "same_format_extension"]
+__all__ = ["extension_for", "output_extension", "same_format_extension"]
 
 # Formats an output is written in (the extension of each, with the dot).
 _WRITTEN = (".png", ".jpg", ".webp", ".bmp", ".tif")
@@ -28,14 +28,20 @@ def output_extension(source: str | os.PathLike[str], image: ImageData, requested
     as ``.jpg``, ``.tiff`` as ``.tif``) unless it cannot store what the image has: transparency needs PNG, WebP
     or TIFF, and samples deeper than 8 bits PNG or TIFF; PNG is chosen then.
     """
+    return extension_for(source, image.alpha is not None, image.bit_depth > 8, requested)
+
+
+def extension_for(source: str | os.PathLike[str], alpha: bool, deep: bool, requested: str = "auto") -> str:
+    """:func:`output_extension` from what the image has (transparency, samples deeper than 8 bits), so that a
+    batch's output names can be planned from the inputs' headers before anything is decoded."""
     if requested not in OUTPUT_FORMATS:
         raise OptionsError(f"unknown output format {requested!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     if requested != "auto":
         return "." + requested
     ext = same_format_extension(source)
-    if image.alpha is not None and ext not in (".png", ".webp", ".tif"):
+    if alpha and ext not in (".png", ".webp", ".tif"):
         return ".png"
-    if image.bit_depth > 8 and ext not in (".png", ".tif"):
+    if deep and ext not in (".png", ".tif"):
         return ".png"
     return ext
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import struct
-import zlib
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 import torch
 from PIL import Image
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cli import main
 from esrgan.models import save_model
+from tests.commands.images import photo, save_rgb
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +22,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random x2 SRVGGNetCompact: fast, and its output depends on the input (not an identity)."""
     path = tmp_path_factory.mktemp("model") / "tiny_x2.pth"
     save_model(SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2), path)
-    return path
-
-
-def photo(h: int = 24, w: int = 32) -> np.ndarray:
-    """A crop of a real photo, (h, w, 3) uint8 RGB."""
-    return skimage.data.coffee()[100 : 100 + h, 200 : 200 + w]
-
-
-def save_rgb(path: Path, rgb: np.ndarray) -> Path:
-    cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
     return path
 
 
@@ -202,119 +188,3 @@ def test_upscale_file_is_what_the_command_does_per_file(tmp_path: Path, tiny_mod
                           ext="auto")  # fmt: skip
     assert result.target == tmp_path / "lib" / "a_x2.webp" and (result.width, result.height) == (64, 48)
     assert result.target.read_bytes() == (tmp_path / "cli" / "a_x2.webp").read_bytes()
-
-
-# ------------------------------------------------------------------------------ hostile batches (issue 12)
-def _png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
-
-
-def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
-def test_a_batch_of_good_and_hostile_files_does_every_good_one(
-    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    src = tmp_path / "in"
-    src.mkdir()
-    save_rgb(src / "a.png", photo())
-    save_rgb(src / "b.jpg", photo())
-    (src / "c.jpg").write_bytes(cv2.imencode(".png", photo())[1].tobytes())  # a PNG named .jpg: read by content
-    bad = {
-        "bomb.png": _png_declaring(50000, 50000),  # 57 bytes; OpenCV raised cv2.error and stopped the batch
-        "wide.tif": _png_declaring(30000, 1000),  # above --max-pixels: refused from the header
-        "trunc.png": (src / "a.png").read_bytes()[:60],
-        "empty.webp": b"",
-        "noise.bmp": np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes(),
-        "ppm.png": b"P6\n4 4\n255\n" + bytes(48),  # a format OpenCV decodes but the package does not read
-    }
-    for name, data in bad.items():
-        (src / name).write_bytes(data)
-    out = tmp_path / "out"
-    with caplog.at_level(logging.INFO):
-        status = main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model), "-q", "--max-pixels", "1000000"])
-    assert status == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.jpg", "c_x2.jpg"]
-    errors = _errors(caplog)
-    assert len(errors) == len(bad) and not [r for r in caplog.records if r.exc_info]  # one line each, no traceback
-    for name in bad:
-        assert sum(name in m for m in errors) == 1, name
-    assert any("wide.tif" in m and "above --max-pixels 1000000; pass --max-pixels 0" in m for m in errors)
-    assert "upscaled 3, skipped 0, failed 6" in caplog.text
-
-
-def test_a_bug_in_one_file_is_shown_and_the_batch_goes_on(
-    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import esrgan.inference.files
-
-    real = esrgan.inference.files.upscale_image
-
-    def buggy(upscaler: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        if x.shape[-1] == 40:
-            raise RuntimeError("a bug in the engine")
-        return real(upscaler, x, *args, **kwargs)
-
-    monkeypatch.setattr(esrgan.inference.files, "upscale_image", buggy)
-    src = tmp_path / "in"
-    src.mkdir()
-    save_rgb(src / "a_bug.png", photo(24, 40))
-    save_rgb(src / "b_fine.png", photo(24, 32))
-    status = main(["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model), "-q"])
-    assert status == 3  # a bug happened: not "some inputs were bad"
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b_fine_x2.png"]
-    tracebacks = [r for r in caplog.records if r.exc_info]
-    assert len(tracebacks) == 1 and "a_bug.png" in tracebacks[0].getMessage()
-    assert "this is a bug in esrgan" in caplog.text
-
-
-def test_suffix_cannot_leave_the_output_folder(tmp_path: Path, tiny_model: Path) -> None:
-    (tmp_path / "in").mkdir()
-    src = save_rgb(tmp_path / "in" / "a.png", photo())
-    out = tmp_path / "deep" / "out"
-    for suffix in ("/../..", "/x", "\\..\\.."):
-        status = main(["upscale", str(src), "-o", str(out), "--suffix", suffix, "-m", str(tiny_model), "-q"])
-        assert status == 2
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png"]  # nothing written anywhere
-
-
-def test_unwritable_output_folder_is_one_line_before_the_model_loads(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import esrgan.models
-
-    src = save_rgb(tmp_path / "a.png", photo())
-    out = tmp_path / "ro" / "out"
-    real_mkdir = Path.mkdir
-
-    def read_only(self: Path, *args: Any, **kwargs: Any) -> None:
-        if self.is_relative_to(tmp_path / "ro"):
-            raise OSError(errno.EROFS, "Read-only file system", str(self))
-        real_mkdir(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
-    monkeypatch.setattr(esrgan.models, "load_model", lambda *a, **k: pytest.fail("loaded the model first"))
-    assert main(["upscale", str(src), "-o", str(out), "-q"]) == 2
-    assert _errors(caplog) == [f"{out}: cannot write output files there (Read-only file system)"]
-
-
-def test_output_equal_to_the_input_is_refused_before_the_model_loads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import esrgan.models
-
-    src = save_rgb(tmp_path / "a.png", photo())
-    before = src.read_bytes()
-    monkeypatch.setattr(esrgan.models, "load_model", lambda *a, **k: pytest.fail("loaded the model first"))
-    assert main(["upscale", str(src), "-o", str(src), "-q"]) == 2
-    assert src.read_bytes() == before
-
-
-def test_missing_inputs_only_is_a_user_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert main(["upscale", str(tmp_path / "nope.png"), "-o", str(tmp_path / "out"), "-q"]) == 2
-    assert any("nope.png: no such file" in m for m in _errors(caplog))
