@@ -378,7 +378,8 @@ def _message(exc: BaseException) -> str:
         )
     if isinstance(exc, OutputTooLargeError):
         return (
-            f"{exc.path}: the output would be {exc.pixels / 1e6:.1f} MP, above --max-output-pixels {exc.limit}; "
+            f"{exc.path}: the output would be {exc.width}x{exc.height} ({exc.pixels / 1e6:.1f} MP), above "
+            f"--max-output-pixels {exc.limit}; "
             "lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
         )
     if isinstance(exc, OverwritesInputError):

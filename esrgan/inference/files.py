@@ -51,10 +51,12 @@ class OutputTooLargeError(LimitError):
     """The output of an input would have more pixels than ``max_output_pixels`` allows (the input's size from its
     header times the network's scale or the output scale, whichever is larger; checked before the engine runs)."""
 
-    def __init__(self, path: Path, pixels: int, limit: int) -> None:
-        self.path, self.pixels, self.limit = path, pixels, limit
+    def __init__(self, path: Path, width: int, height: int, limit: int) -> None:
+        self.path, self.width, self.height, self.limit = path, width, height, limit
+        self.pixels = width * height
         super().__init__(
-            f"{path}: the output would be {pixels / 1e6:.1f} MP, above max_output_pixels {limit} (0 allows any size)"
+            f"{path}: the output would be {width}x{height} ({self.pixels / 1e6:.1f} MP), above max_output_pixels "
+            f"{limit} (0 allows any size)"
         )
 
 
@@ -135,9 +137,9 @@ def upscale_file(
     if max_pixels and header.pixels > max_pixels:
         raise InputTooLargeError(source, header.pixels, max_pixels)
     factor = max(float(upscaler.scale), outscale if outscale is not None else 0.0)
-    out_pixels = round(header.width * factor) * round(header.height * factor)
-    if max_output_pixels and out_pixels > max_output_pixels:
-        raise OutputTooLargeError(source, out_pixels, max_output_pixels)
+    out_w, out_h = round(header.width * factor), round(header.height * factor)
+    if max_output_pixels and out_w * out_h > max_output_pixels:
+        raise OutputTooLargeError(source, out_w, out_h, max_output_pixels)
     image = read_image(source)
     target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
     resolved = target.resolve()

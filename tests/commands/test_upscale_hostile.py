@@ -228,7 +228,7 @@ def test_output_size_is_bounded_before_the_network_runs(
     argv = ["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "-q", "--max-output-pixels"]
     assert main([*argv, "3000"]) == 1
     assert _errors(caplog) == [
-        f"{src}: the output would be 0.0 MP, above --max-output-pixels 3000; lower -s/--outscale, or pass "
+        f"{src}: the output would be 64x48 (0.0 MP), above --max-output-pixels 3000; lower -s/--outscale, or pass "
         "--max-output-pixels 0 to allow it"
     ]
     caplog.clear()
