@@ -10,7 +10,7 @@ import pytest
 
 from esrgan.cli import build_parser
 
-DATASET_SCRIPTS = ("collect", "extract_subimages", "make_lmdb", "make_lr", "meta_info", "visualize")
+DATASET_SCRIPTS = ("collect", "extract_subimages", "make_degraded_lr", "make_lmdb", "make_lr", "meta_info", "visualize")
 
 
 class _CapturedError(Exception):
