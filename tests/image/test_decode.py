@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -70,3 +72,32 @@ def test_decode_rgb_float_tiff_is_clipped() -> None:
     img = decode_rgb(buf.tobytes(), "f.tiff")
     assert img.dtype == np.float32
     np.testing.assert_array_equal(img[0, 0], [1.0, 0.25, 0.0])  # BGR -> RGB, clipped to [0, 1]
+
+
+def test_every_reader_probes_the_header_first(tmp_path: Path) -> None:
+    """Files for upscaling and evaluation, training images from folders and LMDB values, the dataset scripts'
+    reader: all go through the one decoder's header check, so a format outside the list (OpenCV would decode
+    this PPM named .png) and an image above the limit are refused before any decoding, on every path."""
+    from esrgan.data import ImageSource
+    from esrgan.errors import LimitError
+    from esrgan.evaluation.protocol import load_uint8
+    from esrgan.image import check_encoded, read_image, read_unchanged
+
+    ppm = b"P6\n2 2\n255\n" + bytes(12)
+    (tmp_path / "x.png").write_bytes(ppm)
+    source = ImageSource(tmp_path)
+    readers = {
+        "read_image": lambda: read_image(tmp_path / "x.png"),
+        "read_unchanged": lambda: read_unchanged(tmp_path / "x.png"),
+        "evaluation": lambda: load_uint8(tmp_path / "x.png"),
+        "training folder": lambda: source.read("x"),
+        "LMDB value": lambda: decode_rgb(ppm, "db:x"),
+    }
+    for name, read in readers.items():
+        with pytest.raises(InputError, match="not a PNG, JPEG, WebP, BMP, TIFF or GIF file"):
+            read()
+            pytest.fail(name)
+    big = _png(np.zeros((30, 40, 3), np.uint8))
+    assert check_encoded(np.frombuffer(big, np.uint8), "big.png").pixels == 1200
+    with pytest.raises(LimitError, match=r"big\.png: 40x30 is 0\.0 MP, above the limit of max_pixels=1000"):
+        decode(big, "big.png", max_pixels=1000)
