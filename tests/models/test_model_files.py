@@ -74,6 +74,20 @@ def test_lying_metadata_is_never_built(tmp_path: Path, claim: dict[str, object])
     assert info.hparams == _srvgg().hparams()
 
 
+def test_a_model_declaring_x128_is_refused(tmp_path: Path) -> None:
+    """A 1.7 MB SRVGGNetCompact whose last convolution makes 3 x 128^2 channels: x128, 48x48 -> 6144x6144."""
+    sd = {
+        "body.0.weight": torch.zeros(1, 3, 3, 3),
+        "body.0.bias": torch.zeros(1),
+        "body.1.weight": torch.zeros(1),
+        "body.2.weight": torch.zeros(3 * 128 * 128, 1, 3, 3),
+        "body.2.bias": torch.zeros(3 * 128 * 128),
+    }
+    torch.save({"params": sd}, tmp_path / "x128.pth")
+    with pytest.raises(ModelFileError, match=r"x128\.pth: upscale must be an integer from 1 to 16, got 128"):
+        load_model(tmp_path / "x128.pth")
+
+
 def test_deeply_nested_metadata_is_one_line(tmp_path: Path) -> None:
     """200,000 nested '[' made json.loads raise RecursionError."""
     path = tmp_path / "deep.safetensors"
