@@ -208,3 +208,27 @@ def test_one_line_is_the_first_line_with_the_class_name() -> None:
 def test_one_line_cuts_long_text() -> None:
     assert errors.one_line(OSError("x" * 500)) == "OSError: " + "x" * 120
     assert errors.one_line(OSError("abcdef"), limit=3) == "OSError: abc"
+
+
+def test_every_reliability_promise_names_tests_that_exist() -> None:
+    """The README's "Reliability" table lists each promise with its tests: every test file and test it names
+    exists (``file::name``, ``::name`` for the file named before it, ``name_*`` for a family)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Reliability") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "tests/" in line]
+    assert len(rows) >= 15
+    for row in rows:
+        current: Path | None = None
+        for ref in re.findall(r"`((?:tests/[\w/]+\.py)?(?:::[\w*]+)?)`", row.split("|")[2]):
+            path, _, name = ref.partition("::")
+            if path:
+                current = root / path
+                assert current.is_file(), ref
+            if name:
+                assert current is not None, row
+                pattern = re.escape(name).replace(r"\*", r"\w*")
+                assert re.search(rf"^def {pattern}\(", current.read_text(encoding="utf-8"), re.M), ref
