@@ -177,6 +177,7 @@ def _reader_for(head: bytes) -> Callable[[Buffer], ImageHeader] | None:
 # ---------------------------------------------------------------------------------------------------------- PNG
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_PNG_MAX_CHUNK = (1 << 31) - 1  # the PNG specification's limit
 
 
 def _png(buf: Buffer) -> ImageHeader:
@@ -187,13 +188,19 @@ def _png(buf: Buffer) -> ImageHeader:
     if colour not in _PNG_CHANNELS or depth not in _PNG_DEPTHS[colour]:
         raise _InvalidError(f"colour type {colour} with bit depth {depth}")
     channels, frames = _PNG_CHANNELS[colour], 1
-    # Chunks before the image data: acTL (APNG frame count) and tRNS (transparency) live there.
+    # Every chunk up to IEND: acTL (APNG frame count) and tRNS (transparency) come before the image data, and no
+    # chunk may claim more bytes than the file has. OpenCV's reader allocates a chunk's declared length before
+    # reading it: a 267-byte file whose IDAT claims 503 MB made it allocate that much.
     pos = 8 + 12 + 13
     for _ in range(MAX_STEPS):
         if pos + 8 > len(buf):
             break
         length, kind = _unpack(">I4s", buf, pos)
-        if kind in (b"IDAT", b"IEND"):
+        if length > _PNG_MAX_CHUNK or pos + 12 + length > len(buf):
+            raise _InvalidError(
+                f"chunk {kind!r} at byte {pos} claims {length} bytes, {len(buf) - pos - 12} are left (truncated?)"
+            )
+        if kind == b"IEND":
             break
         if kind == b"acTL":
             frames = max(1, _u(">I", buf, pos + 8))

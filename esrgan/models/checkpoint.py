@@ -304,6 +304,7 @@ def convert_state_dict(
     sd = _strip_prefixes({k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, where)
     if not sd:
         raise ModelFileError(f"{where}: no weight tensors found; {SUPPORTED}")
+    _check_storage(sd, where)
     spec, layout = _detect(sd, where)
     sd = spec.to_canonical(sd, layout, where)
     hparams = spec.hparams_from(sd, where)
@@ -415,6 +416,32 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch.
             raise ModelFileError(f"{where}: {key!r} and another key both mean {name!r} once prefixes are removed")
         out[name] = value
     return out
+
+
+def _check_storage(sd: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse tensors that claim more elements than the file holds data for.
+
+    A pickled tensor is a view (size, stride, offset) of a storage read from the file: a 2 KB file can describe a
+    billion-element tensor with stride 0, or many full-size views of one storage. Everything after loading copies
+    tensors (float32, contiguous), so such a file would allocate gigabytes from nothing; the data actually stored
+    bounds what is used instead.
+    """
+    storages: dict[int, int] = {}
+    used = 0
+    for key, v in sd.items():
+        nbytes = v.untyped_storage().nbytes()
+        if v.numel() * v.element_size() > nbytes:
+            raise ModelFileError(
+                f"{where}: tensor {key} claims {v.numel():,} values but its data holds {nbytes:,} bytes (overlapping "
+                "or repeated views); not a weights file as torch.save writes them"
+            )
+        storages[v.untyped_storage().data_ptr()] = nbytes
+        used += v.numel() * v.element_size()
+    if used > 2 * sum(storages.values()) + (1 << 20):
+        raise ModelFileError(
+            f"{where}: its tensors are {used:,} bytes of views of {sum(storages.values()):,} bytes of data "
+            "(repeated views of the same data); not a weights file as torch.save writes them"
+        )
 
 
 def _is_discriminator(keys: frozenset[str]) -> bool:

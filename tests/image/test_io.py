@@ -271,7 +271,12 @@ def _image_or_package_error(tmp_path: Path, data: bytes) -> None:
         assert np.isfinite(img.pixels).all() and img.pixels.min() >= 0 and img.pixels.max() <= 1
     except (InputError, LimitError) as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    # No example may make the decoder allocate what a file merely claims: a 267-byte PNG whose IDAT claimed 503 MB
+    # made OpenCV allocate it (found by make fuzz). An image within max_pixels needs < 100 MB here.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - _RSS_MB_AT_START < 1000
 
+
+_RSS_MB_AT_START = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 # One file, rewritten by every example: the function-scoped tmp_path is fine here.
 _ONE_FILE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

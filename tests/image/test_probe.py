@@ -235,6 +235,11 @@ def test_tiff_alpha_flag_offset_points_at_the_extra_samples_value() -> None:
         (png(0, 10), r"size 0x10"),
         (png(2**31, 1), "size"),
         (png(10, 10, 3, 2), "colour type 2 with bit depth 3"),
+        # An IDAT claiming 503 MB in a 57-byte file: OpenCV allocated the claimed length (found by make fuzz).
+        (
+            png(16, 12)[:33] + struct.pack(">I", 503317079) + png(16, 12)[37:],
+            "chunk b'IDAT' at byte 33 claims 503317079",
+        ),
         (jpeg(100, 0), "DNL"),
         (b"\xff\xd8\xff\xda\x00\x02", "no frame header before the image data"),
         (b"\xff\xd8" + b"\xff" * 5000 + b"\xc0", "endless fill bytes"),

@@ -118,6 +118,22 @@ def test_a_zip_pth_renamed_safetensors_is_read_by_its_content(tmp_path: Path) ->
         load_model(tmp_path / "cut.safetensors")
 
 
+def test_views_claiming_more_than_the_stored_data_are_refused(tmp_path: Path) -> None:
+    """A 1.6 KB .pth can hold a 10^9-element stride-0 view of 4 floats (found by the fuzz campaign: loading it
+    allocated gigabytes when the weights were made contiguous), or the same data viewed many times."""
+    state = _srvgg().state_dict()
+    torch.save({"params": {**state, "body.0.bias": torch.zeros(4).as_strided((10**9,), (0,))}}, tmp_path / "v.pth")
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match=r"v\.pth: tensor body\.0\.bias claims 1,000,000,000 values"):
+        load_model(tmp_path / "v.pth")
+    assert time.perf_counter() - start < SECONDS
+    data = torch.zeros(300_000)
+    many = {f"extra{i}": data for i in range(20)}  # one storage, twenty full views: 24 MB from 1.2 MB
+    torch.save({"params": {**state, **many}}, tmp_path / "many.pth")
+    with pytest.raises(ModelFileError, match=r"many\.pth: its tensors are .* views of"):
+        load_model(tmp_path / "many.pth")
+
+
 def test_a_missing_tensor_is_one_line(tmp_path: Path) -> None:
     """A missing key gave KeyError."""
     state = _rrdb().state_dict()
