@@ -31,7 +31,7 @@ def is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return any(n.endswith("/constants.pkl") for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # zipfile raises many kinds on damaged bytes (UnicodeDecodeError for a mangled name, ...)
         return False  # torch.load reports the damage
 
 

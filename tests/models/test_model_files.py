@@ -134,6 +134,19 @@ def test_views_claiming_more_than_the_stored_data_are_refused(tmp_path: Path) ->
         load_model(tmp_path / "many.pth")
 
 
+def test_a_mangled_zip_member_name_is_one_line(tmp_path: Path) -> None:
+    """A byte flipped in a member name made zipfile raise UnicodeDecodeError while the loader looked for a
+    TorchScript archive (found by make fuzz)."""
+    save_model(_rrdb(), tmp_path / "m.pth")
+    data = bytearray((tmp_path / "m.pth").read_bytes())
+    central = data.rindex(b"PK\x01\x02")  # the last central-directory entry: flag UTF-8 names, and break one
+    data[central + 8] |= 0x08
+    name_at = central + 46
+    data[name_at] = 0x80
+    (tmp_path / "m.pth").write_bytes(bytes(data))
+    _load(tmp_path / "m.pth")
+
+
 def test_a_missing_tensor_is_one_line(tmp_path: Path) -> None:
     """A missing key gave KeyError."""
     state = _rrdb().state_dict()
