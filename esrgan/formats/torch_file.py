@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def read_torch_file(path: Path) -> Any:
     try:
         # An open file, not the path: torch.load picks its reader by the file's name (a zip .pth renamed
         # .safetensors went to the safetensors reader); the loader sniffed the content already.
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # Damaged files make torch warn ("Detected pickle protocol 175 ...") on stderr, lines beside the one
+            # this function's error gives.
+            warnings.simplefilter("ignore")
             return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))

@@ -12,6 +12,7 @@ import resource
 import shutil
 import struct
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,15 +42,18 @@ def _rrdb() -> RRDBNet:
 def _load(path: Path) -> None:
     """load_model(path) loads a network, or raises the package's one-line error naming the file, in time."""
     start = time.perf_counter()
-    try:
-        net, info = load_model(path)
-    except (ModelFileError, NotFoundError) as exc:
-        message = str(exc)
-        assert "\n" not in message and len(message) < 2000, message
-        assert str(path.with_suffix("")) in message or path.name in message, message
-    else:
-        assert info.scale >= 1 and all(bool(torch.isfinite(p).all()) for p in net.parameters())
+    with warnings.catch_warnings(record=True) as caught:  # a warning would print lines of its own on stderr
+        warnings.simplefilter("always")
+        try:
+            net, info = load_model(path)
+        except (ModelFileError, NotFoundError) as exc:
+            message = str(exc)
+            assert "\n" not in message and len(message) < 2000, message
+            assert str(path.with_suffix("")) in message or path.name in message, message
+        else:
+            assert info.scale >= 1 and all(bool(torch.isfinite(p).all()) for p in net.parameters())
     assert time.perf_counter() - start < SECONDS
+    assert not caught, [str(w.message) for w in caught]
 
 
 # --------------------------------------------------------------------------------------------- known cases
