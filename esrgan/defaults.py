@@ -48,7 +48,8 @@ PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = typing.get_args(PrecisionName)
 DEFAULT_PRECISION: PrecisionName = "auto"
 
-# Inference backends (esrgan.backends); "auto" is resolved per network and device by esrgan.backends.auto_backend.
+# Inference backends (esrgan.backends); "auto" is resolved per network, machine and device by
+# esrgan.backends.calibrate (measured once, cached).
 BackendName = Literal["auto", "torch", "onnxruntime", "openvino"]
 BACKEND_CHOICES: tuple[str, ...] = typing.get_args(BackendName)
 BACKENDS: tuple[str, ...] = BACKEND_CHOICES[1:]  # the real ones, "torch" first

@@ -71,30 +71,39 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     raise OptionsError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
-def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
+def resolve_precision(spec: str, device: torch.device, *, fp16: bool = True, bf16: bool = True) -> torch.dtype:
     """Choose the compute dtype for ``device``.
 
     Args:
         spec: "auto", "fp32", "bf16" or "fp16".
         device: where the network runs (from :func:`resolve_device`).
+        fp16, bf16: whether the network gives correct output in that precision (some transformer networks
+            loaded through spandrel do not in fp16). "auto" then picks the next choice (bf16 on CUDA where
+            supported, else fp32); asking for it explicitly is refused.
 
     Returns:
         ``torch.float32``, ``torch.bfloat16`` or ``torch.float16``.
 
     Raises:
-        OptionsError: unknown name, fp16 on the CPU, or bf16 on a GPU without bf16 support.
+        OptionsError: unknown name, fp16 on the CPU, bf16 on a GPU without bf16 support, or a precision the
+            network does not support.
     """
     name = spec.strip().lower()
     if name != "auto" and name not in PRECISIONS:
         raise OptionsError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
     if name == "auto":
         if device.type == "cuda":
-            return torch.float16
-        if device.type == "cpu" and cpu_has_native_bf16():
+            if fp16:
+                return torch.float16
+            return torch.bfloat16 if bf16 and torch.cuda.is_bf16_supported() else torch.float32
+        if device.type == "cpu" and bf16 and cpu_has_native_bf16():
             return torch.bfloat16
         # MPS: fp32 until measured on Apple hardware (fp16 can still be asked for explicitly).
         return torch.float32
     dtype = PRECISIONS[name]
+    if not {torch.float16: fp16, torch.bfloat16: bf16}.get(dtype, True):
+        other = "bf16 or fp32" if dtype == torch.float16 and bf16 else "fp32"
+        raise OptionsError(f"precision {name}: this network does not give correct output in {name}; use {other}")
     if device.type == "cpu" and dtype == torch.float16:
         raise OptionsError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():

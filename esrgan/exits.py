@@ -47,7 +47,7 @@ def report_user_error(exc: BaseException, verbose: int = 0) -> None:
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, OSError) and not isinstance(exc, EsrganError) and exc.filename is not None:
         message = f"{exc.filename}: {exc.strerror or message}"
-    log.error("%s", message, exc_info=verbose >= 2)
+    log.error("%s", message, exc_info=True if verbose >= 2 else None)
 
 
 def report_bug(*, with_traceback: bool = True) -> None:

@@ -1,11 +1,12 @@
-"""Atomic file writes: an output appears complete under its final name, or not at all.
+"""Atomic file writes: an output appears complete under its final name, or not at all; and file hashes.
 
 Every writer in the package (images, videos, checkpoints, logs, data-preparation outputs) goes through here, so
-an interrupted run never leaves a half-written file behind a valid-looking name.
+an interrupted run never leaves a half-written file behind a valid-looking name. Torch-free.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -16,7 +17,14 @@ from pathlib import Path
 
 from esrgan.errors import NotFoundError, OutputError, OutputExistsError
 
-__all__ = ["atomic_path", "ensure_writable_folder", "remove_partial_files", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "ensure_writable_folder",
+    "file_sha256",
+    "remove_partial_files",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 # The temporary names atomic_path makes: ".<final name>.<8 hex digits>.part<suffix>".
 PARTIAL_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[A-Za-z0-9]{1,8})?$")
@@ -103,3 +111,12 @@ def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+from tests.torchvision_standin import install_if_missing
+
+# spandrel (the optional extra) imports torchvision for two architectures; this torch build has none.
+install_if_missing()
 
 # esrgan.cli.main() tunes glibc malloc at start; the tests call it in-process after OpenVINO/TBB and video threads
 # exist, where mallopt() is unsafe (it crashed a run). tests/test_device.py checks the tuning in a fresh process.
@@ -44,11 +52,26 @@ def _seed_and_threads() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _log_levels_restored() -> Iterator[None]:
+    """``esrgan.cli.main`` sets the levels of esrgan's loggers (-q, -v); the next test starts from none set."""
+    import logging
+
+    from esrgan.cli import ENGINE_LOGGERS, SHOWN_BY_DEFAULT
+
+    yield
+    for name in ("esrgan", *ENGINE_LOGGERS, *SHOWN_BY_DEFAULT):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+@pytest.fixture(autouse=True)
 def _auto_backend_is_torch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """``backend="auto"``, the command's default, runs torch in tests whatever optional backends are installed, so
-    outputs stay comparable with the torch engine; tests marked ``auto_backend`` see the real choice."""
+    outputs stay comparable with the torch engine: nothing is measured (``ESRGAN_CALIBRATE=0``, also for the
+    processes tests start), and the fixed rule says torch. Tests marked ``auto_backend`` see the fixed rule's real
+    choice; tests of the calibration set the variable themselves."""
+    monkeypatch.setenv("ESRGAN_CALIBRATE", "0")
     if "auto_backend" not in request.keywords:
-        monkeypatch.setattr("esrgan.inference.upscaler.auto_backend", lambda *args, **kwargs: "torch")
+        monkeypatch.setattr("esrgan.backends.calibrate.auto_backend", lambda *args, **kwargs: "torch")
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +110,19 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny_rrdb.pth"
     save_model(RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[Any]:
+    """A private local Ray with 2 CPUs shared by every test marked ``ray`` (starting one costs seconds). Test helper
+    modules go to the workers by value (``tests`` is not importable there)."""
+    ray = pytest.importorskip("ray")
+    import tests.cluster.jobs as jobs
+
+    ray.cloudpickle.register_pickle_by_value(jobs)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture()

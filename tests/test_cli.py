@@ -10,7 +10,16 @@ import pytest
 
 from esrgan.cli import build_parser
 
-DATASET_SCRIPTS = ("collect", "extract_subimages", "make_degraded_lr", "make_lmdb", "make_lr", "meta_info", "visualize")
+DATASET_SCRIPTS = (
+    "collect",
+    "extract_subimages",
+    "make_degraded_lr",
+    "make_lmdb",
+    "make_lr",
+    "meta_info",
+    "strips",
+    "visualize",
+)
 
 
 class _CapturedError(Exception):
@@ -64,6 +73,7 @@ def test_no_numeric_flag_is_a_bare_int_or_float(monkeypatch: pytest.MonkeyPatch)
         ["video", "a.mp4", "-o", "b.mp4", "--batch", "0"],
         ["test", "-m", "bicubic", "--hr", "hr", "-s", "0"],
         ["test", "-m", "bicubic", "--hr", "hr", "-s", "4", "--crop-border", "-1"],
+        ["test", "-m", "bicubic", "--hr", "hr", "-s", "4", "--degradation", "degrade_test_x4", "--seed", "-1"],
         ["interp", "a", "b", "--alpha", "nan", "-o", "c.pth"],
         ["interp", "a", "b", "--weights", "nan", "nan", "-o", "c.pth"],
         ["interp", "a", "b", "--weights", "inf", "-inf", "-o", "c.pth"],

@@ -93,6 +93,7 @@ def test_library_raise_sites_use_the_kinds() -> None:
         ("video/frames.py", "frames_to_tensor"),
         ("video/frames.py", "tensor_to_frames"),
         ("video/remux.py", "_plan_passthrough"),  # control flow: caught a few lines below
+        ("video/split.py", "add"),
         ("models/interpolate.py", "interpolate_models"),
     }
     found = []

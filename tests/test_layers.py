@@ -18,12 +18,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "esrgan"
 FLOORS: dict[str, int] = {
     "esrgan": 0,
     "errors": 0,  # the exception kinds (issue 12): anything may raise them
+    "options_files": 0,  # data: the shipped YAML files, no code
     "defaults": 1,
     "fileio": 1,
     "device": 1,
-    "allocator": 1,
+    "allocator": 1,  # glibc malloc tuning, torch-free: the command calls it first
     "exits": 1,  # exit statuses and the user/bug boundary of every command line
     "safe_yaml": 1,
+    "shipped_options": 1,  # the shipped options files by name (torch-free)
     "options": 2,  # typed options; reads YAML through safe_yaml
     "formats": 3,  # file containers without architecture names
     "image": 3,
@@ -36,14 +38,15 @@ FLOORS: dict[str, int] = {
     "data": 5,
     "inference": 6,  # the engine
     "video": 7,
+    "api": 7,  # esrgan.upscale: arrays and files through the engine
     "evaluation": 7,
     "train": 8,
     "bench": 8,
     "cluster": 8,
     "datasets": 9,  # data-preparation scripts
     "commands": 10,
-    "cli": 10,
-    "__main__": 11,
+    "cli": 11,  # dispatches to the commands; its log handler is the progress bars' (commands/progress.py)
+    "__main__": 12,
 }
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 
-from esrgan.archs import rrdbnet, srvgg
+from esrgan.archs import rrdbnet, span, srvgg
 from esrgan.archs.discriminator import VGGStyleDiscriminator
 from esrgan.archs.rrdbnet import RRDBNet
+from esrgan.archs.span import SPAN
 from esrgan.archs.spec import ArchSpec, Described, SRNetwork, as_sr_network
 from esrgan.archs.srvgg import SRVGGNetCompact
 from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
@@ -24,6 +25,7 @@ from esrgan.errors import OptionsError
 REGISTRY: tuple[ArchSpec, ...] = (
     rrdbnet.SPEC,
     srvgg.SPEC,
+    span.SPEC,
 )
 
 # Architecture name -> network class (for callers that only build networks).
@@ -61,6 +63,7 @@ __all__ = [
     "ARCHS",
     "DISCRIMINATORS",
     "REGISTRY",
+    "SPAN",
     "ArchSpec",
     "Described",
     "RRDBNet",

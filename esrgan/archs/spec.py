@@ -153,7 +153,8 @@ class ArchSpec:
             ``net.named_modules()``: the last feature map before the upsampler).
         shape_notes: shape-derived hyper-parameters -> assumptions the shapes could not settle (one sentence
             each); reported unless the file's own metadata confirms the hyper-parameters. Default: none.
-        cpu_backend: the backend ``backend="auto"`` prefers for it on the CPU when installed (None: torch).
+        cpu_backend: the backend ``backend="auto"`` prefers for it on the CPU when installed and nothing is measured
+            (``ESRGAN_CALIBRATE=0``, or a failed calibration: :mod:`esrgan.backends.calibrate`); None: torch.
         ncnn: its ncnn graph recogniser and writer, None if it has no ncnn form.
     """
 

@@ -7,21 +7,22 @@ and returning CPU float32 (N, C_out, h * scale, w * scale), not clamped. The Ups
 place of the network call, so padding, tiling, blending, self-ensemble and clamping stay the same.
 
 ``torch`` is always available; ``onnxruntime`` needs ``pip install esrgan[onnx]``, ``openvino``
-``pip install esrgan[openvino]``. Both run on the CPU only.
+``pip install esrgan[openvino]``. Both run on the CPU only. Which backend ``backend="auto"`` runs is decided in
+:mod:`esrgan.backends.calibrate` (measured on this machine, cached).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
 import torch
 from torch import nn
 
-from esrgan.archs import as_sr_network, get
 from esrgan.backends.onnx_export import MissingPackageError, require_module
-from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see auto_backend
+from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see esrgan.backends.calibrate
 from esrgan.errors import OptionsError
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "BACKEND_CHOICES",
     "MissingPackageError",
     "Runner",
-    "auto_backend",
     "available_backends",
     "check_backend",
     "make_runner",
@@ -82,30 +82,6 @@ def available_backends() -> list[str]:
     ]
 
 
-def auto_backend(net: nn.Module, device: torch.device, precision: str = "auto", compile: bool = False) -> str:
-    """The backend that ``backend="auto"`` runs ``net`` with: the one measured fastest for its architecture.
-
-    Measured with ``esrgan bench`` on a 2-core AVX-512 Xeon without native bf16, fp32, in two sessions:
-    SRVGGNetCompact (realesr-animevideov3, a 320x180 frame) took 0.39 / 0.47-0.60 s with OpenVINO against 0.55 /
-    0.54-0.60 s with the torch engine (ONNX Runtime: 0.61 / 0.86 s); RRDBNet (realesrgan-x4plus, 256x256) 19.0 /
-    13.8 s with OpenVINO against 16.0 / 18.9-20.2 s with torch, a winner that changed between sessions. So each
-    architecture's spec names its CPU backend (``ArchSpec.cpu_backend``: OpenVINO for SRVGGNetCompact), used when
-    installed, and torch runs everything else, every accelerator, fp16, and ``compile``.
-
-    Args:
-        net: the loaded network (the spec of its ``arch_name`` decides; torch for architectures without one).
-        device: the resolved device.
-        precision: the precision asked for ("fp16" is torch only).
-        compile: torch.compile asked for (torch only).
-    """
-    if device.type != "cpu" or compile or precision.strip().lower() == "fp16":
-        return "torch"
-    spec = get(as_sr_network(net).arch_name)
-    if spec is not None and spec.cpu_backend is not None and spec.cpu_backend in available_backends():
-        return spec.cpu_backend
-    return "torch"
-
-
 def make_runner(
     name: str,
     net: nn.Module,
@@ -116,6 +92,7 @@ def make_runner(
     hint: Hint = "latency",
     threads: int | None = None,
     use_cache: bool = True,
+    export: Callable[[], bytes] | None = None,
 ) -> Runner:
     """Build the runner of backend ``name`` for ``net`` (see :class:`Runner`).
 
@@ -132,6 +109,8 @@ def make_runner(
             "throughput"; ignored by ONNX Runtime.
         threads: intra-op threads; None = ``torch.get_num_threads()``.
         use_cache: read and write the on-disk cache (``${ESRGAN_CACHE_DIR:-~/.cache/esrgan}/compiled``).
+        export: returns ``net``'s dynamic-shape ONNX export, called on a cache miss only (several runners of one
+            network can share one export); None: the runner exports ``net`` itself.
 
     Raises:
         ValueError: unknown backend, unsupported precision or device.
@@ -146,16 +125,22 @@ def make_runner(
     if precision not in ("auto", "fp32", "bf16"):
         raise OptionsError(f"the {name} backend runs auto, fp32 or bf16, not {precision!r}")
     if hint not in ("latency", "throughput"):
-        raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
+        raise OptionsError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
     threads = torch.get_num_threads() if threads is None else threads
     if name == "onnxruntime":
         from esrgan.backends.onnxruntime import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(
-            net, precision=precision, static_shape=static_shape, threads=threads, use_cache=use_cache
+            net, precision=precision, static_shape=static_shape, threads=threads, use_cache=use_cache, export=export
         )
     from esrgan.backends.openvino import OpenVinoRunner
 
     return OpenVinoRunner(
-        net, precision=precision, static_shape=static_shape, hint=hint, threads=threads, use_cache=use_cache
+        net,
+        precision=precision,
+        static_shape=static_shape,
+        hint=hint,
+        threads=threads,
+        use_cache=use_cache,
+        export=export,
     )

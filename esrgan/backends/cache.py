@@ -11,6 +11,7 @@ it (each entry is about the size of the weights: 67 MB for realesrgan-x4plus).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import inspect
 import json
 import logging
@@ -85,6 +86,29 @@ def machine_tag() -> str:
         pass
     text = f"{platform.system()}|{platform.machine()}|{flags}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cpu_model() -> str:
+    """This CPU's model name ("model name" in /proc/cpuinfo; the processor type where there is none)."""
+    try:
+        for line in _CPUINFO.read_text(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def package_versions(names: tuple[str, ...] = ("torch", "onnx", "onnxruntime", "openvino")) -> dict[str, str | None]:
+    """Installed version of each distribution in ``names`` (None: not installed), read without importing it."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def cache_key(fields: Mapping[str, object]) -> str:

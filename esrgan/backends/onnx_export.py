@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from esrgan import __version__
-from esrgan.archs import as_sr_network
-from esrgan.errors import MissingPackageError, OptionsError
+from esrgan.archs import SRNetwork, as_sr_network
+from esrgan.errors import MissingPackageError, OptionsError, one_line
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,23 @@ def export_onnx_bytes(
     contract = as_sr_network(net)
     scale = int(contract.scale)
     multiple = int(contract.size_multiple)
-    channels = int(contract.num_in_ch)
-    shape = _trace_shape(channels, multiple, dynamic, example_shape)
+    shape = _trace_shape(contract, dynamic, example_shape)
 
     module = _Exportable(net, fp16=fp16)
     generator = torch.Generator().manual_seed(0)
     # Tracing must record real autograd-free ops: leave any inference_mode the caller is in.
     with torch.inference_mode(False), torch.no_grad():
         example = torch.rand(shape, generator=generator)
-        if exporter == "dynamo":
-            data = _export_dynamo(module, example, opset, dynamic)
-        else:
-            data = _export_torchscript(module, example, opset, dynamic)
+        try:
+            if exporter == "dynamo":
+                data = _export_dynamo(module, example, opset, dynamic)
+            else:
+                data = _export_torchscript(module, example, opset, dynamic)
+        except Exception as exc:  # some foreign networks (loaded through spandrel) do not trace: say so in a line
+            why = one_line(exc, limit=160)
+            raise OptionsError(
+                f"{contract.arch_name} does not export to ONNX with the {exporter} exporter ({why})"
+            ) from exc
 
     model = onnx.load_from_string(data)
     meta = {
@@ -143,15 +148,30 @@ def _check_opset(exporter: str, opset: int) -> None:
         raise OptionsError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
 
 
+def traced_sides(net: SRNetwork) -> tuple[int, int]:
+    """(height, width) of the example a dynamic export traces ``net`` with.
+
+    Not square, and batch 2 (:func:`_trace_shape`): the dynamo exporter would otherwise give equal sides one
+    symbol (so the graph would demand H == W) and specialise the batch to 1. 16 x 24 meets every size multiple up
+    to 8; larger multiples and minimum sides (networks loaded through spandrel) round it up.
+    """
+    multiple, minimum = int(net.size_multiple), int(net.min_size)
+
+    def side(n: int) -> int:
+        return -(-max(n, minimum) // multiple) * multiple
+
+    height, width = side(16), side(24)
+    return height, (width if width != height else side(height + 1))
+
+
 def _trace_shape(
-    channels: int, multiple: int, dynamic: bool, example_shape: tuple[int, int, int, int] | None
+    net: SRNetwork, dynamic: bool, example_shape: tuple[int, int, int, int] | None
 ) -> tuple[int, int, int, int]:
     """(B, C, H, W) of the example input the export traces: a fixed shape for a dynamic export, else
-    ``example_shape`` checked against the network's channels and size multiple."""
+    ``example_shape`` checked against the network's channels, size multiple and minimum side."""
+    channels, multiple, minimum = int(net.num_in_ch), int(net.size_multiple), int(net.min_size)
     if dynamic:
-        # Not square, and batch 2: the dynamo exporter would otherwise give equal sides one symbol (so the
-        # graph would demand H == W) and specialise the batch to 1. Multiples of 8 suit every size_multiple.
-        return (2, channels, 16, 24)
+        return (2, channels, *traced_sides(net))
     if example_shape is None:
         raise OptionsError("a static export needs example_shape=(B, C, H, W)")
     shape = tuple(int(s) for s in example_shape)
@@ -161,6 +181,8 @@ def _trace_shape(
         raise OptionsError(f"the network takes {channels} channels, example_shape has {shape[1]}")
     if shape[2] % multiple or shape[3] % multiple:
         raise OptionsError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+    if min(shape[2:]) < minimum:
+        raise OptionsError(f"height and width must be at least {minimum} for this network, got {shape[2:]}")
     return shape[0], shape[1], shape[2], shape[3]
 
 

@@ -9,6 +9,7 @@ which is why the cache key includes it. ONNX Runtime has no bf16 convolutions on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class OnnxRuntimeRunner(CompiledRunner):
         static_shape: (B, C, H, W) for one fixed input shape, or None for dynamic shapes.
         threads: intra-op threads (inter-op: 1, the graph is a chain).
         use_cache: read/write the compiled-model cache.
+        export: the network's ONNX export, shared with other runners (see :class:`CompiledRunner`).
     """
 
     name = "onnxruntime"
@@ -49,6 +51,7 @@ class OnnxRuntimeRunner(CompiledRunner):
         static_shape: tuple[int, int, int, int] | None = None,
         threads: int = 1,
         use_cache: bool = True,
+        export: Callable[[], bytes] | None = None,
     ) -> None:
         require_module("onnxruntime", "onnx")
         import onnxruntime as ort
@@ -56,7 +59,13 @@ class OnnxRuntimeRunner(CompiledRunner):
         self._ort = ort
         self._session: Any = None
         super().__init__(
-            net, precision=precision, static_shape=static_shape, threads=threads, use_cache=use_cache, options={}
+            net,
+            precision=precision,
+            static_shape=static_shape,
+            threads=threads,
+            use_cache=use_cache,
+            options={},
+            export=export,
         )
 
     def _version(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import nn
 from esrgan import device
 from esrgan.backends.onnx_export import INPUT_NAME, require_module
 from esrgan.backends.runner import CompiledRunner
+from esrgan.errors import OptionsError
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class OpenVinoRunner(CompiledRunner):
             streams share the threads; only pays off with parallel requests, which the engine does not make).
         threads: ``INFERENCE_NUM_THREADS``.
         use_cache: read/write the compiled-model cache.
+        export: the network's ONNX export, shared with other runners (see :class:`CompiledRunner`).
     """
 
     name = "openvino"
@@ -72,12 +75,13 @@ class OpenVinoRunner(CompiledRunner):
         hint: str = "latency",
         threads: int = 1,
         use_cache: bool = True,
+        export: Callable[[], bytes] | None = None,
     ) -> None:
         require_module("openvino", "openvino")
         import openvino as ov
 
         if hint not in OV_HINT:
-            raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
+            raise OptionsError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
         self._ov = ov
         self._core = shared_core()
         self._compiled: Any = None
@@ -90,6 +94,7 @@ class OpenVinoRunner(CompiledRunner):
             threads=threads,
             use_cache=use_cache,
             options={"hint": hint},
+            export=export,
         )
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ class CompiledRunner:
 
     Subclasses set :attr:`name` and :attr:`suffix` and implement :meth:`_version`, :meth:`_resolve_precision`,
     :meth:`_build` (from ONNX bytes, writing the cache entry if given a path), :meth:`_load` (from the cache
-    entry) and :meth:`_run` (one float32 array in, one out).
+    entry) and :meth:`_run` (one float32 array in, one out). ``export``: a function returning the network's ONNX
+    export (same dynamic or fixed shape), called only on a cache miss, so that several runners of one network
+    (the calibration builds three) export it once; None exports here.
 
     Attributes:
         name, precision ("fp32"/"bf16"), dtype, scale, size_multiple, in_channels, static_shape,
@@ -44,6 +47,7 @@ class CompiledRunner:
         threads: int,
         use_cache: bool,
         options: dict[str, object],
+        export: Callable[[], bytes] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
@@ -76,7 +80,10 @@ class CompiledRunner:
         self.cache_file = self._cache_entry(label, fields) if use_cache else None
         self.cache_hit = self.cache_file is not None and self._load_cached(self.cache_file)
         if not self.cache_hit:
-            onnx_model = export_onnx_bytes(net, dynamic=self.static_shape is None, example_shape=self.static_shape)
+            if export is not None:
+                onnx_model = export()
+            else:
+                onnx_model = export_onnx_bytes(net, dynamic=self.static_shape is None, example_shape=self.static_shape)
             self._build(onnx_model, self.cache_file)
         self.build_seconds = time.perf_counter() - started
         log.info(

@@ -36,7 +36,7 @@ from esrgan.bench.configs import (
 from esrgan.bench.jobs import plan, run_jobs
 from esrgan.bench.machine import CONV_CHANNELS, CONV_SIZE, ConvPeak, conv_peak, conv_peaks, machine_info, peak_for
 from esrgan.bench.measurement import FAILED, OK, SKIPPED, Job, Measurement, measure, photo, psnr
-from esrgan.bench.report import Row, Scaling, scaling, summarise
+from esrgan.bench.report import Row, Scaling, Versus, scaling, summarise, versus
 
 __all__ = [
     "CONV_CHANNELS",
@@ -52,6 +52,7 @@ __all__ = [
     "Measurement",
     "Row",
     "Scaling",
+    "Versus",
     "conv_peak",
     "conv_peaks",
     "default_configs",
@@ -67,4 +68,5 @@ __all__ = [
     "scaling",
     "summarise",
     "unavailable_reason",
+    "versus",
 ]

@@ -150,11 +150,21 @@ def unavailable_reason(config: Config) -> str | None:
     return None
 
 
-def default_configs() -> list[Config]:
-    """``plain``, ``default`` and ``fp32``, plus each optional backend that is installed here, and then ``torch``
-    too (the default backend, ``auto``, may pick an installed one: this row shows the torch engine beside it)."""
+def default_configs(native_bf16: bool | None = None, device: str = "cpu") -> list[Config]:
+    """``plain``, ``default`` and ``fp32`` (backend auto at fp32), then on the CPU every candidate backend ``auto``
+    chooses from, each by name at a fixed precision: ``<backend>+fp32`` for each installed backend and, on CPUs
+    with native bf16 (``native_bf16``; None asks this machine), ``torch+bf16`` and ``openvino+bf16``. So the table
+    shows the default beside the fastest fp32-exact row and the fastest row of any precision. On other devices
+    only the first three (the compiled backends run on the CPU)."""
     from esrgan.backends import available_backends
+    from esrgan.device import cpu_has_native_bf16
 
-    configs = [parse_config(name) for name in (PLAIN, "default", "fp32")]
-    installed = [parse_config(name) for name in available_backends() if name != "torch"]
-    return configs + ([parse_config("torch"), *installed] if installed else [])
+    if device.strip().lower() != "cpu":
+        return [parse_config(name) for name in (PLAIN, "default", "fp32")]
+    if native_bf16 is None:
+        native_bf16 = cpu_has_native_bf16()
+    installed = available_backends()
+    names = [PLAIN, "default", "fp32", *(f"{b}+fp32" for b in installed)]
+    if native_bf16:
+        names += [f"{b}+bf16" for b in installed if b != "onnxruntime"]  # ONNX Runtime: no bf16 on the CPU
+    return [parse_config(name) for name in names]

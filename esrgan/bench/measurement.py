@@ -106,6 +106,7 @@ class Measurement:
         warmup_seconds: wall time of the first call (includes one-off costs: kernel selection, export, compile).
         flops_per_pixel: the network's cost per input pixel (:func:`esrgan.models.flops.flops_per_input_pixel`).
         dtype: compute dtype ("fp32", "bf16"). tile: tile used (0 = whole image). backend, compiled: as run.
+        auto: how backend "auto" was decided ("measured", "cache" or "rule"; None: a backend was named).
         baseline_mib: resident memory after the model, input and engine were set up, before the first call.
         peak_mib: resident high-water mark from then on, through warm-up and timed calls.
         output_mib: size of one float32 output (part of the peak; it grows with the image whatever the tiling).
@@ -126,6 +127,7 @@ class Measurement:
     tile: int | None = None
     backend: str | None = None
     compiled: bool = False
+    auto: str | None = None
     threads: int | None = None
     device: str = "cpu"
     baseline_mib: float | None = None
@@ -165,7 +167,7 @@ def _measure(job: Job, result: Measurement, isolated: bool) -> Measurement:
     result.flops_per_pixel = flops_per_input_pixel(net, info.in_channels, size=8 * multiple)
     x = photo(job.width, job.height, info.in_channels)
     run, details = (_plain_runner if job.config.plain else _engine_runner)(net, job.config, x, job.device)
-    result.dtype, result.tile, result.backend, result.compiled = details
+    result.dtype, result.tile, result.backend, result.compiled, result.auto = details
     del net
     gc.collect()
 
@@ -203,7 +205,7 @@ def _timed(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> tupl
     return wall_clock() - wall, cpu_clock() - cpu, y
 
 
-_Details = tuple[str, int, str, bool]  # dtype, tile, backend, compiled
+_Details = tuple[str, int, str, bool, str | None]  # dtype, tile, backend, compiled, how auto was decided
 
 
 def _plain_runner(
@@ -225,7 +227,7 @@ def _plain_runner(
             y = net(pad_to_multiple(x, multiple).to(dev).contiguous())
             return y[..., : height * scale, : width * scale].clamp(0, 1).float().cpu()
 
-    return run, ("fp32", 0, "torch (plain)", False)
+    return run, ("fp32", 0, "torch (plain)", False, None)
 
 
 def _engine_runner(
@@ -237,7 +239,8 @@ def _engine_runner(
     options = config.engine_options(device)
     up = Upscaler.from_options(net, options)
     tile = up.tile_for(pad_to_multiple(x, up.size_multiple)) if up.tile == "auto" else int(up.tile)
-    return up, (DTYPE_NAMES.get(up.dtype, str(up.dtype)), tile, up.backend, options.compile)
+    auto = up.choice.source if options.backend == "auto" else None
+    return up, (DTYPE_NAMES.get(up.dtype, str(up.dtype)), tile, up.backend, options.compile, auto)
 
 
 class _MemoryProbe:

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from esrgan.backends.calibrate import FIDELITY
 from esrgan.bench.configs import PLAIN
 from esrgan.bench.machine import ConvPeak, peak_for
 from esrgan.bench.measurement import OK, Measurement
 
-__all__ = ["Row", "Scaling", "scaling", "summarise"]
+__all__ = ["Row", "Scaling", "Versus", "scaling", "summarise", "versus"]
 
 
 @dataclass
@@ -124,6 +125,69 @@ def scaling(rows: Sequence[Row]) -> list[Scaling]:
                 max(us),
                 max(us) / min(us),
                 max(extra) if extra else None,
+            )
+        )
+    return out
+
+
+@dataclass
+class Versus:
+    """One configuration (``default``) against the fastest other rows of the same model and size, counting only
+    rows within the fidelity bounds (:data:`esrgan.backends.calibrate.FIDELITY`).
+
+    Attributes:
+        exact: the fastest other row computing in fp32 within 1/255 of the plain output (None if there is none);
+            ``vs_exact``: this row's time / its time (<= 1.05: within 5%).
+        bounded: the fastest other row within the bounds of its precision (fp32: 1/255, else 50 dB), and
+            ``vs_bounded`` likewise.
+    """
+
+    model: str
+    size: str
+    row: Row
+    exact: Row | None
+    vs_exact: float | None
+    bounded: Row | None
+    vs_bounded: float | None
+
+
+def _exact(row: Row) -> bool:
+    return row.dtype == "fp32" and row.max_diff_255 is not None and row.max_diff_255 <= FIDELITY.max_diff_255
+
+
+def _bounded(row: Row) -> bool:
+    """fp32 rows are held to the 1/255 bound (a high PSNR does not excuse a wrong pixel), the others to 50 dB."""
+    if row.dtype == "fp32":
+        return _exact(row)
+    return row.psnr_db is not None and row.psnr_db >= FIDELITY.min_psnr_db
+
+
+def versus(rows: Sequence[Row], config: str = "default") -> list[Versus]:
+    """``config`` against the fastest fp32-exact row and the fastest row within the bounds, per model and size
+    (rows without a plain reference to compare outputs with are left out)."""
+    out = []
+    for row in rows:
+        if row.config != config or row.seconds is None:
+            continue
+        others = [
+            r
+            for r in rows
+            if (r.model, r.width, r.height) == (row.model, row.width, row.height)
+            and r.config not in (config, PLAIN)
+            and r.status == OK
+            and r.seconds
+        ]
+        exact = min((r for r in others if _exact(r)), key=lambda r: r.seconds or 0.0, default=None)
+        bounded = min((r for r in others if _bounded(r)), key=lambda r: r.seconds or 0.0, default=None)
+        out.append(
+            Versus(
+                row.model,
+                row.size,
+                row,
+                exact,
+                row.seconds / exact.seconds if exact and exact.seconds else None,
+                bounded,
+                row.seconds / bounded.seconds if bounded and bounded.seconds else None,
             )
         )
     return out

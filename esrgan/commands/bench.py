@@ -1,8 +1,11 @@
 """``esrgan bench``: time the engine against the plain fp32 forward, side by side in one run.
 
-Prints the machine's measured convolution peaks, then a table per model: configuration, input size, tile, time
-(median), warm-up, speed-up over ``plain`` (same run), achieved GFLOP/s, % of the conv peak of the same dtype,
-PSNR and max difference against the plain fp32 output, and peak memory. ``--linear`` instead reports µs per
+Prints the machine's measured convolution peaks, what backend ``auto`` chose for each model (measured once per
+model and machine, then cached: :mod:`esrgan.backends.calibrate`), then a table per model: configuration, input
+size, tile, time (median), warm-up, speed-up over ``plain`` (same run), achieved GFLOP/s, % of the conv peak of
+the same dtype, PSNR and max difference against the plain fp32 output, and peak memory, and how ``default``
+compares with the fastest rows within the fidelity bounds. ``--calibrate`` measures ``auto``'s candidates again
+and stops there. ``--linear`` instead reports µs per
 input pixel and memory over several sizes up to a tiled 1080p frame. The measurements are in
 :mod:`esrgan.bench`; each configuration runs in a fresh process of its own.
 """
@@ -15,11 +18,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from esrgan.defaults import DEFAULT_MODEL, FAST_MODEL
+from esrgan.defaults import BACKENDS, DEFAULT_MODEL, FAST_MODEL
 from esrgan.errors import OptionsError
 from esrgan.options import Range, arg_type
 
 if TYPE_CHECKING:
+    from esrgan.backends.calibrate import Choice
     from esrgan.bench import Config, ConvPeak, Row, Scaling
 
 DEFAULT_SIZES = {DEFAULT_MODEL: "256", FAST_MODEL: "320x180"}
@@ -92,6 +96,13 @@ def register(sub: Any) -> None:
         help="run every configuration in this process: starts faster, but memory figures and the "
         "allocator are then shared between configurations",
     )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure the candidates of backend auto for each model again (replacing the cached result), show "
+        "them, and stop (no benchmark). Without it, a model not yet calibrated on this machine is calibrated "
+        "first. ESRGAN_CALIBRATE=0 turns calibration off everywhere, =force redoes it on every run",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -121,10 +132,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     machine = bench.machine_info()
     _print(_machine_line(machine, args))
+    if args.calibrate:
+        _auto_choices(args, per_model, configs)
+        return 0
     peaks: list[ConvPeak] = []
     if not args.no_peak and torch.device(args.device).type == "cpu":
         peaks = bench.conv_peaks(args.threads)
         _print(_peaks_table(peaks))
+    _auto_choices(args, per_model, configs)
     all_rows = _run_tables(args, per_model, configs, peaks)
     scaling = bench.scaling(all_rows)  # only (model, config) pairs measured at two or more sizes
     if scaling:
@@ -164,11 +179,106 @@ def _run_tables(
             rows = bench.summarise(results, peaks)
             all_rows += rows
             bar.clear()
-            _print(_linear_table(model, rows) if args.linear else _model_table(model, rows))
+            _print(_linear_table(model, rows) if args.linear else _model_table(model, rows) + _versus_lines(rows))
             bar.refresh()
     finally:
         bar.close()
     return all_rows
+
+
+def _auto_choices(args: argparse.Namespace, per_model: dict[str, list[tuple[int, int]]], configs: list[Config]) -> None:
+    """Decide backend auto for each model here, before the jobs (which then read the cached result), and print
+    the candidates' timings: a calibration shows its progress here instead of inside a job. ``--calibrate``
+    measures again even where a result is cached."""
+    import torch
+
+    from esrgan.backends.calibrate import decide
+    from esrgan.inference.options import EngineOptions
+    from esrgan.inference.upscaler import call_side
+    from esrgan.models import load_model
+
+    if torch.device(args.device).type != "cpu":
+        if args.calibrate:
+            raise OptionsError("--calibrate measures the CPU backends: use --device cpu")
+        return
+    options = [c.engine_options(args.device) for c in configs if not c.plain]
+    sides = sorted({call_side(o.tile, o.tile_pad) for o in options if o.backend == "auto" and not o.compile})
+    if args.calibrate and not sides:
+        default = EngineOptions()
+        sides = [call_side(default.tile, default.tile_pad)]
+    for model in per_model if sides else ():
+        net, _info = load_model(model)
+        for side in sides:
+            choice = decide(
+                net,
+                backend="auto",
+                precision="auto",
+                device=torch.device("cpu"),
+                call_side=side,
+                mode="force" if args.calibrate else None,
+            )
+            _print(_calibration_table(model, side, choice))
+
+
+def _calibration_table(model: str, side: int, choice: Choice) -> str:
+    from esrgan.backends.calibrate import choose, outside_bounds
+
+    cal = choice.calibration
+    if cal is None:
+        return (
+            f"backend auto for {model}: {choice.backend} (the fixed rule: calibration is off, or nothing to choose)\n"
+        )
+    when = f"measured now in {cal.seconds:.1f} s ({cal.cpu_seconds or 0:.1f} s CPU)"
+    if choice.source != "measured":
+        when = f"measured {cal.created} in {cal.seconds:.1f} s, cached"
+    load = f", load {cal.load_average:.1f}" if cal.load_average is not None else ""
+    lines = [
+        f"backend auto for {model} (network calls of {side}x{side} px or less, {cal.threads} threads): "
+        f"{choice.backend}+{choice.precision}; {when} on a {cal.side}x{cal.side} tile{load}",
+        f"  ({choice.cache_file})",
+        "",
+        _row(["candidate", "s per tile", "max diff", "PSNR vs fp32", "build s", "verdict"]),
+        _row(["---"] * 6),
+    ]
+    chosen = {"auto": choose(cal.timings), "fp32": choose(cal.timings, "fp32")}
+    for t in cal.timings:
+        reason = outside_bounds(t)
+        picks = [f"chosen for precision {p}" for p, c in chosen.items() if c == t.candidate]
+        verdict = "; ".join(picks) if picks else (f"out: {reason}" if reason else "eligible")
+        lines.append(
+            _row(
+                [
+                    t.candidate.name,
+                    _num(t.seconds, "{:.3f}"),
+                    _num(t.max_diff_255, "{:.2f}/255"),
+                    _num(t.psnr_db, "{:.1f} dB"),
+                    f"{t.build_seconds:.1f}",
+                    verdict,
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+# Rows compared with the fastest rows within the bounds: backend auto at the default precision, and at fp32 (the
+# like-for-like check of the measured choice where the default runs bf16).
+VERSUS_CONFIGS = ("default", "fp32")
+
+
+def _versus_lines(rows: Sequence[Row]) -> str:
+    """How ``default`` and ``fp32`` compare with the fastest fp32-exact row and the fastest row within the bounds."""
+    from esrgan.bench import versus
+
+    lines = []
+    for v in (v for config in VERSUS_CONFIGS for v in versus(rows, config)):
+        parts = []
+        if v.exact is not None:
+            parts.append(f"{v.vs_exact:.2f}x the time of the fastest fp32-exact row ({v.exact.config})")
+        if v.bounded is not None and v.row.dtype != "fp32":  # an fp32 row is held to the exact rows only
+            parts.append(f"{v.vs_bounded:.2f}x that of the fastest row within the bounds ({v.bounded.config})")
+        if parts:
+            lines.append(f"- {_label(v.row)} {v.size}: " + ", ".join(parts))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _write_json(
@@ -213,7 +323,7 @@ def _configs(args: argparse.Namespace) -> list[Config]:
         return configs
     if args.linear:
         return [parse_config("default")]
-    return default_configs()
+    return default_configs(device=args.device)
 
 
 def _plan_sizes(args: argparse.Namespace) -> dict[str, list[tuple[int, int]]]:
@@ -239,8 +349,12 @@ def _machine_line(machine: dict[str, Any], args: argparse.Namespace) -> str:
         f"machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch {machine['torch']}, "
         f"{machine['torch_threads']} threads, native bf16: {'yes' if machine['native_bf16'] else 'no'}"
         + (f", load average {load[0]:.1f}" if load else "")
-        + f"\nsettings: median of {args.repeats} timed call(s) after {args.warmup} warm-up call(s), "
-        + ("all in this process" if args.in_process else "each configuration in a fresh process")
+        + (
+            ""
+            if args.calibrate
+            else f"\nsettings: median of {args.repeats} timed call(s) after {args.warmup} warm-up call(s), "
+            + ("all in this process" if args.in_process else "each configuration in a fresh process")
+        )
         + "\n"
     )
 
@@ -352,9 +466,15 @@ def _model_header(model: str, rows: Sequence[Row]) -> str:
 
 
 def _label(r: Row) -> str:
-    """The configuration's name, plus the dtype it resolved to when the name does not say (``default (fp32)``)."""
-    said = r.config == "plain" or not r.dtype or r.dtype in r.config.lower().split("+")
-    return r.config if said else f"{r.config} ({r.dtype})"
+    """The configuration's name, plus the backend and dtype it resolved to where the name does not say them
+    (``default (openvino bf16)``, ``fp32 (torch)``)."""
+    if r.config == "plain":
+        return r.config
+    tokens = r.config.lower().split("+")
+    backend = None if any(b in tokens for b in BACKENDS) else r.backend
+    dtype = None if r.dtype in tokens else r.dtype
+    shown = " ".join(v for v in (backend, dtype) if v)
+    return f"{r.config} ({shown})" if shown else r.config
 
 
 def _not_run(rows: Sequence[Row]) -> list[str]:

@@ -71,16 +71,18 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
         "--precision",
         choices=PRECISIONS,
         default=d(DEFAULT_PRECISION),
-        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16 (with --backend auto: where measured faster "
+        "within 50 dB), else fp32",
     )
     p.add_argument("--device", default=d("auto"), help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
         default=d(DEFAULT_BACKEND),
-        help="auto (default: the fastest measured for the model: openvino for compact models on the CPU when "
-        "installed, else torch), torch (any device), or onnxruntime / openvino on the CPU (compiled once, cached "
-        "in ~/.cache/esrgan/compiled)",
+        help="auto (default: on the CPU the fastest backend and precision within the fidelity bounds, measured "
+        "once per model and machine and cached; ESRGAN_CALIBRATE=0 skips measuring, =force redoes it; elsewhere "
+        "torch), torch (any device), or onnxruntime / openvino on the CPU (compiled once, cached in "
+        "~/.cache/esrgan/compiled)",
     )
     p.add_argument(
         "--compile",

@@ -6,6 +6,7 @@ the tables. ``-m bicubic`` scores MATLAB bicubic upscaling of the LR image, the 
 
     esrgan test -m realesrgan-x4plus --hr Set5/HR [--lr Set5/LR_bicubic/X4] --csv set5.csv
     esrgan test -opt options/test_bicubic_x4.yml [--set scale=2]
+    esrgan test -m MODEL --hr Set5/HR --degradation degrade_test_x4 --seed 0    (degraded LR made in memory)
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from esrgan.options import field_arg_type
 _OPTIONS = "esrgan.evaluation.options:TestOptions"
 
 if TYPE_CHECKING:
-    from esrgan.evaluation import ImageFailure, TestOptions
+    from collections.abc import Iterator
+
+    from esrgan.evaluation import ImageFailure, Pair, TestOptions
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,24 @@ def register(sub: Any) -> None:
         description="Score a model, or the bicubic baseline (-m bicubic), with PSNR/SSIM on the Y channel as SR "
         "papers do. Give one set with --hr [--lr] or several in a YAML file with -opt.",
     )
-    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file (options/test_*.yml)")
+    p.add_argument("-opt", "--opt", dest="opt", type=Path, help="YAML options file, or a shipped one's name "
+                   "(test_bicubic_x4; `esrgan options list`)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="set any option, e.g. --set scale=2 (repeatable; applied last)")  # fmt: skip
     p.add_argument("-m", "--model", help="built-in model name, weights file, or 'bicubic'")
     p.add_argument("--hr", type=Path, help="folder of HR (ground-truth) images")
     p.add_argument("--lr", type=Path, help="folder of LR images paired by file stem (default: made by bicubic)")
+    p.add_argument(
+        "--degradation",
+        metavar="NAME|FILE",
+        help="make the LR images with this degradation block instead of bicubic: a YAML file or a shipped block "
+        "(degrade_test_x4); the LR make_degraded_lr writes with the same --seed; with -opt, for every set",
+    )
+    p.add_argument(
+        "--seed",
+        type=field_arg_type("esrgan.evaluation.options:TestDatasetOptions", "seed"),
+        help="seed of the degraded LR images (default 0)",
+    )
     p.add_argument("--name", help="dataset label (default: the HR folder's name, or its parent's if that is HR)")
     p.add_argument("-s", "--scale", type=field_arg_type(_OPTIONS, "scale"), help="scale factor (default: the model's)")
     p.add_argument("--rgb", action="store_true", help="score RGB channels instead of Y")
@@ -67,11 +82,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
     """Merge the YAML file (if any), explicit flags, then ``--set`` overrides into validated :class:`TestOptions`."""
     from esrgan.evaluation import TestOptions
     from esrgan.options import apply_overrides, from_dict, read_options_file
+    from esrgan.shipped_options import resolve
 
     data: dict[str, Any] = {}
     source = "command line"
     if args.opt is not None:
-        data, source = read_options_file(args.opt), str(args.opt)
+        data, source = read_options_file(resolve(args.opt)), str(args.opt)
         if args.hr is not None or args.lr is not None:
             raise OptionsError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
     if args.hr is not None:
@@ -81,6 +97,14 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         data["datasets"] = [ds]
     elif args.lr is not None:
         raise OptionsError("--lr needs --hr (the ground truth)")
+    if args.lr is not None and args.degradation is not None:
+        raise OptionsError("--lr and --degradation exclude each other: LR images from files, or made from HR")
+    if args.seed is not None and args.degradation is None and args.opt is None:
+        raise OptionsError("--seed needs --degradation (the seed of the degraded LR images)")
+    made = {"degradation": args.degradation, "seed": args.seed}
+    for ds_data in data.get("datasets") or []:
+        if isinstance(ds_data, dict):  # anything else: from_dict names the problem
+            ds_data.update({k: v for k, v in made.items() if v is not None})
     flags = {
         "model": args.model,
         "scale": args.scale,
@@ -111,15 +135,12 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from esrgan.evaluation import Evaluation, Pair, format_summary, format_table, write_results
+    from esrgan.evaluation import Evaluation, format_summary, format_table, lr_source, write_results
 
     opts = options_from_args(args)
-    evaluation = Evaluation.prepare(opts)
-
-    def progress(pairs: list[Pair], name: str) -> Any:
-        return tqdm(pairs, desc=name, unit="img", disable=args.quiet, leave=False)
+    bars = _ImagesBar(args.quiet)
+    evaluation = Evaluation.prepare(opts, on_tile=bars.on_tile)
+    progress = bars.over
 
     channel = "Y" if opts.test_y_channel else "RGB"
     results = []
@@ -127,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         print(
             f"\n{result.name}: {opts.model} x{evaluation.scale}, {channel}, crop border {evaluation.crop_border}, "
-            f"{len(result.images)} images"
+            f"{len(result.images)} images, {lr_source(result)}"
         )
         print(format_table(result))
     if len(results) > 1:
@@ -147,3 +168,27 @@ def _status(failed: list[ImageFailure]) -> int:
         report_bug(with_traceback=False)
         return EXIT_BUG
     return EXIT_FAILED
+
+
+class _ImagesBar:
+    """A dataset's bar in images, moved in fractions of the image being upscaled (the engine's ``on_tile``), so a
+    model that takes minutes per image shows progress within it."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.index = 0
+
+    def over(self, pairs: list[Pair], name: str) -> Iterator[Pair]:
+        from esrgan.commands.progress import WorkBar
+
+        with WorkBar(name, len(pairs), "image", quiet=self.quiet) as self.bar:
+            for self.index, pair in enumerate(pairs):
+                self.bar.update(self.index)
+                yield pair
+            self.bar.update(len(pairs))
+        self.bar = None
+
+    def on_tile(self, done: float, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.index + done / total)

@@ -13,6 +13,8 @@ import argparse
 import logging
 from typing import Any
 
+from esrgan.errors import OutputExistsError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,10 +22,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "train",
         help="train an ESRGAN generator (PSNR stage, then GAN stage) from a YAML options file",
-        description="Train from a YAML options file (see options/train_*.yml). Outputs go to "
+        description="Train from a YAML options file (`esrgan options list` shows the shipped ones). Outputs go to "
         "<experiments_root>/<name>/: checkpoints, exported generators, samples, logs and curves.png.",
     )
-    p.add_argument("-opt", "--opt", required=True, metavar="YAML", help="options file, e.g. options/train_*.yml")
+    p.add_argument(
+        "-opt",
+        "--opt",
+        required=True,
+        metavar="YAML",
+        help="options file, or the name of a shipped one (e.g. train_ESRGAN_x4; `esrgan options list`)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -49,11 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     from esrgan.device import resolve_device
     from esrgan.options import load_options
+    from esrgan.shipped_options import resolve
     from esrgan.train.distributed import init_from_env, shutdown
     from esrgan.train.loop import NonFiniteLossError, RunExistsError, fit
     from esrgan.train.options import TrainOptions
 
-    opts = load_options(TrainOptions, args.opt, args.overrides)
+    opts = load_options(TrainOptions, resolve(args.opt), args.overrides)
     if args.name is not None:
         opts = dataclasses.replace(opts, name=args.name)  # __post_init__ checks the name again
     dist, device = init_from_env(resolve_device(opts.device))
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s%s", exc, hint)
         return 1
     except RunExistsError as exc:  # said in terms of this command's flags
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{exc.run_dir} already holds a run (checkpoints up to iteration {exc.iteration}): continue it with "
             "--resume auto, or start a new run with --name NEW_NAME"
         ) from None

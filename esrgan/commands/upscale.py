@@ -12,22 +12,29 @@ takes milliseconds and a few tens of MB.
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
-import os
-from collections.abc import Iterator
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esrgan.commands.batch import (
+    Report,
+    check_suffix,
+    collect_inputs,
+    plan_jobs,
+    refuse_collisions,
+    screen_headers,
+)
 from esrgan.commands.common import add_engine_args, engine_options, positive_float
+from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
-from esrgan.errors import NotFoundError, OptionsError, OutputError, OutputExistsError, is_expected, quote
+from esrgan.errors import NotFoundError, OptionsError, OutputError, OutputExistsError
 from esrgan.options import Range, arg_type
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from esrgan.image.probe import ImageHeader
+    from esrgan.commands.progress import Estimate, WorkBar
     from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
@@ -40,10 +47,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images, folders and globs",
-        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus).",
+        description="Upscale images with an ESRGAN-family model (default: the built-in realesrgan-x4plus). Without "
+        "-o, results go to ./results/ as NAME_x4.EXT (the input's format where it can hold what the image has).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", default="results", help="output folder (created) or, for one input, a file")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="results",
+        help="output folder (created) or, for one input, a file (default: results/ in the current folder)",
+    )
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
     p.add_argument(
         "--interp",
@@ -57,6 +70,12 @@ def register(sub: Any) -> None:
     p.add_argument("--ext", default="auto", choices=OUTPUT_FORMATS, help="output format (auto: as the input)")
     p.add_argument("--quality", type=arg_type(int, QUALITY), default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
+    p.add_argument(
+        "--strip-metadata",
+        action="store_true",
+        help="write no ICC profile or EXIF (default: kept where the output format holds them, orientation reset, "
+        "sizes updated)",
+    )
     p.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
@@ -73,191 +92,59 @@ def register(sub: Any) -> None:
         "; 0 = no limit)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    add_worker_args(p.add_argument_group("several workers (one per GPU, or Ray actors on a cluster)"))
     p.set_defaults(func=run)
 
 
-def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Expand files, folders and globs into (file, base folder) pairs, plus one message per pattern that matched
-    nothing. The base folder keeps sub-folder structure in the output for recursive runs."""
-    from esrgan.image.probe import IMAGE_EXTENSIONS
-
-    found: list[tuple[Path, Path]] = []
-    missing: list[str] = []
-    seen: set[Path] = set()
-
-    def add(path: Path, base: Path) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            found.append((path, base))
-
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            walker = path.rglob("*") if recursive else path.iterdir()
-            files = sorted(f for f in walker if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not files:
-                missing.append(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
-            for f in files:
-                add(f, path)
-        elif path.is_file():
-            add(path, path.parent)
-        else:
-            matches = sorted(glob.glob(pattern, recursive=recursive))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            if not files:
-                missing.append(f"{pattern}: no such file, folder or matching files")
-            for f in files:
-                add(f, f.parent)
-    return found, missing
-
-
-def plan_jobs(
-    found: list[tuple[Path, Path]], output: Path, suffix: str, single_file: bool
-) -> Iterator[tuple[Path, Path | None, str]]:
-    """Yield (source, output file or None, output folder-relative stem). The extension is decided per image
-    after reading it (alpha and bit depth matter), so only the folder and name are planned here."""
-    for source, base in found:
-        if single_file:
-            yield source, output, ""
-            continue
-        try:
-            rel = source.relative_to(base).parent
-        except ValueError:
-            rel = Path()
-        yield source, None, str(rel / f"{source.stem}{suffix}")
-
-
-def find_collisions(found: list[tuple[Path, Path, ImageHeader]], ext: str) -> list[list[Path]]:
-    """Groups of inputs that would be written to the same output file (``a/img.png`` and ``b/img.png`` into one
-    folder; ``img.png`` and ``img.jpg`` with ``--ext png``), in input order.
-
-    With ``--ext auto`` the output's format depends on what the image has (alpha or deep samples need PNG or
-    TIFF): it is planned from each input's header, and where the header does not tell (BMP's channels) the input
-    claims every name it could get, so that no collision is missed.
-    """
-    from esrgan.inference.naming import extension_for
-
-    claims: dict[tuple[str, str], list[Path]] = {}
-    pairs = [(source, base) for source, base, _ in found]
-    for (source, _, stem), (_, _, header) in zip(plan_jobs(pairs, Path(), "", False), found, strict=True):
-        alphas = [header.channels in (2, 4)] if header.channels is not None else [False, True]
-        deeps = [header.bit_depth > 8] if header.bit_depth is not None else [False, True]
-        for e in {extension_for(source, a, d, ext) for a in alphas for d in deeps}:
-            claims.setdefault((stem, e), []).append(source)
-    groups: dict[Path, list[Path]] = {}
-    for sources in claims.values():
-        if len(sources) > 1:
-            group = groups.setdefault(sources[0], [sources[0]])
-            group.extend(s for s in sources[1:] if s not in group)
-    return list(groups.values())
-
-
-class _Failures:
-    """Per-file failures of a batch: each input reported once, in one line (expected) or with its traceback
-    (a bug)."""
-
-    def __init__(self) -> None:
-        self.count = self.bugs = 0
-
-    def line(self, message: str, inputs: int = 1) -> None:
-        self.count += inputs
-        log.error("%s", message)
-
-    def report(self, source: Path, exc: Exception) -> None:
-        if not is_expected(exc):
-            self.count += 1
-            self.bugs += 1
-            log.critical("%s: unexpected error", source, exc_info=True)
-            return
-        message = _message(exc)
-        self.line(message if str(source) in message else f"{source}: {message}")
-
-    def status(self) -> int:
-        """Exit status: 3 if any failure was a bug, 1 if any file failed, else 0."""
-        from esrgan.exits import EXIT_BUG, EXIT_FAILED, EXIT_OK, report_bug
-
-        if self.bugs:
-            log.critical("%d of the failures above were unexpected errors (tracebacks above)", self.bugs)
-            report_bug(with_traceback=False)
-            return EXIT_BUG
-        return EXIT_FAILED if self.count else EXIT_OK
-
-
 def run(args: argparse.Namespace) -> int:
+    if args.suffix is not None:
+        check_suffix(args.suffix)
+    if STREAM in args.inputs or args.output == STREAM:
+        return _run_stream(args)
+    # Cheap checks first, before torch and the model load: paths, names, flags and every input's header.
+    found, missing = collect_inputs(args.inputs, args.recursive)
+    report = Report(_message)
+    for message in missing:
+        report.line(message)
+    if not found:
+        raise NotFoundError("nothing to upscale: no input exists")
+
     from esrgan.fileio import ensure_writable_folder
     from esrgan.image.probe import IMAGE_EXTENSIONS
 
-    # Cheap checks first, before torch and the model load: paths, names, flags and every input's header.
-    if args.suffix is not None:
-        check_suffix(args.suffix)
-    found, missing = collect_inputs(args.inputs, args.recursive)
-    failures = _Failures()
-    for message in missing:
-        failures.line(message)
-    if not found:
-        raise NotFoundError("nothing to upscale: no input exists")
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
         raise OptionsError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
     if single_file and output.resolve() == found[0][0].resolve():
         raise OutputError(f"{output}: output would overwrite the input; choose another -o")
-    options = engine_options(args)
     out_dir = output.parent if single_file else output
+    options = engine_options(args)  # checked before the model loads
+    check_worker_args(args)
     ensure_writable_folder(out_dir)
-    screened = _screen_headers(found, args.max_pixels, failures)
+    screened = screen_headers(found, args.max_pixels, report)
     if single_file:
         readable = [(source, base) for source, base, _ in screened]
     else:
-        readable = _refuse_collisions(screened, args.ext, out_dir, failures)
-    done = skipped = 0
+        readable = refuse_collisions(screened, args.ext, out_dir, report)
     if readable:
         inputs = {source.resolve() for source, _ in found}
-        done, skipped = _upscale_files(args, options, readable, inputs, output, single_file, failures)
-    log.info("upscaled %d, skipped %d, failed %d", done, skipped, failures.count)
-    return failures.status()
-
-
-def _screen_headers(
-    found: list[tuple[Path, Path]], max_pixels: int, failures: _Failures
-) -> list[tuple[Path, Path, ImageHeader]]:
-    """The inputs whose header is an image the package reads within ``--max-pixels``, with their headers; the
-    others reported."""
-    from esrgan.image.probe import check_image_file
-
-    readable = []
-    for source, base in found:
-        try:
-            header = check_image_file(source)
-        except Exception as exc:
-            failures.report(source, exc)
-            continue
-        if max_pixels and header.pixels > max_pixels:
-            failures.line(
-                f"{source}: {header.width}x{header.height} is {header.pixels / 1e6:.1f} MP, above --max-pixels "
-                f"{max_pixels}; pass --max-pixels 0 to allow any size"
-            )
-            continue
-        readable.append((source, base, header))
-    return readable
-
-
-def _refuse_collisions(
-    found: list[tuple[Path, Path, ImageHeader]], ext: str, out_dir: Path, failures: _Failures
-) -> list[tuple[Path, Path]]:
-    """``found`` without the inputs that would share an output file: each group reported in one line, and none
-    of its inputs upscaled (which one would win is no choice to make for the user)."""
-    refused: set[Path] = set()
-    for group in find_collisions(found, ext):
-        names = ", ".join(str(s) for s in group)
-        failures.line(
-            f"{names}: would be written to the same file in {out_dir}; none of them is upscaled (upscale them into "
-            "different -o folders, or their common folder with -r, which keeps sub-folders)",
-            inputs=len(group),
-        )
-        refused.update(group)
-    return [(source, base) for source, base, _ in found if source not in refused]
+        pixels = {source: header.pixels for source, _, header in screened}
+        _upscale_files(args, options, readable, inputs, output, single_file, pixels, report)
+    seconds = time.perf_counter() - report.started
+    if single_file and report.done:
+        log.info("wrote %s", output.resolve())
+    elif report.done:
+        log.info("wrote %d image(s) to %s", report.done, out_dir.resolve())
+    log.info(
+        "upscaled %d, skipped %d, failed %d in %.1f s (%.2f img/s)",
+        report.done,
+        report.skipped,
+        report.failed,
+        seconds,
+        report.done / max(seconds, 1e-9),
+    )
+    return report.status()
 
 
 def _upscale_files(
@@ -267,52 +154,201 @@ def _upscale_files(
     inputs: set[Path],
     output: Path,
     single_file: bool,
-    failures: _Failures,
-) -> tuple[int, int]:
-    """Load the model and upscale ``found`` (files whose headers passed), reporting each failure and going on.
-
-    Returns:
-        (images written, images skipped because their output exists).
-    """
-    from tqdm import tqdm
-
-    from esrgan.inference import Upscaler
-
-    net, scale = _load_network(args)
+    pixels: dict[Path, int],
+    report: Report,
+) -> None:
+    """Load the model and upscale ``found`` (the inputs whose headers passed), here or on workers."""
+    net, scale, name = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
-    tiles = _TileBar(args.quiet)
-    upscaler = Upscaler.from_options(net, options, on_tile=tiles.update)
-    log.info("device %s, precision %s, tile %s", upscaler.device, str(upscaler.dtype).replace("torch.", ""), args.tile)
     out_dir = output.parent if single_file else output
-    done = skipped = 0
+    tasks = [
+        (source, target or out_dir / stem, target is None)
+        for source, target, stem in plan_jobs(found, output, suffix, single_file)
+    ]
+    if wants_workers(args):
+        _run_on_workers(args, net, options, tasks, outscale, max(float(scale), outscale), inputs, report)
+    else:
+        _run_here(args, net, name, options, tasks, outscale, inputs, pixels, report)
+
+
+Task = tuple[Path, Path, bool]  # source, output file (without its extension when the bool is set), name only
+STREAM = "-"  # as an input: standard input; as -o: standard output
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    """One image from standard input (``-``) or to standard output (``-o -``), or both: a filter in a pipe.
+
+    Standard output then carries the encoded image only (format: --ext, or the input's with ``auto``); logs and
+    progress go to standard error. Files named on the command line are read and written as usual."""
+    import sys
+
+    from esrgan.errors import LimitError
+    from esrgan.image import IMAGE_EXTENSIONS, check_encoded, write_encoded
+    from esrgan.inference import Upscaler
+    from esrgan.inference.files import InputTooLargeError, OutputTooLargeError, upscale_bytes
+
+    if len(args.inputs) != 1:
+        what = "- (standard input)" if STREAM in args.inputs else "-o - (standard output)"
+        raise OptionsError(f"{what} takes exactly one image; {len(args.inputs)} inputs were given")
+    if wants_workers(args):
+        raise OptionsError("standard input and output are upscaled here: drop --ray / --workers / the device list")
+    source = args.inputs[0]
+    if source == STREAM:
+        if sys.stdin.isatty():
+            raise OptionsError("- reads an image from standard input, which is a terminal: pipe one in (< photo.jpg)")
+        data, name = sys.stdin.buffer.read(), "stdin"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise NotFoundError(f"{source}: no such file")
+        data, name = path.read_bytes(), path.stem
+    header = check_encoded(data, name)  # before the model loads: a bomb or another format is refused at once
+    if args.max_pixels and header.pixels > args.max_pixels:
+        raise LimitError(_message(InputTooLargeError(Path(name), header.pixels, args.max_pixels)))
+    options = engine_options(args)
+    target = None if args.output == STREAM else Path(args.output)
+    ext = args.ext
+    if target is not None and target.suffix.lower() in IMAGE_EXTENSIONS:
+        ext = target.suffix.lower()  # -o FILE: its own format
+    net, scale, _ = _load_network(args)
+    outscale = args.outscale if args.outscale is not None else float(scale)
+    progress = _ImageProgress(args.quiet)
+    upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    progress.start(name, 0.0)
+    try:
+        result = upscale_bytes(
+            data,
+            upscaler,
+            name=name,
+            ext=ext,
+            outscale=outscale,
+            alpha_mode=args.alpha,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            max_output_pixels=args.max_output_pixels,
+            keep_metadata=not args.strip_metadata,
+        )
+    except (InputTooLargeError, OutputTooLargeError) as exc:
+        raise LimitError(_message(exc)) from exc
+    finally:
+        progress.close()
+    if target is None:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+        log.info("%s -> standard output (%dx%d %s)", source, result.width, result.height, result.ext.lstrip("."))
+        return 0
+    if target.suffix.lower() not in IMAGE_EXTENSIONS:  # a folder
+        suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+        target = target / f"{name}{suffix}{result.ext}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_encoded(target, result.data)
+    log.info("%s -> %s (%dx%d)", source, target, result.width, result.height)
+    return 0
+
+
+def _run_here(
+    args: argparse.Namespace,
+    net: nn.Module,
+    name: str,
+    options: EngineOptions,
+    tasks: list[Task],
+    outscale: float,
+    inputs: set[Path],
+    pixels: dict[Path, int],
+    report: Report,
+) -> None:
+    """The files one by one on this process's device, each with its tile bar; the job's estimate (the model
+    ``name``'s cost, the speed of the first tile) before a long one."""
+    from esrgan.commands.progress import Status
+    from esrgan.inference import Upscaler
+
+    progress = _ImageProgress(args.quiet)
+    with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
+        upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
+    progress.estimate = _estimate(upscaler, name, [pixels[s] for s, _, _ in tasks], options.ensemble)
+    report.started = time.perf_counter()
     written: set[Path] = set()  # outputs of this run: a later input never replaces one (find_collisions plans it)
-    bar = tqdm(list(plan_jobs(found, output, suffix, single_file)), desc="images", unit="img", disable=args.quiet)
-    for source, target, stem in bar:
+    for number, (source, target, name_only) in enumerate(tasks, start=1):
+        label = source.name if len(tasks) == 1 else f"{source.name} ({number}/{len(tasks)})"
+        progress.start(label, pixels[source] * progress.estimate.flops_per_pixel)
         try:
-            result = _upscale_one(args, upscaler, source, target or out_dir / stem, target is None, outscale, inputs,
-                                  written)  # fmt: skip
+            result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs, written)
         except Exception as exc:  # one bad file must not stop the batch: reported with its path, and on we go
-            failures.report(source, exc)
-            continue
-        finally:
-            tiles.close()
-        if result.skipped:
-            skipped += 1
-            log.info("%s: skipped, %s exists", source, result.target)
+            report.file(source, None, exc)
         else:
-            done += 1
-            written.add(result.target.resolve())
-            log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
-    if single_file and done:
-        log.info("wrote %s", output.resolve())
-    elif done:
-        log.info("wrote %d image(s) to %s", done, out_dir.resolve())
-    return done, skipped
+            report.file(source, result, None)
+            if not result.skipped:
+                written.add(result.target.resolve())
+        finally:
+            progress.close()
 
 
-def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
-    """The network of ``-m`` or ``--interp`` and its scale, logged."""
+def _run_on_workers(
+    args: argparse.Namespace,
+    net: nn.Module,
+    options: EngineOptions,
+    tasks: list[Task],
+    outscale: float,
+    factor: float,
+    inputs: set[Path],
+    report: Report,
+) -> None:
+    """The files over several workers (--ray, or a device list): read and written here, upscaled and encoded by
+    the workers (:mod:`esrgan.cluster.images`), reported in input order as :func:`_run_here` reports them."""
+    from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+    from esrgan.cluster.images import FileTask, ImageJob, upscale_files_on
+    from esrgan.cluster.worker import replay
+    from esrgan.commands.progress import WorkBar
+
+    job = ImageJob(
+        EngineSpec(NetworkRecipe.of(net), options), outscale, args.alpha, args.quality, not args.strip_metadata
+    )
+    files = [FileTask(source, target, args.ext if name_only else None) for source, target, name_only in tasks]
+    with scheduler_from(args, job) as scheduler:
+        info = scheduler.stats[0].info
+        log.info("%d workers: %s", len(scheduler.stats), ", ".join(f"{k} {v}" for k, v in info.settings.items()))
+        report.started = time.perf_counter()
+        with WorkBar("images", len(files), "image", quiet=args.quiet) as bar:
+
+            def one_done() -> None:
+                bar.update(bar.done + 1)
+
+            outcomes = upscale_files_on(
+                scheduler,
+                files,
+                max_pixels=args.max_pixels,
+                max_output_pixels=args.max_output_pixels,
+                factor=factor,
+                existing="skip" if args.skip_existing else "overwrite",
+                inputs=inputs,
+                on_done=one_done,
+            )
+            for outcome in outcomes:
+                replay(outcome.records)
+                report.file(outcome.task.source, outcome.result, outcome.error)
+        log_summary(scheduler, "images")
+
+
+def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:
+    """The network of ``-m`` or ``--interp``, its scale and its name, logged."""
+    from esrgan.commands.progress import Status
+
+    with Status(f"loading {args.interp or args.model}", args.quiet) as loading:
+        net, info = _read_network(args)
+    log.info(
+        "model %s (%s x%d, %.1fM parameters, %s) loaded in %.1f s",
+        info.name or info.path,
+        info.arch,
+        info.scale,
+        info.num_params / 1e6,
+        info.source_format,
+        loading.seconds,
+    )
+    return net, info.scale, str(info.name or Path(info.path).name)
+
+
+def _read_network(args: argparse.Namespace) -> tuple[nn.Module, Any]:
     from esrgan.models import load_model
 
     if args.interp:
@@ -326,15 +362,7 @@ def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int]:
         info = infos[0]
     else:
         net, info = load_model(args.model)
-    log.info(
-        "model %s (%s x%d, %.1fM parameters, %s)",
-        info.name or info.path,
-        info.arch,
-        info.scale,
-        info.num_params / 1e6,
-        info.source_format,
-    )
-    return net, info.scale
+    return net, info
 
 
 def _upscale_one(
@@ -365,6 +393,7 @@ def _upscale_one(
         existing="skip" if args.skip_existing else "overwrite",
         inputs=inputs,
         written=written,
+        keep_metadata=not args.strip_metadata,
     )
 
 
@@ -379,8 +408,7 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, OutputTooLargeError):
         return (
             f"{exc.path}: the output would be {exc.width}x{exc.height} ({exc.pixels / 1e6:.1f} MP), above "
-            f"--max-output-pixels {exc.limit}; "
-            "lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
+            f"--max-output-pixels {exc.limit}; lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
         )
     if isinstance(exc, OverwritesInputError):
         return f"{exc.source}: output {exc.target} would overwrite an input; change -o or --suffix"
@@ -389,30 +417,55 @@ def _message(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def check_suffix(suffix: str) -> None:
-    """Refuse a ``--suffix`` that would move outputs out of their folder (a path separator or a lone '..')."""
-    if any(sep in suffix for sep in ("/", "\\", os.sep, os.altsep or "/")) or "\0" in suffix:
-        raise OptionsError(f"--suffix {quote(suffix)} must not contain a path separator: it is added to file names")
+class _ImageProgress:
+    """The tile bar of the image being upscaled, and the job's time estimate.
 
-
-class _TileBar:
-    """A progress bar over the tiles of one image, shown only for images of more than one tile."""
+    The engine calls :meth:`on_tile` with ``(0, total)`` before its first network call, whole numbers after each
+    call and fractions while one runs; a new ``(0, total)`` starts its next call (the alpha plane). The speed of
+    the first call of the first image upscaled is the job's measured speed.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar: Any = None
+        self.estimate: Estimate | None = None
+        self.label = ""
+        self.work = 0.0  # FLOPs of one network call on the current image
+        self.bar: WorkBar | None = None
+        self.call_started = 0.0
+        self.calls = 0  # network calls started since the job began
 
-    def update(self, done: int, total: int) -> None:
-        if self.quiet or total <= 1:
-            return
+    def start(self, label: str, work: float) -> None:
+        self.label, self.work = label, work
+
+    def on_tile(self, done: float, total: int) -> None:
+        from esrgan.commands.progress import WorkBar
+
+        if done == 0:
+            self.calls += 1
+            self.call_started = time.perf_counter()
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
-        self.bar.n = done
-        self.bar.refresh()
+            self.bar = WorkBar(self.label, total, "tile", quiet=self.quiet)
+        self.bar.update(done, total)
+        if self.estimate is not None and self.calls == 1 and done > 0:
+            seconds = time.perf_counter() - self.call_started
+            self.estimate.measured(self.work * done / total, seconds, first_tile_done=done >= 1)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _estimate(upscaler: Upscaler, name: str, sizes: list[int], ensemble: bool) -> Estimate:
+    """The job's time estimate: the inputs' pixels (``sizes``) x the model's cost per pixel."""
+    from esrgan.commands.progress import Estimate
+    from esrgan.defaults import FAST_MODEL
+    from esrgan.models import zoo
+
+    per_pixel = upscaler.flops_per_pixel * (8 if ensemble else 1)
+    fast = zoo.find_builtin(FAST_MODEL)
+    faster = ""
+    if fast is not None and name != fast.name and upscaler.flops_per_pixel > 2 * fast.gflop_per_megapixel * 1e3:
+        ratio = upscaler.flops_per_pixel / (fast.gflop_per_megapixel * 1e3)
+        faster = f"-m {fast.name} is {ratio:.0f}x faster per pixel (made for anime and video: softer on photos)"
+    return Estimate(sum(sizes) * per_pixel, name, per_pixel, upscaler.device.type == "cpu", faster)

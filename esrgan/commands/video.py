@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args, engine_options
+from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -27,6 +30,13 @@ from esrgan.options import field_arg_type
 
 # Imported when a value is parsed (esrgan.video imports PyAV and torch).
 _SETTINGS, _ENCODE = "esrgan.video.settings:VideoSettings", "esrgan.video.settings:EncodeSettings"
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from esrgan.commands.progress import Estimate, WorkBar
+    from esrgan.inference import EngineOptions, Upscaler
+    from esrgan.video import VideoResult, VideoSettings
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +147,13 @@ def register(subparsers: Any) -> None:
     )
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    add_worker_args(p.add_argument_group("several workers: segments spread over GPUs, or Ray actors on a cluster"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from esrgan import video
-    from esrgan.inference import Upscaler
+    from esrgan.commands.progress import Status
     from esrgan.models import load_model
 
     with _as_flags(video.VideoError):
@@ -152,26 +163,14 @@ def run(args: argparse.Namespace) -> int:
             video.EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt), dst
         )
         options = engine_options(args)
+        check_worker_args(args)
         info = video.probe_video(src)
-        net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
-        upscaler = Upscaler.from_options(net, options)
-        log.info(
-            "%s: %dx%d %s, %s fps%s → %s with %s (x%d) on %s",
-            src,
-            info.width,
-            info.height,
-            info.codec,
-            f"{float(info.frame_rate):.3g}",
-            f", {info.num_frames} frames" if info.num_frames else "",
-            dst,
-            model.name or model.path,
-            model.scale,
-            upscaler.device,
-        )
+        with Status(f"loading {args.model or DEFAULT_MODEL}", args.quiet):
+            net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
         settings = video.VideoSettings(
-            scale=int(upscaler.scale),
+            scale=model.scale,
             outscale=args.outscale,
-            channels=upscaler.in_channels or 3,
+            channels=model.in_channels,
             encode=encode,
             start=args.start,
             duration=args.duration,
@@ -179,22 +178,80 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch,
             resume=args.resume,
         )
-        # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
-        engine = {"model": model.sha256, **upscaler.resolved_settings()}
-        with _ProgressBar(dst.name, quiet=args.quiet) as bar:
-            result = video.upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+        about = (
+            f"{src}: {info.width}x{info.height} {info.codec}, {float(info.frame_rate):.3g} fps"
+            f"{f', {info.num_frames} frames' if info.num_frames else ''} → {dst} with {model.name or model.path} "
+            f"(x{model.scale})"
+        )
+        frame_pixels = info.width * info.height
+        with _ProgressBar(dst.name, quiet=args.quiet, batch=args.batch, frame_pixels=frame_pixels) as bar:
+            if wants_workers(args):
+                result, workers = _run_on_workers(args, net, options, model.sha256, src, dst, settings, bar, about)
+            else:
+                name = model.name or Path(str(model.path)).name
+                result, workers = _run_here(net, options, (model.sha256, name), src, dst, settings, bar, about), 1
     fps = (result.frames - result.resumed_frames) / max(result.seconds, 1e-9)
+    share = 100 * result.network_seconds / max(result.seconds * workers, 1e-9)
     log.info(
-        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of the time)",
+        "wrote %s: %d frames %dx%d in %.1f s (%.2f frames/s; network %.0f%% of %s)",
         result.output,
         result.frames,
         result.width,
         result.height,
         result.seconds,
         fps,
-        100 * result.network_seconds / max(result.seconds, 1e-9),
+        share,
+        f"{workers} workers' time" if workers > 1 else "the time",
     )
     return 0
+
+
+def _run_here(
+    net: nn.Module,
+    options: EngineOptions,
+    model: tuple[str, str],
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> VideoResult:
+    """The whole video in this process, on its one device; ``model``: its hash and name. The frame bar moves with
+    the engine's progress inside each frame, and a long job gets its estimate."""
+    from esrgan.commands.progress import Status
+    from esrgan.inference import Upscaler
+    from esrgan.video import upscale_video
+
+    with Status("preparing the engine", bar.quiet):  # a compiled backend exports and compiles here (once)
+        upscaler = Upscaler.from_options(net, options, on_tile=bar.on_tile)
+    bar.estimate = _estimate(upscaler, model[1], bar.frame_pixels)
+    log.info("%s on %s", about, upscaler.device)
+    # What the built engine really runs with (auto resolved), so a resumed run never mixes engines.
+    engine = {"model": model[0], **upscaler.resolved_settings()}
+    return upscale_video(src, dst, upscaler, settings, engine=engine, progress=bar.update)
+
+
+def _run_on_workers(
+    args: argparse.Namespace,
+    net: nn.Module,
+    options: EngineOptions,
+    model: str,
+    src: Path,
+    dst: Path,
+    settings: VideoSettings,
+    bar: _ProgressBar,
+    about: str,
+) -> tuple[VideoResult, int]:
+    """The video's segments over several workers (--ray, or a device list), joined here
+    (:mod:`esrgan.cluster.video`); returns the result and the number of workers."""
+    from esrgan.cluster.engine import EngineSpec, NetworkRecipe
+    from esrgan.cluster.video import SegmentJob, upscale_video_on
+
+    with scheduler_from(args, SegmentJob(EngineSpec(NetworkRecipe.of(net), options))) as scheduler:
+        log.info("%s on %d workers", about, len(scheduler.stats))
+        result = upscale_video_on(scheduler, src, dst, settings, model=model, progress=bar.update)
+        log_summary(scheduler, "segments")
+    return result, len(scheduler.stats)
 
 
 def as_flags(message: str) -> str:
@@ -214,13 +271,26 @@ def _as_flags(error: type[Exception]) -> Iterator[None]:
 
 
 class _ProgressBar:
-    """tqdm bar in frames, created at the first report so that frames done before a resume count as the start,
-    not as speed; the total is unknown (None) for containers that do not state it."""
+    """The frames bar: created at the first report, so that frames done before a resume count as the start, not as
+    speed; moved in fractions of the batch being upscaled (the engine's ``on_tile``), so a 30-second frame shows
+    progress too. The total is unknown (None) for containers that do not state it. The speed of the first
+    network call is the job's measured speed (:class:`esrgan.commands.progress.Estimate`).
 
-    def __init__(self, name: str, *, quiet: bool) -> None:
-        self.name = name
-        self.quiet = quiet
-        self.bar: Any = None
+    Args:
+        name: the output's name.
+        quiet: show nothing.
+        batch: frames per network call.
+        frame_pixels: pixels of an input frame.
+    """
+
+    def __init__(self, name: str, *, quiet: bool, batch: int, frame_pixels: int) -> None:
+        self.name, self.quiet, self.batch, self.frame_pixels = name, quiet, batch, frame_pixels
+        self.bar: WorkBar | None = None
+        self.estimate: Estimate | None = None
+        self.frames = 0  # frames done
+        self.total: int | None = None
+        self.calls = 0
+        self.call_started = 0.0
 
     def __enter__(self) -> _ProgressBar:
         return self
@@ -230,8 +300,32 @@ class _ProgressBar:
             self.bar.close()
 
     def update(self, done: int, total: int | None) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
+        from esrgan.commands.progress import WorkBar
 
-            self.bar = tqdm(total=total, initial=done, unit="frame", disable=self.quiet, desc=self.name)
-        self.bar.update(done - self.bar.n)
+        if self.bar is None:
+            self.bar = WorkBar(self.name, total, "frame", quiet=self.quiet, initial=done)
+            if self.estimate is not None:
+                self.estimate.total_flops *= max((total or 0) - done, 0)  # the work of one frame until now
+        self.frames, self.total = done, total
+        self.bar.update(done, total)
+
+    def on_tile(self, done: float, total: int) -> None:
+        if done == 0:
+            self.calls += 1
+            self.call_started = time.perf_counter()
+        if self.bar is None:
+            return
+        frames = min(self.batch, self.total - self.frames) if self.total else self.batch
+        self.bar.update(self.frames + frames * done / total)
+        if self.estimate is not None and self.calls == 1 and done > 0:
+            flops = self.estimate.flops_per_pixel * self.frame_pixels * frames * done / total
+            self.estimate.measured(flops, time.perf_counter() - self.call_started, first_tile_done=done >= 1)
+
+
+def _estimate(upscaler: Upscaler, name: str, frame_pixels: int) -> Estimate:
+    """The work of one frame, multiplied by the frames left at the first report (:meth:`_ProgressBar.update`)."""
+    from esrgan.commands.progress import Estimate
+
+    faster = "" if name == FAST_MODEL else f"-m {FAST_MODEL} is made for video and costs ~30x less per pixel"
+    on_cpu = upscaler.device.type == "cpu"
+    return Estimate(frame_pixels * upscaler.flops_per_pixel, name, upscaler.flops_per_pixel, on_cpu, faster)

@@ -33,10 +33,11 @@ from esrgan.datasets.common import (
     parallel_map,
     write_png,
 )
-from esrgan.degradations import DegradationOptions, degraded_lr
+from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.fileio import write_text_atomic
-from esrgan.image import decode_rgb, list_images, to_float
+from esrgan.image import list_images
 from esrgan.options import Range, arg_type, load_options, to_dict
+from esrgan.shipped_options import resolve
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ def degrade_file(
     hr: Path, output: Path, opts: DegradationOptions, scale: int, seed: int, overwrite: bool
 ) -> tuple[str, dict[str, Any]]:
     """Write the degraded LR image of one HR file; returns (its stem, the record of its draws)."""
-    img = to_float(decode_rgb(np.fromfile(hr, dtype=np.uint8), str(hr)))
-    lr, record = degraded_lr(img, opts, scale, seed, hr.stem)
+    lr, record = degraded_lr_file(hr, opts, scale, seed)
     write_png(output / f"{hr.stem}.png", np.ascontiguousarray(lr[:, :, ::-1]), 3, overwrite)  # OpenCV writes BGR
     return hr.stem, record
 
@@ -62,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of HR images")
     parser.add_argument("output", type=Path, help="folder for the LR images (<stem>.png) and degradations.json")
-    parser.add_argument("--options", type=Path, required=True, help="YAML degradation block (DegradationOptions)")
+    parser.add_argument(
+        "--options",
+        type=Path,
+        required=True,
+        help="YAML degradation block (DegradationOptions), or a shipped one's name (degrade_test_x4)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a key of the block, value read as YAML (repeatable)")  # fmt: skip
     parser.add_argument(
@@ -75,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     try:
-        opts = load_options(DegradationOptions, args.options, args.overrides)
+        opts = load_options(DegradationOptions, resolve(args.options), args.overrides)
         files = list_images(args.input)
         check_unique_stems(files, "LR images")
         stems = [p.stem for p in files]

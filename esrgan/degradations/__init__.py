@@ -14,7 +14,7 @@ sharpens (B, C, H, W) tensors on any device. Training data: :class:`esrgan.data.
 
 from esrgan.degradations.options import DegradationOptions
 from esrgan.degradations.pipeline import degrade, describe
-from esrgan.degradations.testset import degraded_lr
+from esrgan.degradations.testset import degraded_lr, degraded_lr_file
 from esrgan.degradations.usm import USMSharp, usm_sharp
 
-__all__ = ["DegradationOptions", "USMSharp", "degrade", "degraded_lr", "describe", "usm_sharp"]
+__all__ = ["DegradationOptions", "USMSharp", "degrade", "degraded_lr", "degraded_lr_file", "describe", "usm_sharp"]

@@ -7,15 +7,17 @@ depend on the order of the images, on which other images are in the folder, or o
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from esrgan.degradations.options import DegradationOptions
 from esrgan.degradations.pipeline import degrade
+from esrgan.image import decode_rgb, to_float
 from esrgan.image.resize import mod_crop
 
-__all__ = ["degraded_lr", "image_rng"]
+__all__ = ["degraded_lr", "degraded_lr_file", "image_rng"]
 
 
 def image_rng(seed: int, name: str) -> np.random.Generator:
@@ -44,3 +46,18 @@ def degraded_lr(
         raise ValueError(f"{name}: the image ({hr.shape[0]}x{hr.shape[1]}) is smaller than the scale {scale}")
     lr, record = degrade(img, opts, scale, image_rng(seed, name))
     return np.round(lr * 255.0).astype(np.uint8), record
+
+
+def degraded_lr_file(hr: Path, opts: DegradationOptions, scale: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The degraded LR image of one HR file, named by its stem: what ``python -m esrgan.datasets.make_degraded_lr``
+    writes and what ``esrgan test`` scores with a degradation (one function, so both are the same bits).
+
+    The file is decoded as (H, W, 3) RGB in its stored depth (gray replicated, alpha dropped) and degraded by
+    :func:`degraded_lr`. Returns ((H // scale, W // scale, 3) uint8 RGB, the record of the draws).
+
+    Raises:
+        ValueError: the file is unreadable or smaller than the scale.
+        FileNotFoundError: no such file.
+    """
+    img = to_float(decode_rgb(np.fromfile(hr, dtype=np.uint8), str(hr)))
+    return degraded_lr(img, opts, scale, seed, hr.stem)

@@ -13,6 +13,7 @@ LR images is :mod:`esrgan.image.resize`.
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
+    Degradation,
     ImageFailure,
     ImageScore,
     Pair,
@@ -20,17 +21,26 @@ from esrgan.evaluation.protocol import (
     bicubic_sr,
     engine_sr,
     list_pairs,
+    load_degradation,
     load_pair,
     load_uint8,
     luma_u8,
     score_image,
 )
-from esrgan.evaluation.report import format_summary, format_table, results_csv, results_json, write_results
+from esrgan.evaluation.report import (
+    format_summary,
+    format_table,
+    lr_source,
+    results_csv,
+    results_json,
+    write_results,
+)
 from esrgan.evaluation.run import Evaluation, check_outputs, make_sr
 
 __all__ = [
     "BICUBIC",
     "DatasetScore",
+    "Degradation",
     "Evaluation",
     "ImageFailure",
     "ImageScore",
@@ -44,8 +54,10 @@ __all__ = [
     "format_summary",
     "format_table",
     "list_pairs",
+    "load_degradation",
     "load_pair",
     "load_uint8",
+    "lr_source",
     "luma_u8",
     "make_sr",
     "results_csv",

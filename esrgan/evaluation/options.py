@@ -23,6 +23,24 @@ class TestDatasetOptions:
     name: str  # label in tables and output files, e.g. Set5
     hr: Path  # folder of HR (ground-truth) images
     lr: Path | None = None  # folder of LR images paired by stem; null: MATLAB bicubic of the mod-cropped HR
+    # LR made in memory from each HR image by a degradation block (a YAML file, or a shipped block's name such as
+    # degrade_test_x4), each image drawing from (seed, its file stem): the LR files make_degraded_lr writes.
+    degradation: str | None = None
+    seed: Annotated[int, Range(0, 2**32 - 1)] | None = None  # the degraded set's seed; default 0 (make_degraded_lr's)
+
+    def __post_init__(self) -> None:
+        try:
+            check_ranges(self)
+        except OptionsError as exc:
+            raise OptionsError(f"dataset {self.name}: {exc}") from None
+        if self.lr is not None and self.degradation is not None:
+            raise OptionsError(
+                f"dataset {self.name}: 'lr' and 'degradation' exclude each other (LR from files or made)"
+            )
+        if self.seed is not None and self.degradation is None:
+            raise OptionsError(f"dataset {self.name}: 'seed' applies to a 'degradation' only")
+        if self.degradation is not None and not self.degradation.strip():
+            raise OptionsError(f"dataset {self.name}: 'degradation' is empty")
 
 
 @dataclass(frozen=True, kw_only=True)

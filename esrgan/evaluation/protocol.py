@@ -4,18 +4,20 @@
   naming) from an LR folder, or none.
 - Loading: images are scored at 8 bits (other depths are rounded, with a warning); gray stays gray (H, W), colour is
   (H, W, 3) RGB. The HR image is mod-cropped to a multiple of the scale; the LR image is the given file (which must
-  be exactly HR / scale) or MATLAB-compatible bicubic downscaling of the mod-cropped HR.
+  be exactly HR / scale), or a degradation block's LR with a fixed seed (:class:`Degradation`: the bits
+  ``make_degraded_lr`` writes), or MATLAB-compatible bicubic downscaling of the mod-cropped HR.
 - Scoring: the SR output is rounded to 8 bits (what a saved PNG holds) and compared with the HR image by PSNR and
   SSIM (:mod:`esrgan.metrics`) on the BT.601 Y channel (or RGB) with ``crop_border`` pixels (normally the scale)
   ignored at each edge. A gray image is fed to a model as three equal channels; the output is turned back into
   gray (BT.601 luma) and the gray values are scored directly.
 
-``esrgan test`` (:mod:`esrgan.evaluation.run`) and training validation (:func:`esrgan.train.loop.validate`) both
+``esrgan test`` (:mod:`esrgan.evaluation.run`) and training validation (:func:`esrgan.train.validate.validate`) both
 score through :func:`score_image`.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.errors import InputError, NotFoundError
 from esrgan.image import (
     IMAGE_EXTENSIONS,
@@ -38,6 +41,8 @@ from esrgan.image import (
     to_uint8,
 )
 from esrgan.metrics import calculate_psnr, calculate_ssim
+from esrgan.options import load_options
+from esrgan.shipped_options import FOLDER
 
 if TYPE_CHECKING:
     from esrgan.evaluation.options import TestDatasetOptions
@@ -50,8 +55,14 @@ SRFunction = Callable[[np.ndarray], np.ndarray]
 Pair = tuple[str, Path, Path | None]
 """(stem, HR file, LR file or None: made by bicubic downscaling)."""
 
+# Where the shipped options files are (inside the package; the repository's options/ links there): a degradation
+# given by name is <name>.yml there.
+SHIPPED_OPTIONS = FOLDER
+
 __all__ = [
+    "SHIPPED_OPTIONS",
     "DatasetScore",
+    "Degradation",
     "ImageFailure",
     "ImageScore",
     "Pair",
@@ -59,6 +70,7 @@ __all__ = [
     "bicubic_sr",
     "engine_sr",
     "list_pairs",
+    "load_degradation",
     "load_pair",
     "load_uint8",
     "luma_u8",
@@ -67,6 +79,19 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class Degradation:
+    """LR images made in memory from the HR ones by a degradation block with a fixed seed."""
+
+    name: str  # as given: a shipped block's name or a file
+    path: Path  # the file read
+    options: DegradationOptions
+    seed: int
+
+    def describe(self) -> str:
+        return f"{self.name}, seed {self.seed}"
+
+
 @dataclass
 class ImageScore:
     image: str  # file stem
@@ -101,6 +126,7 @@ class DatasetScore:
     lr: str | None
     images: list[ImageScore] = field(default_factory=list)
     failed: list[ImageFailure] = field(default_factory=list)
+    degradation: Degradation | None = None  # the LR images were made by it (``lr`` is None then)
 
     @property
     def psnr(self) -> float:
@@ -142,6 +168,27 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[Pair]:
 
 
 # ------------------------------------------------------------------------------------------------------ loading
+def load_degradation(spec: str, seed: int = 0) -> Degradation:
+    """The degradation block ``spec`` (a YAML file, or the name of one in :data:`SHIPPED_OPTIONS`) with ``seed``.
+
+    Raises:
+        FileNotFoundError: neither a file nor a shipped block; the message names the closest shipped block.
+        OptionsError: the file is not a valid degradation block.
+    """
+    path = Path(spec)
+    if not path.is_file():
+        shipped = sorted(p.stem for p in SHIPPED_OPTIONS.glob("degrade*.yml"))
+        name = path.stem if path.suffix in (".yml", ".yaml") else path.name
+        if name not in shipped or len(path.parts) > 1:
+            close = difflib.get_close_matches(name, shipped, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise NotFoundError(
+                f"degradation {spec!r} is neither a file nor a shipped block; {hint}shipped: {', '.join(shipped)}"
+            )
+        path = SHIPPED_OPTIONS / f"{name}.yml"
+    return Degradation(spec, path, load_options(DegradationOptions, path), seed)
+
+
 def load_uint8(path: Path) -> np.ndarray:
     """An image file as uint8: (H, W) for gray, (H, W, 3) RGB. Other depths are rounded to 8 bits (warned)."""
     img = read_image(path)
@@ -179,11 +226,14 @@ def _check_lr_size(lr: np.ndarray, hr: np.ndarray, scale: int, lr_path: Path, hr
         )
 
 
-def load_pair(hr_path: Path, lr_path: Path | None, scale: int) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(
+    hr_path: Path, lr_path: Path | None, scale: int, degradation: Degradation | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR) uint8 images of one pair: HR mod-cropped to a multiple of ``scale``, LR exactly HR / ``scale``.
 
-    The LR image is ``lr_path`` (its channels matched to the HR's: gray or RGB) or, without one, MATLAB bicubic
-    downscaling of the mod-cropped HR.
+    The LR image is ``lr_path`` (its channels matched to the HR's: gray or RGB), or without one the degraded LR of
+    ``degradation`` (:func:`esrgan.degradations.degraded_lr_file`, the image's stem selecting its draws; BT.601
+    luma for a gray HR image) or, without either, MATLAB bicubic downscaling of the mod-cropped HR.
 
     Raises:
         InputError: an image cannot be read, the HR image is smaller than the scale, or the LR image's size does
@@ -193,6 +243,9 @@ def load_pair(hr_path: Path, lr_path: Path | None, scale: int) -> tuple[np.ndarr
     hr = mod_crop(hr_full, scale)
     if hr.shape[0] == 0 or hr.shape[1] == 0:
         raise InputError(f"{hr_path}: image is smaller than the scale {scale}")
+    if lr_path is None and degradation is not None:
+        lr, _ = degraded_lr_file(hr_path, degradation.options, scale, degradation.seed)
+        return (luma_u8(lr) if hr.ndim == 2 else lr), hr
     if lr_path is None:
         return bicubic_degrade(hr_full, scale), hr
     lr = _match_channels(load_uint8(lr_path), hr.ndim == 2, lr_path)

@@ -13,16 +13,36 @@ from typing import Any
 from esrgan.evaluation.options import BICUBIC, TestOptions
 from esrgan.evaluation.protocol import DatasetScore
 from esrgan.fileio import write_text_atomic
+from esrgan.options import to_dict
 
 log = logging.getLogger(__name__)
 
 MEAN_ROW = "(mean)"
+BICUBIC_LR = "matlab bicubic of the mod-cropped HR"
+DEGRADED_LR = "made from the HR by the degradation below"
 
-__all__ = ["MEAN_ROW", "format_summary", "format_table", "results_csv", "results_json", "write_results"]
+__all__ = [
+    "BICUBIC_LR",
+    "DEGRADED_LR",
+    "MEAN_ROW",
+    "format_summary",
+    "format_table",
+    "lr_source",
+    "results_csv",
+    "results_json",
+    "write_results",
+]
 
 
 def _fmt(x: float, digits: int) -> str:
     return "inf" if math.isinf(x) else "-" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def lr_source(result: DatasetScore) -> str:
+    """Where the LR images came from, for titles: the folder, the degradation block and seed, or bicubic."""
+    if result.degradation is not None:
+        return f"LR degraded by {result.degradation.describe()}"
+    return f"LR from {result.lr}" if result.lr is not None else "LR by MATLAB bicubic"
 
 
 def format_table(result: DatasetScore) -> str:
@@ -51,14 +71,17 @@ def format_summary(results: list[DatasetScore]) -> str:
 
 
 def results_csv(results: list[DatasetScore]) -> str:
-    """CSV text: one row per image and one ``(mean)`` row per dataset (height/width/seconds empty there)."""
+    """CSV text: one row per image and one ``(mean)`` row per dataset (height/width/seconds empty there); the
+    degradation block and seed that made the LR images on every row (empty for LR files or bicubic)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "image", "height", "width", "psnr", "ssim", "seconds"])
+    writer.writerow(["dataset", "image", "height", "width", "psnr", "ssim", "seconds", "degradation", "seed"])
     for r in results:
+        made = [r.degradation.name, r.degradation.seed] if r.degradation is not None else ["", ""]
         for s in r.images:
-            writer.writerow([r.name, s.image, s.height, s.width, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.3f}"])
-        writer.writerow([r.name, MEAN_ROW, "", "", f"{r.psnr:.6f}", f"{r.ssim:.6f}", ""])
+            row = [r.name, s.image, s.height, s.width, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.3f}"]
+            writer.writerow(row + made)
+        writer.writerow([r.name, MEAN_ROW, "", "", f"{r.psnr:.6f}", f"{r.ssim:.6f}", "", *made])
     return buf.getvalue()
 
 
@@ -84,7 +107,8 @@ def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, mod
             {
                 "name": r.name,
                 "hr": r.hr,
-                "lr": r.lr if r.lr is not None else "matlab bicubic of the mod-cropped HR",
+                "lr": r.lr if r.lr is not None else DEGRADED_LR if r.degradation is not None else BICUBIC_LR,
+                "degradation": _degradation_json(r),
                 "num_images": len(r.images),
                 "psnr": num(r.psnr),
                 "ssim": num(r.ssim),
@@ -105,6 +129,14 @@ def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, mod
         ],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _degradation_json(result: DatasetScore) -> dict[str, Any] | None:
+    """The block (name, file, every option) and seed that made the LR images: enough to make them again."""
+    d = result.degradation
+    if d is None:
+        return None
+    return {"name": d.name, "file": str(d.path), "seed": d.seed, "options": to_dict(d.options)}
 
 
 def _write(path: Path, text: str) -> None:

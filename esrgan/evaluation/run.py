@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,14 @@ from esrgan.errors import OptionsError, OutputError, OutputExistsError, is_expec
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
+    Degradation,
     ImageFailure,
     Pair,
     SRFunction,
     bicubic_sr,
     engine_sr,
     list_pairs,
+    load_degradation,
     load_pair,
     score_image,
 )
@@ -39,13 +41,15 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[list[Pair], str], Iterable[Pair]]
 """Wraps a dataset's pairs for progress display (``(pairs, dataset name) -> iterable of pairs``), e.g. tqdm."""
+TileProgress = Callable[[float, int], None]
+"""The engine's progress within an image: network calls done (fractions while one runs) and their total."""
 
 __all__ = ["Evaluation", "Progress", "check_outputs", "make_sr"]
 
 
-def make_sr(opts: TestOptions) -> tuple[SRFunction, int, dict[str, Any] | None]:
+def make_sr(opts: TestOptions, on_tile: TileProgress | None = None) -> tuple[SRFunction, int, dict[str, Any] | None]:
     """The SR function (uint8 LR (h, w[, 3]) -> uint8 SR (h*s, w*s[, 3])), its scale and a model description
-    (None for the bicubic baseline).
+    (None for the bicubic baseline). ``on_tile`` is the engine's progress callback (:class:`esrgan.inference.Upscaler`).
 
     Raises:
         OptionsError: the model's scale differs from ``opts.scale``, or it does not map RGB to RGB.
@@ -63,7 +67,7 @@ def make_sr(opts: TestOptions) -> tuple[SRFunction, int, dict[str, Any] | None]:
         raise OptionsError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
         raise OptionsError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
-    upscaler = Upscaler.from_options(net, opts.engine)
+    upscaler = Upscaler.from_options(net, opts.engine, on_tile=on_tile)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
         info.name or info.path,
@@ -120,20 +124,25 @@ class Evaluation:
     crop_border: int
     model: dict[str, Any] | None  # the model's description for reports (None: bicubic)
     inputs: frozenset[Path]  # every HR and LR file, resolved: saved SR images never replace one
+    degradations: dict[str, Degradation] = field(default_factory=dict)  # by dataset name: LR made in memory
 
     @classmethod
-    def prepare(cls, opts: TestOptions) -> Evaluation:
-        """Pair the images and check the outputs before loading a model (a typo fails in a second), unless the
-        pairing needs the model's scale (DIV2K's ``0801x4`` names) because ``opts.scale`` is not set."""
-        made = make_sr(opts) if opts.scale is None else None
+    def prepare(cls, opts: TestOptions, on_tile: TileProgress | None = None) -> Evaluation:
+        """Pair the images, read the degradation blocks and check the outputs before loading a model (a typo fails
+        in a second), unless the pairing needs the model's scale (DIV2K's ``0801x4`` names) because ``opts.scale``
+        is not set. ``on_tile``: the engine's progress within each image (:class:`esrgan.inference.Upscaler`)."""
+        degradations = {
+            ds.name: load_degradation(ds.degradation, ds.seed or 0) for ds in opts.datasets if ds.degradation
+        }
+        made = make_sr(opts, on_tile) if opts.scale is None else None
         scale = made[1] if made is not None else opts.scale
         assert scale is not None
         plans = [(ds, list_pairs(ds, scale)) for ds in opts.datasets]
         check_outputs(opts, plans)
-        upscale, scale, model = made if made is not None else make_sr(opts)
+        upscale, scale, model = made if made is not None else make_sr(opts, on_tile)
         crop = opts.crop_border if opts.crop_border is not None else scale
         inputs = frozenset(p.resolve() for _, pairs in plans for _, hr, lr in pairs for p in (hr, lr) if p)
-        return cls(opts, plans, upscale, scale, crop, model, inputs)
+        return cls(opts, plans, upscale, scale, crop, model, inputs, degradations)
 
     def run(self, progress: Progress | None = None) -> Iterator[DatasetScore]:
         """Score every dataset in turn (SR images saved when ``opts.save`` is set)."""
@@ -142,19 +151,22 @@ class Evaluation:
 
     def score_dataset(self, ds: TestDatasetOptions, pairs: Iterable[Pair]) -> DatasetScore:
         opts = self.opts
-        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None)
+        degradation = self.degradations.get(ds.name)
+        result = DatasetScore(ds.name, str(ds.hr), str(ds.lr) if ds.lr is not None else None, degradation=degradation)
         if opts.save is not None:
             (opts.save / ds.name).mkdir(parents=True, exist_ok=True)
         for stem, hr_path, lr_path in pairs:
             try:
-                self._score_pair(result, stem, hr_path, lr_path)
+                self._score_pair(result, stem, hr_path, lr_path, degradation)
             except Exception as exc:  # one bad image must not stop the run: reported with its path, and on we go
                 result.failed.append(_failure(stem, hr_path, exc))
         return result
 
-    def _score_pair(self, result: DatasetScore, stem: str, hr_path: Path, lr_path: Path | None) -> None:
+    def _score_pair(
+        self, result: DatasetScore, stem: str, hr_path: Path, lr_path: Path | None, degradation: Degradation | None
+    ) -> None:
         opts = self.opts
-        lr, hr = load_pair(hr_path, lr_path, self.scale)
+        lr, hr = load_pair(hr_path, lr_path, self.scale, degradation)
         score, sr = score_image(stem, lr, hr, self.upscale, crop_border=self.crop_border,
                                 test_y_channel=opts.test_y_channel)  # fmt: skip
         if opts.save is not None:

@@ -64,6 +64,13 @@ def read_torch_file(path: Path) -> Any:
                 f"run code when loaded; refused without executing anything (re-save only the state dict, or use "
                 f".safetensors)"
             ) from None
+        found = re.search(r"Unsupported operand (\d+)", str(exc))
+        if found:  # e.g. pickle protocol 5 (FRAME, 149): the weights-only reader stops before any object is built
+            raise ModelFileError(
+                f"{path}: not a plain weights file: its pickle uses an instruction (opcode {found.group(1)}) the "
+                f"weights-only reader does not run; refused without executing anything (re-save only the state "
+                f"dict with torch.save's default protocol, or use .safetensors)"
+            ) from None
         raise ModelFileError(f"{path}: corrupt PyTorch file ({first_line(exc)}); re-download or re-export it") from None
     except Exception as exc:  # torch.load parses the file's bytes: whatever it raises on them, the file is damaged
         raise ModelFileError(

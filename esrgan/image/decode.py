@@ -20,11 +20,14 @@ import cv2
 import numpy as np
 
 from esrgan.errors import InputError
-from esrgan.image.probe import ImageHeader, check_pixels, probe_image, tiff_alpha_flag_offset
+from esrgan.image.probe import ImageHeader, check_pixels, probe_image, sniff_format, tiff_alpha_flag_offset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_encoded", "decode", "decode_rgb", "split_channels"]
+__all__ = ["check_encoded", "decode", "decode_rgb", "sniff_extension", "split_channels"]
+
+# The extension files of each format the decoder reads get.
+_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
 
 
 def check_encoded(buf: np.ndarray | bytes, name: str, max_pixels: int | None = None) -> ImageHeader:
@@ -45,6 +48,14 @@ def check_encoded(buf: np.ndarray | bytes, name: str, max_pixels: int | None = N
     header = probe_image(buf.data if isinstance(buf, np.ndarray) else buf, name)
     check_pixels(header, name, max_pixels)
     return header
+
+
+def sniff_extension(data: bytes) -> str | None:
+    """The extension (".png", ".jpg", ".webp", ".bmp", ".tif", ".gif") of encoded image bytes, from their first
+    bytes (:func:`esrgan.image.probe.sniff_format`); None for anything else (bytes with no name, such as an image
+    piped to standard input, get their format this way)."""
+    fmt = sniff_format(data[:16])
+    return _EXTENSIONS[fmt] if fmt is not None else None
 
 
 def decode(

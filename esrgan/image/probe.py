@@ -31,6 +31,7 @@ __all__ = [
     "check_pixels",
     "probe_file",
     "probe_image",
+    "sniff_format",
     "tiff_alpha_flag_offset",
 ]
 
@@ -156,6 +157,12 @@ def check_pixels(header: ImageHeader, name: str, max_pixels: int | None) -> None
 
 class _InvalidError(Exception):
     pass
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format (one of :data:`FORMATS`) a file's first 16 bytes announce, None for any other signature."""
+    reader = _reader_for(head)
+    return reader.__name__[1:] if reader is not None else None
 
 
 def _reader_for(head: bytes) -> Callable[[Buffer], ImageHeader] | None:

@@ -2,11 +2,11 @@
 
 :func:`upscale_file` is what ``esrgan upscale`` does for each file: decode (any bit depth, gray, alpha, EXIF
 orientation; :mod:`esrgan.image`), map the image onto the network's channels and upscale it and its alpha
-(:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha
-and gray-ness where the output format can store them. The output format follows the target's extension, or the
-input's (:func:`output_extension`). An input file is never written over. The input's header is checked before it
-is decoded (:mod:`esrgan.image.probe`): an image above ``max_pixels``, or whose output would exceed
-``max_output_pixels``, is refused before any pixel is decoded or computed.
+(:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha,
+gray-ness, ICC profile and EXIF where the output format can store them. The output format follows the target's
+extension, or the input's (:func:`output_extension`). An input file is never written over. The input's header is
+checked before it is decoded (:mod:`esrgan.image.probe`): an image above ``max_pixels``, or whose output would
+exceed ``max_output_pixels``, is refused before any pixel is decoded or computed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,19 @@ from typing import Literal
 import torch
 
 from esrgan.errors import LimitError, OutputError, OutputExistsError
-from esrgan.image import ImageData, from_tensor, read_image, to_tensor, write_image
-from esrgan.image.probe import check_image_file
+from esrgan.image import (
+    ImageData,
+    ImageHeader,
+    check_encoded,
+    check_image_file,
+    encode_image,
+    from_tensor,
+    read_image,
+    read_image_bytes,
+    sniff_extension,
+    to_tensor,
+    write_encoded,
+)
 from esrgan.inference.naming import output_extension
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
@@ -30,8 +41,14 @@ __all__ = [
     "InputTooLargeError",
     "OutputTooLargeError",
     "OverwritesInputError",
+    "PreparedFile",
+    "UpscaledBytes",
     "UpscaledFile",
+    "check_sizes",
+    "finish_file",
     "output_extension",
+    "prepare_file",
+    "upscale_bytes",
     "upscale_file",
     "upscale_image_data",
 ]
@@ -58,6 +75,23 @@ class OutputTooLargeError(LimitError):
             f"{path}: the output would be {width}x{height} ({self.pixels / 1e6:.1f} MP), above max_output_pixels "
             f"{limit} (0 allows any size)"
         )
+
+
+def check_sizes(
+    header: ImageHeader, name: Path, *, max_pixels: int = 0, max_output_pixels: int = 0, factor: float = 0.0
+) -> None:
+    """Refuse an input from its header (nothing decoded): more than ``max_pixels`` pixels, or an output of more
+    than ``max_output_pixels`` at ``factor`` (the larger of the network's scale and the output scale; 0 or
+    either limit 0: not checked).
+
+    Raises:
+        InputTooLargeError, OutputTooLargeError: both :class:`~esrgan.errors.LimitError` kinds.
+    """
+    if max_pixels and header.pixels > max_pixels:
+        raise InputTooLargeError(name, header.pixels, max_pixels)
+    out_w, out_h = round(header.width * factor), round(header.height * factor)
+    if max_output_pixels and factor and out_w * out_h > max_output_pixels:
+        raise OutputTooLargeError(name, out_w, out_h, max_output_pixels)
 
 
 class OverwritesInputError(OutputError):
@@ -99,6 +133,7 @@ def upscale_file(
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
     written: Collection[Path] = (),
+    keep_metadata: bool = True,
 ) -> UpscaledFile:
     """Upscale the image file ``source`` into ``target``.
 
@@ -119,6 +154,8 @@ def upscale_file(
             (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
         written: outputs written earlier in the same batch, as resolved paths: never replaced (an
             :class:`~esrgan.errors.OutputExistsError` instead), whatever ``existing`` says.
+        keep_metadata: write the input's ICC profile and EXIF into the output where its format holds them
+            (:mod:`esrgan.image.metadata`); False writes neither.
 
     Returns:
         The source, the output file and its size, or ``skipped=True``.
@@ -132,14 +169,52 @@ def upscale_file(
             another format).
         OSError: the file cannot be read or written.
     """
+    factor = max(float(upscaler.scale), outscale or 0.0)
+    prepared = prepare_file(source, target, ext=ext, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                            factor=factor, existing=existing, inputs=inputs, written=written)  # fmt: skip
+    if isinstance(prepared, UpscaledFile):
+        return prepared
+    result = upscale_image_data(upscaler, prepared.image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    data = encode_image(prepared.target, result, quality=quality)
+    return finish_file(prepared.source, prepared.target, data, result.width, result.height, existing=existing)
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """An input read and checked, its output file decided: what :func:`upscale_file` knows before the engine
+    runs (``image`` as :func:`esrgan.image.read_image` decoded it)."""
+
+    source: Path
+    target: Path
+    image: ImageData
+
+
+def prepare_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    ext: str | None = None,
+    max_pixels: int = 0,
+    max_output_pixels: int = 0,
+    factor: float = 0.0,
+    existing: Existing = "overwrite",
+    inputs: Collection[Path] = (),
+    written: Collection[Path] = (),
+) -> PreparedFile | UpscaledFile:
+    """The first half of :func:`upscale_file` (arguments as there; ``factor``: the larger of the network's scale
+    and the output scale, for ``max_output_pixels``): check ``source``'s header (size, format) and read it, decide
+    the output file, refuse to write over an input or an earlier output of the batch. Returns an
+    :class:`UpscaledFile` with ``skipped=True`` when ``existing="skip"`` and the output exists, else what the
+    engine needs.
+
+    The second half runs the engine and encodes (:func:`upscale_image_data`, :func:`esrgan.image.encode_image`),
+    then :func:`finish_file` writes; the halves may run in different processes (:mod:`esrgan.cluster`).
+    """
     source = Path(source)
-    header = check_image_file(source)
-    if max_pixels and header.pixels > max_pixels:
-        raise InputTooLargeError(source, header.pixels, max_pixels)
-    factor = max(float(upscaler.scale), outscale if outscale is not None else 0.0)
-    out_w, out_h = round(header.width * factor), round(header.height * factor)
-    if max_output_pixels and out_w * out_h > max_output_pixels:
-        raise OutputTooLargeError(source, out_w, out_h, max_output_pixels)
+    check_sizes(check_image_file(source), source, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                factor=factor)  # fmt: skip
     image = read_image(source)
     target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
     resolved = target.resolve()
@@ -149,16 +224,72 @@ def upscale_file(
         raise OutputExistsError(f"{source}: output {target} was written by this run for another input; not replaced")
     if existing == "skip" and target.exists():
         return UpscaledFile(source, target, skipped=True)
-    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
+    return PreparedFile(source, target, image)
+
+
+def finish_file(
+    source: Path, target: Path, data: bytes, width: int, height: int, *, existing: Existing = "overwrite"
+) -> UpscaledFile:
+    """The last step of :func:`upscale_file`: write the encoded output ``data`` (``width`` x ``height`` pixels)
+    of ``source`` to ``target`` (a :class:`PreparedFile`'s) atomically, creating its folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_image(target, result, quality=quality, overwrite=existing == "overwrite")
-    return UpscaledFile(source, target, result.width, result.height)
+    write_encoded(target, data, overwrite=existing == "overwrite")
+    return UpscaledFile(source, target, width, height)
+
+
+@dataclass(frozen=True)
+class UpscaledBytes:
+    """What :func:`upscale_bytes` made: the encoded output, its format's extension and its size in pixels."""
+
+    data: bytes
+    ext: str
+    width: int
+    height: int
+
+
+def upscale_bytes(
+    data: bytes,
+    upscaler: Upscaler,
+    *,
+    name: str = "<bytes>",
+    ext: str = "auto",
+    outscale: float | None = None,
+    alpha_mode: AlphaMode = "model",
+    quality: int = 95,
+    max_pixels: int = 0,
+    max_output_pixels: int = 0,
+    keep_metadata: bool = True,
+) -> UpscaledBytes:
+    """:func:`upscale_file` for an encoded image in memory (an image piped to standard input, or to be written to
+    standard output): encoded bytes in, encoded bytes out, nothing written.
+
+    Args:
+        data: the encoded input (PNG, JPEG, WebP, BMP, TIFF).
+        name: what to call it in messages.
+        ext: the output format as for :func:`output_extension` ("auto" keeps the input's format, found from its
+            first bytes, where it can store the image), or an output file's own extension (".bmp").
+        Others: as for :func:`upscale_file`.
+
+    Raises:
+        InputTooLargeError, OutputTooLargeError: the limits, checked from the header before decoding.
+        InputError: the bytes are not an image this package decodes (corrupt, truncated, another format).
+    """
+    factor = max(float(upscaler.scale), outscale or 0.0)
+    check_sizes(check_encoded(data, name), Path(name), max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                factor=factor)  # fmt: skip
+    image = read_image_bytes(data, name)
+    suffix = ext if ext.startswith(".") else output_extension(f"{name}{sniff_extension(data) or '.png'}", image, ext)
+    result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
+    if not keep_metadata:
+        result.metadata = None
+    encoded = encode_image(Path(f"{name}{suffix}"), result, quality=quality)
+    return UpscaledBytes(encoded, suffix, result.width, result.height)
 
 
 def upscale_image_data(
     upscaler: Upscaler, image: ImageData, *, outscale: float | None = None, alpha_mode: AlphaMode = "model"
 ) -> ImageData:
-    """Upscale a decoded image and its alpha, keeping its bit depth (see :func:`upscale_file`)."""
+    """Upscale a decoded image and its alpha, keeping its bit depth and metadata (see :func:`upscale_file`)."""
     alpha = to_tensor(image.alpha) if image.alpha is not None else None
     with torch.inference_mode():
         sr, sr_alpha = upscale_image(
@@ -174,4 +305,5 @@ def upscale_image_data(
         pixels=from_tensor(sr),
         alpha=from_tensor(sr_alpha)[:, :, 0] if sr_alpha is not None else None,
         bit_depth=image.bit_depth,
+        metadata=image.metadata,
     )

@@ -55,10 +55,12 @@ class EngineOptions:
         DEFAULT_TILE_PAD  # context per tile side in input pixels; neighbours blend over 2 * tile_pad
     )
     ensemble: bool = False  # average the 8 flips/rotations (x8 self-ensemble, 8x slower)
-    # auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32 elsewhere (esrgan.device.resolve_precision)
+    # auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32 elsewhere (esrgan.device.resolve_precision); with
+    # backend auto on the CPU, bf16 only where measured faster and within 50 dB (esrgan.backends.calibrate)
     precision: PrecisionName = DEFAULT_PRECISION
     device: str = "auto"  # auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps
-    # auto: the fastest measured for the network and device (esrgan.backends.auto_backend); torch (any device);
+    # auto: on the CPU the fastest candidate within the fidelity bounds, measured once on this machine and cached
+    # (esrgan.backends.calibrate), elsewhere torch; torch (any device);
     # onnxruntime or openvino (CPU only, compiled once and cached on disk)
     backend: BackendName = DEFAULT_BACKEND
     compile: bool = False  # torch.compile the network (torch backend; checked against eager on first use)

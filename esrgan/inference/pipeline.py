@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from esrgan.errors import InputError
+from esrgan.errors import InputError, OptionsError
 from esrgan.image.resize import output_size, resize
 
 AlphaMode = Literal["model", "bicubic"]
@@ -87,4 +87,4 @@ def upscale_image(
         return sr, resize(run_channels(upscale, alpha, net_channels), target)
     if alpha_mode == "bicubic":
         return sr, resize(alpha, target)
-    raise ValueError(f"alpha mode must be 'model' or 'bicubic', got {alpha_mode!r}")
+    raise OptionsError(f"alpha mode must be 'model' or 'bicubic', got {alpha_mode!r}")

@@ -17,12 +17,14 @@ A load steps from the generic containers into exactly one architecture room of :
 5. the network built on the meta device (no random init) and checked against the tensors, which replace its
    parameters.
 
-The layouts each architecture recognises are listed in its room's ``layout.py``.
+The layouts each architecture recognises are listed in its room's ``layout.py``. A state dict that no room
+recognises (or that a room knows as a variant it cannot build, such as ESRGAN+) goes to spandrel when the optional
+extra is installed (:mod:`esrgan.models.spandrel_bridge`): as tensors read by step 1, never as a file; without
+the extra the message names the likely architecture (:mod:`esrgan.models.signatures`) and the install command.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -38,11 +40,12 @@ from esrgan import __version__
 from esrgan.archs import REGISTRY, ArchSpec, SRNetwork, as_sr_network, find, get, names
 from esrgan.device import resolve_device
 from esrgan.errors import ModelFileError, NotFoundError, OptionsError
-from esrgan.fileio import atomic_path
+from esrgan.fileio import atomic_path, file_sha256
 from esrgan.formats.ncnn import is_ncnn_param
 from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
 from esrgan.formats.torch_file import looks_like_torch, read_torch_file, refuse_torchscript
-from esrgan.models import ncnn, zoo
+from esrgan.models import ncnn, spandrel_bridge, zoo
+from esrgan.models.signatures import unrecognised_hint
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,9 @@ class ModelInfo:
         trailing_resize: (mode, factor) of a resize the source graph applied after the network (ncnn
             animevideov3 x2/x3 graphs); it is not part of the loaded network.
         notes: assumptions made while loading, one sentence each.
+        loader: "native" (a network of :mod:`esrgan.archs`) or "spandrel" (the optional extra built it).
+        reason: why that loader took the file ("SPAN: reference layout recognised from its keys", "spandrel
+            0.4.2 detected PLKSR from its keys", ...).
     """
 
     arch: str
@@ -94,10 +100,14 @@ class ModelInfo:
     sha256: str
     trailing_resize: tuple[str, float] | None = None
     notes: tuple[str, ...] = field(default=())
+    loader: str = "native"
+    reason: str = ""
 
     def summary(self) -> str:
         """One line: name/file, architecture with its sizes, scale, channels, parameter count, format."""
-        shape = find(self.arch).describe(self.hparams)
+        native = self.loader != "spandrel"  # spandrel's networks have no spec here
+        spec = get(self.arch) if native else None
+        shape = spec.describe(self.hparams) if spec is not None else self.reason
         what = self.name or (Path(self.path).name if self.path else "state dict")
         return (
             f"{what}: {self.arch} x{self.scale} ({shape}), {self.in_channels}->{self.out_channels} channels, "
@@ -116,6 +126,9 @@ class LoadedWeights:
     notes: list[str] = field(default_factory=list)
     trailing_resize: tuple[str, float] | None = None
     ncnn_model: ncnn.NcnnModel | None = None
+    network: nn.Module | None = None  # built by a foreign loader (spandrel): nothing left to assemble
+    loader: str = "native"
+    reason: str = ""
 
 
 # ------------------------------------------------------------------------------------------------ public API
@@ -154,7 +167,7 @@ def load_model(
     """
     path, builtin = _resolve(spec)
     loaded = read_model_file(path)
-    net = _assemble(loaded, str(path))
+    net = loaded.network if loaded.network is not None else _assemble(loaded, str(path))
     contract = as_sr_network(net)
     scale = contract.scale
     if loaded.ncnn_model is not None:
@@ -179,6 +192,8 @@ def load_model(
         sha256=file_sha256(hashed),
         trailing_resize=loaded.trailing_resize,
         notes=tuple(loaded.notes),
+        loader=loaded.loader,
+        reason=f"built-in model, {loaded.reason}" if builtin else loaded.reason,
     )
     for note in info.notes:
         log.info("%s: %s", info.name or path.name, note)
@@ -254,6 +269,7 @@ def read_model_file(path: str | os.PathLike[str]) -> LoadedWeights:
             f"ncnn:{m.weight_format}",
             trailing_resize=m.trailing_resize,
             ncnn_model=m,
+            reason=f"ncnn graph recognised as {m.arch}",
         )
     if kind == "safetensors":
         tensors, header = read_safetensors(path)
@@ -306,6 +322,9 @@ def convert_state_dict(
         raise ModelFileError(f"{where}: no weight tensors found; {SUPPORTED}")
     _check_storage(sd, where)
     spec, layout = _detect(sd, where)
+    if spec is None:
+        return _load_foreign(sd, where, container, entry, refusal=layout)
+    reason = f"{spec.name}: {layout} layout recognised from its keys"
     sd = spec.to_canonical(sd, layout, where)
     hparams = spec.hparams_from(sd, where)
     validate_file_hparams(spec, hparams, where)
@@ -320,7 +339,7 @@ def convert_state_dict(
     if bad:
         raise ModelFileError(f"{where}: tensor {bad[0]} has dtype {sd[bad[0]].dtype}, not floating point")
     sd = {k: v.to(torch.float32).contiguous() for k, v in sd.items()}
-    return LoadedWeights(spec.name, hparams, sd, fmt, notes)
+    return LoadedWeights(spec.name, hparams, sd, fmt, notes, reason=reason)
 
 
 def validate_file_hparams(spec: ArchSpec, hparams: Mapping[str, Any], where: str) -> None:
@@ -332,13 +351,24 @@ def validate_file_hparams(spec: ArchSpec, hparams: Mapping[str, Any], where: str
         raise ModelFileError(f"{exc} (the file's tensors declare it)") from None
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _load_foreign(
+    sd: dict[str, torch.Tensor], where: str, container: str, entry: str | None, *, refusal: str
+) -> LoadedWeights:
+    """A state dict none of our rooms takes (``refusal``: why a room that knows it cannot build it, else ""):
+    spandrel's, if the extra is installed and knows it; otherwise one line saying what was found and what to do."""
+    found = spandrel_bridge.load_with_spandrel(sd, where)
+    if found is None:
+        version = spandrel_bridge.spandrel_version()
+        hint = f"spandrel {version} does not recognise it either" if version else unrecognised_hint(sd)
+        if refusal:
+            raise ModelFileError(f"{where}: {refusal}; {SUPPORTED}; {hint}")
+        first = ", ".join(list(sd)[:5])
+        raise ModelFileError(
+            f"{where}: unrecognised architecture ({len(sd)} tensors, first keys {first}); {SUPPORTED}; {hint}"
+        )
+    net, reason = found
+    fmt = f"{container}:spandrel" + (f"[{entry}]" if entry else "")
+    return LoadedWeights(net.arch_name, net.hparams(), {}, fmt, network=net, loader="spandrel", reason=reason)
 
 
 # ------------------------------------------------------------------------------------------------ resolving
@@ -454,8 +484,9 @@ def _is_discriminator(keys: frozenset[str]) -> bool:
     )
 
 
-def _detect(sd: dict[str, torch.Tensor], where: str) -> tuple[ArchSpec, str]:
-    """(architecture, layout) of a state dict: the first spec of the registry whose ``detect`` knows its keys."""
+def _detect(sd: dict[str, torch.Tensor], where: str) -> tuple[ArchSpec | None, str]:
+    """(architecture, layout) of a state dict: the first spec of the registry whose ``detect`` knows its keys;
+    (None, why a room refuses it or "") when none takes it (the caller tries spandrel)."""
     keys = frozenset(sd)
     first = ", ".join(list(sd)[:5])
     if _is_discriminator(keys):
@@ -466,11 +497,11 @@ def _detect(sd: dict[str, torch.Tensor], where: str) -> tuple[ArchSpec, str]:
     for spec in REGISTRY:
         try:
             layout = spec.detect(keys)
-        except ModelFileError as exc:  # a known variant the room cannot load
-            raise ModelFileError(f"{where}: {exc}; {SUPPORTED}") from None
+        except ModelFileError as exc:  # a known variant the room cannot load (spandrel may: ESRGAN+)
+            return None, str(exc)
         if layout is not None:
             return spec, layout
-    raise ModelFileError(f"{where}: unrecognised architecture ({len(sd)} tensors, first keys {first}); {SUPPORTED}")
+    return None, ""
 
 
 def _prefer_metadata(

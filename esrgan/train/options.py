@@ -104,7 +104,8 @@ class GeneratorOptions:
     """The generator: an architecture of ``esrgan.archs`` and its constructor arguments."""
 
     arch: str = "RRDBNet"  # a name of esrgan.archs.REGISTRY
-    hparams: dict[str, int | str] = field(default_factory=dict)  # constructor kwargs; unset ones keep defaults
+    # Constructor kwargs; unset ones keep defaults (SPAN takes a bool, a float and a list of floats too).
+    hparams: dict[str, bool | int | float | str | list[float]] = field(default_factory=dict)
     # Start from these weights: a built-in model name (e.g. realesrgan-x4plus) or a weights file (load_model).
     pretrained: str | None = None
 

@@ -46,7 +46,16 @@ from esrgan.video.settings import VideoSettings
 from esrgan.video.threads import END, Pipe, StoppedError, Worker
 from esrgan.video.writer import VideoWriter, output_format, resolve_encode_settings
 
-__all__ = ["ProgressFn", "VideoResult", "check_paths", "upscale_video"]
+__all__ = [
+    "ProgressFn",
+    "VideoJob",
+    "VideoResult",
+    "check_paths",
+    "finish_job",
+    "plan_job",
+    "render_segment",
+    "upscale_video",
+]
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +130,20 @@ def upscale_video(
         FileNotFoundError, VideoError: bad paths, files or settings (one-line messages).
     """
     t_begin = time.perf_counter()
-    job = _plan(src, dst, settings, engine or {})
+    job = plan_job(src, dst, settings, engine or {})
     network_s, decode_s, encode_s = _stream(job, upscale, progress, on_segment)
+    return finish_job(job, started=t_begin, network_seconds=network_s, decode_seconds=decode_s, encode_seconds=encode_s)
+
+
+def finish_job(
+    job: VideoJob, *, started: float, network_seconds: float, decode_seconds: float, encode_seconds: float
+) -> VideoResult:
+    """After the last segment is committed: the remux into the output (audio, subtitles), then the parts folder
+    is removed. ``started`` is the job's ``time.perf_counter()`` at its start; the seconds are reported as given.
+
+    Raises:
+        VideoError: no frames were made, or writing the output failed (the segments are kept for a resume).
+    """
     if not job.manifest.segments:
         shutil.rmtree(job.parts, ignore_errors=True)
         raise VideoError(f"{job.src}: no video frames in the requested range")
@@ -142,20 +163,54 @@ def upscale_video(
         height=job.size[1],
         frames=job.manifest.frames_done,
         resumed_frames=job.resumed_frames,
-        seconds=t_end - t_begin,
-        network_seconds=network_s,
-        decode_seconds=decode_s,
-        encode_seconds=encode_s,
+        seconds=t_end - started,
+        network_seconds=network_seconds,
+        decode_seconds=decode_seconds,
+        encode_seconds=encode_seconds,
         assemble_seconds=t_end - t_assemble,
         audio=tuple(audio),
         subtitles=tuple(subtitles),
     )
 
 
+def render_segment(
+    job: VideoJob,
+    upscale: Callable[[torch.Tensor], torch.Tensor],
+    folder: Path,
+    progress: ProgressFn | None = None,
+) -> tuple[Path, Segment, float] | None:
+    """Make the frames of ``job`` from ``job.first_pts`` to ``job.until_pts`` into one segment file in the empty
+    folder ``folder``, as :func:`upscale_video` would make them (the same decode, network calls and encoder).
+
+    This is one segment of a job cut up by :mod:`esrgan.video.split`; ``job``'s own parts folder and manifest
+    are not touched. ``progress(frames_done, None)`` counts this segment's frames.
+
+    Returns:
+        (the segment file, its :class:`Segment`, seconds inside ``upscale``), or None when the range holds no
+        frame.
+    """
+    local = replace(
+        job,
+        parts=folder,
+        manifest=Manifest(input={}, settings={}),
+        # One segment however many frames the range holds.
+        settings=replace(job.settings, segment_frames=2**31 - 1, resume=False),
+        resumed_frames=0,
+        total=None,
+    )
+    network_s, _, _ = _stream(local, upscale, progress, None)
+    if not local.manifest.segments:
+        return None
+    segment = local.manifest.segments[0]
+    return folder / segment.file, segment, network_s
+
+
 @dataclass
-class _Job:
-    """One run's facts, worked out before the first frame. ``settings.encode`` is resolved; ``size`` is the
-    output frame (width, height); ``start``/``end`` the window on the stream clock (seconds, None = open)."""
+class VideoJob:
+    """One run's facts, worked out before the first frame (:func:`plan_job`). ``settings.encode`` is resolved;
+    ``size`` is the output frame (width, height); ``start``/``end`` the window on the stream clock (seconds, None =
+    open). ``first_pts``/``until_pts`` narrow a job to the frames of one segment made on its own
+    (:mod:`esrgan.video.split`); None: from the last committed segment on, to the end."""
 
     src: Path
     dst: Path
@@ -169,16 +224,22 @@ class _Job:
     start: float | None
     end: float | None
     total: int | None
+    first_pts: int | None = None
+    until_pts: int | None = None
 
     @property
     def windowed(self) -> bool:
         return self.settings.start is not None or self.settings.duration is not None
 
 
-def _plan(
+def plan_job(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], settings: VideoSettings, engine: Mapping[str, Any]
-) -> _Job:
-    """Check paths and settings, probe the input and open the parts folder (resuming it when asked and valid)."""
+) -> VideoJob:
+    """Check paths and settings, probe the input and open the parts folder (resuming it when asked and valid).
+
+    Raises:
+        FileNotFoundError, VideoError: bad paths, input or settings; a resume that does not match.
+    """
     src, dst = check_paths(src, dst)
     info = probe_video(src)
     settings = replace(settings, encode=resolve_encode_settings(settings.encode, dst))
@@ -195,7 +256,7 @@ def _plan(
             "resuming %s: %d frames in %d segments already done", dst, manifest.frames_done, len(manifest.segments)
         )
     start, duration = settings.start, settings.duration
-    job = _Job(
+    job = VideoJob(
         src=src,
         dst=dst,
         info=info,
@@ -253,7 +314,7 @@ class _SegmentEnd:
 
 
 def _stream(
-    job: _Job,
+    job: VideoJob,
     upscale: Callable[[torch.Tensor], torch.Tensor],
     progress: ProgressFn | None,
     on_segment: Callable[[int], None] | None,
@@ -271,9 +332,9 @@ def _stream(
     # Two outputs in flight at most: at 4K those are 100 MB each (float32).
     batches_q = Pipe(2, stop)
     network = _Timed(upscale)
-    after_pts = job.manifest.segments[-1].end_pts if job.manifest.segments else None
+    after_pts = job.manifest.segments[-1].end_pts if job.manifest.segments else job.first_pts
     with VideoReader(job.src) as reader:
-        frames = reader.frames(start=job.start, end=job.end, after_pts=after_pts)
+        frames = reader.frames(start=job.start, end=job.end, after_pts=after_pts, until_pts=job.until_pts)
         decoder = Worker("esrgan-video-decode", lambda w: _decode_loop(frames, frames_q, w), stop)
         encoder = Worker("esrgan-video-encode", lambda w: _encode_loop(batches_q, job, on_segment, w), stop)
         workers = (decoder, encoder)
@@ -319,7 +380,7 @@ def _upscale_loop(
     frames_q: Pipe,
     batches_q: Pipe,
     upscale: Callable[[torch.Tensor], torch.Tensor],
-    job: _Job,
+    job: VideoJob,
     progress: ProgressFn | None,
 ) -> None:
     """Network thread (the caller's): batches of frames → output frames for the encoder, with a segment end
@@ -361,7 +422,7 @@ def _upscale_loop(
             in_segment = []
 
 
-def _encode_loop(batches_q: Pipe, job: _Job, on_segment: Callable[[int], None] | None, worker: Worker) -> None:
+def _encode_loop(batches_q: Pipe, job: VideoJob, on_segment: Callable[[int], None] | None, worker: Worker) -> None:
     """Encoder thread: quantises output frames, encodes them into the current segment file, and commits each
     segment when its end arrives (the file is renamed into place, then the manifest saved)."""
     manifest = job.manifest
@@ -397,7 +458,7 @@ def _encode_loop(batches_q: Pipe, job: _Job, on_segment: Callable[[int], None] |
             writer.abort()
 
 
-def _segment_writer(job: _Job, index: int) -> VideoWriter:
+def _segment_writer(job: VideoJob, index: int) -> VideoWriter:
     info = job.info
     return VideoWriter(
         job.parts / f"{index:05d}.tmp{job.dst.suffix}",

@@ -67,7 +67,12 @@ class VideoReader:
         return math.floor(Fraction(seconds) / self.info.time_base + Fraction(1, 2))
 
     def frames(
-        self, *, start: float | None = None, end: float | None = None, after_pts: int | None = None
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        after_pts: int | None = None,
+        until_pts: int | None = None,
     ) -> Iterator[Frame]:
         """Decode frames in display order.
 
@@ -75,6 +80,8 @@ class VideoReader:
             start: first time to keep, seconds on the stream clock (frames before it are decoded and dropped).
             end: frames at or after this time (seconds) end the iteration.
             after_pts: keep only frames with pts >= this (resume); combined with ``start`` by taking the later.
+            until_pts: a frame with pts >= this ends the iteration (one segment of a longer run); the last frame
+                kept then lasts until that frame, exactly as in a run that goes on.
         """
         info = self.info
         tb = info.time_base
@@ -102,6 +109,7 @@ class VideoReader:
 
         pending: tuple[av.VideoFrame, int] | None = None
         synthetic_pts = 0
+        cut: int | None = None  # pts of the frame that ended a segment (until_pts)
         try:
             for frame in decoded():
                 pts = frame.pts
@@ -116,10 +124,15 @@ class VideoReader:
                     continue
                 if stop is not None and pts >= stop:
                     break
+                if until_pts is not None and pts >= until_pts:
+                    cut = pts
+                    break
                 if pending is not None:
                     yield self._to_frame(pending[0], pending[1], pts - pending[1], reformatter, convert)
                 pending = (frame, pts)
-            if pending is not None:
+            if pending is not None and cut is not None:
+                yield self._to_frame(pending[0], pending[1], cut - pending[1], reformatter, convert)
+            elif pending is not None:
                 last = pending[0].duration or 0
                 if stop is not None:
                     last = min(last, stop - pending[1]) if last else stop - pending[1]
@@ -127,6 +140,39 @@ class VideoReader:
         except av.FFmpegError as exc:
             where = f" after {float(pending[1] * tb):.3f} s" if pending is not None else ""
             raise VideoError(f"{self.path}: decoding failed{where} ({ffmpeg_reason(exc)})") from exc
+
+    def frame_pts(
+        self, *, start: float | None = None, end: float | None = None, after_pts: int | None = None
+    ) -> list[int] | None:
+        """The timestamps of the frames :meth:`frames` would yield with these arguments, in display order, read
+        from the packets without decoding (a pass over the file at disk speed).
+
+        Returns None when the stream has packets without timestamps (only decoding can number those frames).
+        A packet the decoder would drop (flagged as discarded by the demuxer) is left out; should a decoder
+        still drop others, the timestamps remain valid places to cut the stream at (see
+        :mod:`esrgan.video.split`), only the frame counts between them would be off.
+        """
+        first = -(2**62)
+        if start is not None:
+            first = max(first, self.seconds_to_pts(start))
+        if after_pts is not None:
+            first = max(first, after_pts)
+        stop = self.seconds_to_pts(end) if end is not None else None
+        if self._used:
+            self._container.seek(0, backward=True)
+        self._used = True
+        stamps: set[int] = set()
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:  # the demuxer's final empty packet
+                    continue
+                if packet.pts is None:
+                    return None
+                if not packet.is_discard and packet.pts >= first and (stop is None or packet.pts < stop):
+                    stamps.add(int(packet.pts))
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.path}: reading failed ({ffmpeg_reason(exc)})") from exc
+        return sorted(stamps)
 
     def _decode_from(self, first_pts: int) -> Iterator[av.VideoFrame]:
         """Seek to the keyframe at or before ``first_pts`` and decode from there (from the start if the seek

@@ -22,7 +22,7 @@ CHANNELS = (1, 3, 4)
 # Ranges of the numbers (the command-line flags take their types from these declarations).
 CRF = Range(0, 63)  # the widest range of the bundled encoders (VP9, AV1); x264/x265 take 0..51 (checked by FFmpeg)
 OUTSCALE = Range(0, 32, lo_open=True)
-SEGMENT_FRAMES = Range(1, 1_000_000)
+SEGMENT_FRAMES = Range(1, 2**31 - 1)
 BATCH_SIZE = Range(1, 256)
 
 

@@ -205,11 +205,18 @@ def test_unsupported_variants_explain_why(tmp_path: Path) -> None:
     del sd["conv_hr.weight"]
     torch.save(sd, tmp_path / "hole.pth")
     one_line_error(tmp_path / "hole.pth", r"weights do not fit RRDBNet\(.*\): missing conv_hr\.weight")
-    # ESRGAN+ adds conv1x1 branches.
+    # ESRGAN+ adds conv1x1 branches: not ours; spandrel's ESRGAN loader takes such files (and says why this made-up
+    # one, a zero conv1x1 and none of the others, does not fit); without spandrel, the hint names it.
     sd = to_old_esrgan(make((3, 4, 4, 1, 4)).state_dict(), 1, 2)
     sd["model.1.sub.0.RDB1.conv1x1.weight"] = torch.zeros(4, 4, 1, 1)
     torch.save(sd, tmp_path / "plus.pth")
-    one_line_error(tmp_path / "plus.pth", r"plus\.pth: ESRGAN\+ .* not supported; supported: ESRGAN")
+    one_line_error(tmp_path / "plus.pth", r"plus\.pth: spandrel detected ESRGAN but could not build it")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("esrgan.models.spandrel_bridge.spandrel_version", lambda: None)
+        one_line_error(
+            tmp_path / "plus.pth",
+            r"plus\.pth: ESRGAN\+ .* not supported; supported: ESRGAN.*its keys look like ESRGAN\+, which loads",
+        )
 
 
 @pytest.mark.parametrize(

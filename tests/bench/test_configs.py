@@ -81,10 +81,17 @@ def test_default_configs_start_with_the_reference() -> None:
     assert all(bm.unavailable_reason(bm.parse_config(n)) is None for n in names)
 
 
-def test_default_configs_show_torch_beside_installed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default backend, auto, may pick an installed one: the torch engine then gets a row of its own."""
+def test_default_configs_name_every_candidate_of_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every candidate backend auto chooses from gets a row at a fixed precision, so that the default can be read
+    against the fastest fp32-exact row and the fastest row of any precision."""
     installed = ["torch"]
     monkeypatch.setattr("esrgan.backends.available_backends", lambda: list(installed))
-    assert [c.name for c in bm.default_configs()] == ["plain", "default", "fp32"]
-    installed.append("openvino")
-    assert [c.name for c in bm.default_configs()] == ["plain", "default", "fp32", "torch", "openvino"]
+    assert [c.name for c in bm.default_configs(native_bf16=False)] == ["plain", "default", "fp32", "torch+fp32"]
+    installed += ["onnxruntime", "openvino"]
+    assert [c.name for c in bm.default_configs(native_bf16=False)] == [
+        "plain", "default", "fp32", "torch+fp32", "onnxruntime+fp32", "openvino+fp32"
+    ]  # fmt: skip
+    with_bf16 = [c.name for c in bm.default_configs(native_bf16=True)]
+    assert with_bf16[-2:] == ["torch+bf16", "openvino+bf16"]  # ONNX Runtime has no bf16 on the CPU
+    assert all(c.precision in ("fp32", "bf16") and c.backend for c in bm.default_configs(True)[3:])
+    assert [c.name for c in bm.default_configs(True, device="cuda")] == ["plain", "default", "fp32"]

@@ -67,3 +67,22 @@ def test_scaling_spread_and_activation_memory() -> None:
 def test_row_json_has_no_infinities() -> None:
     (row,) = bm.summarise([_m("fp32", [1.0], psnr_db=math.inf)])
     assert row.to_json()["psnr_db"] == "inf"
+
+
+def test_versus_compares_default_with_the_fastest_rows_within_the_bounds() -> None:
+    rows = bm.summarise(
+        [
+            _m("plain", [10.0]),
+            _m("default", [2.0], dtype="bf16", psnr_db=55.0, max_diff_255=8.0),
+            _m("torch+fp32", [4.0], max_diff_255=0.1, psnr_db=130.0),
+            _m("openvino+fp32", [3.0], max_diff_255=0.2, psnr_db=130.0),
+            _m("broken+fp32", [0.5], max_diff_255=2.0, psnr_db=60.0),  # fastest, but 2/255 off: not a rival
+            _m("openvino+bf16", [1.9], dtype="bf16", psnr_db=56.0, max_diff_255=8.0),
+            _m("blurry+bf16", [0.1], dtype="bf16", psnr_db=45.0, max_diff_255=20.0),  # below 50 dB: not a rival
+        ]
+    )
+    (v,) = bm.versus(rows)
+    assert v.row.config == "default" and v.size == "32x32"
+    assert v.exact is not None and v.exact.config == "openvino+fp32" and v.vs_exact == pytest.approx(2.0 / 3.0)
+    assert v.bounded is not None and v.bounded.config == "openvino+bf16" and v.vs_bounded == pytest.approx(2.0 / 1.9)
+    assert bm.versus(rows, "no-such-config") == []

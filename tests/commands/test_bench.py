@@ -57,12 +57,16 @@ def test_table_and_json(
     header = next(i for i, line in enumerate(lines) if line.startswith("| config | size"))
     assert _cells(lines[header]) == TABLE_COLUMNS
     table = {c[0]: dict(zip(TABLE_COLUMNS, c, strict=True)) for c in map(_cells, lines[header + 2 : header + 6])}
-    assert set(table) == {"plain", "default (fp32)", "fp32", "fp32+tile=16"}
+    assert set(table) == {"plain", "default (torch fp32)", "fp32 (torch)", "fp32+tile=16 (torch)"}
     assert table["plain"]["PSNR vs fp32"] == "reference" and table["plain"]["speed-up"] == "1.00x"
-    assert table["fp32+tile=16"]["tile"] == "16" and table["plain"]["tile"] == "none"
-    assert table["fp32"]["time s"] == "1.00" and table["fp32"]["speed-up"] == "1.00x"  # the fake clock
-    assert float(table["fp32"]["PSNR vs fp32"].removesuffix(" dB")) > 50
+    assert table["fp32+tile=16 (torch)"]["tile"] == "16" and table["plain"]["tile"] == "none"
+    fp32_row = table["fp32 (torch)"]
+    assert fp32_row["time s"] == "1.00" and fp32_row["speed-up"] == "1.00x"  # the fake clock
+    assert float(fp32_row["PSNR vs fp32"].removesuffix(" dB")) > 50
     assert all(table[c]["peak MiB"] != "—" for c in table)
+    assert "backend auto for " in text and "the fixed rule" in text  # the tests run with ESRGAN_CALIBRATE=0
+    assert "- default (torch fp32) 32x32: 1.00x the time of the fastest fp32-exact row (fp32)" in text
+    assert "- fp32 (torch) 32x32: 1.00x the time of the fastest fp32-exact row (default)" in text
     skipped = [line for line in lines if line.startswith("- skipped openvino+bf16 32x32: ")]
     assert len(skipped) == 1, text  # with the reason: not installed (or no backend= in this Upscaler yet)
 
@@ -93,9 +97,35 @@ def test_linear_mode(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert _cells(lines[header]) == ["config", "size", "pixels", "tile", "time s", "µs/px", "peak MiB",
                                      "over base MiB", "output MiB"]  # fmt: skip
     rows = [_cells(line) for line in lines[header + 2 : header + 4]]
-    assert [r[:3] for r in rows] == [["default (fp32)", "32x32", "1,024"], ["default (fp32)", "64x32", "2,048"]]
+    assert [r[:3] for r in rows] == [
+        ["default (torch fp32)", "32x32", "1,024"],
+        ["default (torch fp32)", "64x32", "2,048"],
+    ]
     assert [r[5] for r in rows] == [f"{1e6 / 1024:.1f}", f"{1e6 / 2048:.1f}"]  # one fake second each
     assert any("µs per input pixel over 32x32, 64x32 (max/min 2.00" in line for line in lines)
+
+
+def test_calibrate_measures_again_and_stops(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--calibrate`` measures backend auto's candidates even where a result is cached (and with
+    ESRGAN_CALIBRATE=0, as in the tests), prints them with the verdicts, and runs no benchmark."""
+    monkeypatch.setattr("esrgan.backends.calibrate.available_backends", lambda: ["torch"])
+    monkeypatch.setattr("esrgan.backends.calibrate.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("ESRGAN_CACHE_DIR", str(tmp_path))
+    argv = ["bench", "--calibrate", "-m", str(tiny_model), "--threads", "1", "-q"]
+    for _ in range(2):
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert "backend auto for " in text and "measured now in" in text and "1 threads" in text
+        table = {c[0]: c for c in map(_cells, text.splitlines()) if c[0] in ("torch+fp32", "torch+bf16")}
+        assert set(table) == {"torch+fp32", "torch+bf16"}
+        assert "chosen for precision fp32" in table["torch+fp32"][-1]
+        assert table["torch+fp32"][2] == "0.00/255"  # against the plain fp32 output of the same tile
+        assert "convolution peak" not in text and "| config | size" not in text
+    assert len(list((tmp_path / "compiled").glob("calibration-RRDBNet-x4-256px-*.json"))) == 1
+    with pytest.raises(SystemExit):
+        main(["bench", "--calibrate", "--threads", "0"])
 
 
 def test_bad_arguments_are_one_line_errors(

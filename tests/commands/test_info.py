@@ -23,3 +23,24 @@ def test_info_command(
     out = capsys.readouterr().out
     assert "built-in" in out and "SRVGGNetCompact x4" in out and "1,238.4 GFLOP per input megapixel" in out
     assert main(["info", "no-such-model"]) == 1
+
+
+@pytest.mark.parametrize("name", ["realesrgan-x4plus", "realesrgan-x4plus-anime", "realesr-animevideov3"])
+def test_builtin_answer_from_static_facts_equals_the_loaded_one(name: str) -> None:
+    from esrgan.commands.info import describe_builtin, describe_loaded
+    from esrgan.models import zoo
+
+    model = zoo.find_builtin(name)
+    assert model is not None
+    assert describe_builtin(name, model) == describe_loaded(name)
+
+
+def test_builtin_with_other_files_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from esrgan.commands import info
+    from esrgan.models import zoo
+
+    calls: list[str] = []
+    monkeypatch.setattr(info, "describe_loaded", lambda spec: calls.append(spec) or {"model": spec})
+    assert info.describe("realesr-animevideov3") != {"model": "realesr-animevideov3"} and not calls
+    monkeypatch.setattr(zoo, "files_match", lambda model: False)
+    assert info.describe("realesr-animevideov3") == {"model": "realesr-animevideov3"} and calls

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import skimage.data
 
+from esrgan import shipped_options
 from esrgan.cli import main
+from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
 from esrgan.evaluation import TestOptions as Options  # not "Test*": pytest would collect it
+from esrgan.evaluation.protocol import SHIPPED_OPTIONS
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 from esrgan.metrics import calculate_psnr, calculate_ssim
 from esrgan.options import load_options
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _hr_set(root: Path) -> dict[str, np.ndarray]:
@@ -196,7 +197,7 @@ def test_tiny_saved_model_gray_and_saved_images(tmp_path: Path, capsys: pytest.C
 
 
 def test_options_files_validate() -> None:
-    files = sorted((REPO / "options").glob("test_*.yml"))
+    files = sorted(shipped_options.FOLDER.glob("test_*.yml"))
     assert files
     for path in files:
         opts = load_options(Options, path)
@@ -253,3 +254,92 @@ def test_saved_images_stay_in_their_dataset_folder(tmp_path: Path, name: str, ca
     argv = ["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "--name", name, "-s", "2", "-q"]
     assert main([*argv, "--save", str(tmp_path / "sr")]) == 2
     assert "must be a plain folder name" in caplog.text and not (tmp_path / "sr").exists()
+
+
+def test_the_images_bar_moves_within_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset's bar counts images and the engine's fractions of the one being upscaled."""
+    from esrgan.commands import progress
+    from esrgan.commands.test import _ImagesBar
+
+    updates: list[float] = []
+
+    class Recorded(progress.WorkBar):
+        def update(self, done: float, total: float | None = None) -> None:
+            updates.append(done)
+            super().update(done, total)
+
+    monkeypatch.setattr(progress, "WorkBar", Recorded)
+    bars = _ImagesBar(quiet=True)
+    for _ in bars.over(["a", "b"], "Set5"):  # type: ignore[list-item]
+        bars.on_tile(0, 4)
+        bars.on_tile(2.5, 4)
+    assert updates == [0, 0.0, 0.625, 1, 1.0, 1.625, 2]
+
+
+DEGRADE = SHIPPED_OPTIONS / "degrade_test_x4.yml"
+
+
+def test_degraded_lr_with_a_fixed_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--degradation NAME --seed N scores the LR make_degraded_lr writes; tables, CSV and JSON say which."""
+    _hr_set(tmp_path / "HR")
+    folder = tmp_path / "LR"
+    argv = ["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "--name", "Tiny", "-s", "4", "-q"]
+    made, given = tmp_path / "made.csv", tmp_path / "given.csv"
+    assert main([*argv, "--degradation", "degrade_test_x4", "--seed", "3", "--csv", str(made),
+                 "--json", str(tmp_path / "made.json")]) == 0  # fmt: skip
+    title = "Tiny: bicubic x4, Y, crop border 4, 3 images, LR degraded by degrade_test_x4, seed 3"
+    assert title in capsys.readouterr().out
+    assert make_degraded_lr([str(tmp_path / "HR"), str(folder), "--options", str(DEGRADE), "--seed", "3", "-q"]) == 0
+    assert main([*argv, "--lr", str(folder), "--csv", str(given)]) == 0
+    assert f"LR from {folder}" in capsys.readouterr().out
+    rows, folder_rows = _read_csv(made), _read_csv(given)
+    assert [(r["image"], r["psnr"], r["ssim"]) for r in rows] == [
+        (r["image"], r["psnr"], r["ssim"]) for r in folder_rows
+    ]
+    assert {(r["degradation"], r["seed"]) for r in rows} == {("degrade_test_x4", "3")}
+    assert {(r["degradation"], r["seed"]) for r in folder_rows} == {("", "")}
+    (ds,) = json.loads((tmp_path / "made.json").read_text())["datasets"]
+    assert ds["degradation"]["seed"] == 3 and ds["degradation"]["options"]["noise_range2"] == [2, 15]
+    # The seed defaults to 0; another seed is another LR set.
+    assert main([*argv, "--degradation", str(DEGRADE), "--csv", str(tmp_path / "s0.csv")]) == 0
+    assert {r["seed"] for r in _read_csv(tmp_path / "s0.csv")} == {"0"}
+    assert [r["psnr"] for r in _read_csv(tmp_path / "s0.csv")] != [r["psnr"] for r in rows]
+
+
+def test_degradation_applies_to_every_set_of_an_options_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _hr_set(tmp_path / "A")
+    _hr_set(tmp_path / "B")
+    opt = tmp_path / "test.yml"
+    opt.write_text(f"model: bicubic\nscale: 2\ndatasets:\n  - {{name: A, hr: {tmp_path / 'A'}}}\n"
+                   f"  - {{name: B, hr: {tmp_path / 'B'}, degradation: degrade_test_x4, seed: 5}}\n")  # fmt: skip
+    assert main(["test", "-opt", str(opt), "-q", "--csv", str(tmp_path / "file.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "A: bicubic x2, Y, crop border 2, 3 images, LR by MATLAB bicubic" in out and "seed 5" in out
+    assert main(["test", "-opt", str(opt), "-q", "--degradation", "degrade_test_x4", "--seed", "5",
+                 "--csv", str(tmp_path / "flags.csv")]) == 0  # fmt: skip
+    rows = _read_csv(tmp_path / "flags.csv")
+    assert {(r["dataset"], r["seed"]) for r in rows} == {("A", "5"), ("B", "5")}
+    a = [r["psnr"] for r in rows if r["dataset"] == "A"]
+    assert a == [r["psnr"] for r in rows if r["dataset"] == "B"]  # the same images, stems and seed: the same LR
+    assert a == [r["psnr"] for r in _read_csv(tmp_path / "file.csv") if r["dataset"] == "B"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--degradation", "degrade_test_x4", "--lr", "LR"], "--lr and --degradation exclude each other"),
+        (["--seed", "2"], "--seed needs --degradation"),
+        (["--degradation", "degrade_tset_x4"], "did you mean 'degrade_test_x4'"),
+        (["--degradation", "train_ESRGAN_x4"], "neither a file nor a shipped block"),
+    ],
+)
+def test_degradation_errors_are_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, flags: list[str], message: str
+) -> None:
+    _hr_set(tmp_path / "HR")
+    with caplog.at_level(logging.ERROR):
+        assert main(["test", "-m", "bicubic", "--hr", str(tmp_path / "HR"), "-s", "4", "-q", *flags]) == 2
+    (record,) = caplog.records
+    assert message in record.getMessage() and "\n" not in record.getMessage() and record.exc_info is None

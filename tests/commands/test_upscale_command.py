@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ def test_folder_with_bad_files_goes_on_and_reports(
     (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "out"
     with caplog.at_level(logging.INFO):
-        status = main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model), "-q"])
+        status = main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model)])
     assert status == 1  # something failed
     assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.jpg"]
     assert cv2.imread(str(out / "a_x2.png")).shape == (48, 64, 3)
@@ -169,6 +170,29 @@ def test_upscale_with_interp_equals_interpolated_file(
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "x.png")), cv2.imread(str(tmp_path / "y.png")))
 
 
+def test_profile_and_exif_are_kept_unless_stripped(tmp_path: Path, tiny_model: Path) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Canon", 6  # rotated 90° clockwise for display
+    exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003] = 32, 24
+    src = tmp_path / "cam.jpg"
+    Image.fromarray(photo(24, 32)).save(src, exif=exif.tobytes(), icc_profile=icc, quality=95)
+
+    assert main(["upscale", str(src), "-o", str(tmp_path / "kept.jpg"), "-m", str(tiny_model), "-q"]) == 0
+    with Image.open(tmp_path / "kept.jpg") as im:
+        kept = im.getexif()
+        assert im.size == (48, 64)  # upright (orientation applied), x2
+        assert im.info.get("icc_profile") == icc and kept[0x010F] == "Canon" and kept[0x0112] == 1
+        assert (kept.get_ifd(0x8769)[0xA002], kept.get_ifd(0x8769)[0xA003]) == (48, 64)
+
+    argv = ["upscale", str(src), "-o", str(tmp_path / "bare.jpg"), "-m", str(tiny_model), "-q", "--strip-metadata"]
+    assert main(argv) == 0
+    with Image.open(tmp_path / "bare.jpg") as im:
+        assert im.size == (48, 64) and "icc_profile" not in im.info and not im.getexif()
+
+
 def test_bad_interp_spec_names_the_flag(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = save_rgb(tmp_path / "a.png", photo())
     assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--interp", "a.pth:0.5", "-q"]) == 2
@@ -188,3 +212,258 @@ def test_upscale_file_is_what_the_command_does_per_file(tmp_path: Path, tiny_mod
                           ext="auto")  # fmt: skip
     assert result.target == tmp_path / "lib" / "a_x2.webp" and (result.width, result.height) == (64, 48)
     assert result.target.read_bytes() == (tmp_path / "cli" / "a_x2.webp").read_bytes()
+
+
+def test_v_shows_the_engine_decisions_and_q_silences(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = save_rgb(tmp_path / "a.png", photo())
+    argv = ["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model), "--precision", "fp32"]
+    decisions = ["device cpu (auto: no CUDA or Apple MPS here)", "precision fp32 (asked for)", "backend torch ("]
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "-v"]) == 0
+    assert all(d in caplog.text for d in decisions), caplog.text
+    assert "tile off: whole images (auto: the whole 32x24 input fits in one tile)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "--skip-existing"]) == 0  # default: what the command does, not why
+    assert "skipped" in caplog.text and not any(d in caplog.text for d in decisions)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert main([*argv, "-q"]) == 0
+    assert not [r for r in caplog.records if r.levelno < logging.WARNING and r.name.startswith("esrgan")]
+
+
+def test_the_bar_exists_before_the_first_tile_and_long_jobs_get_an_estimate(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esrgan.commands import progress
+
+    updates: list[tuple[float, float | None]] = []
+
+    class Recorded(progress.WorkBar):
+        def update(self, done: float, total: float | None = None) -> None:
+            updates.append((done, total))
+            super().update(done, total)
+
+    monkeypatch.setattr(progress, "WorkBar", Recorded)
+    monkeypatch.setattr(progress, "LONG_JOB_SECONDS", -1.0)  # every job is long
+    src = save_rgb(tmp_path / "a.png", photo(48, 64))
+    argv = ["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model), "--tile", "16"]
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 0
+    assert updates[0] == (0, 12) and updates[-1] == (12, 12)  # 3 x 4 tiles, from 0 before the first ends
+    assert "this will take about" in caplog.text and "GFLOP per input megapixel" in caplog.text
+
+
+def test_help_says_where_results_go(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without -o, results go to ./results/" in text and "(default: results/ in the current folder)" in text
+
+
+# ---- several workers (issue 17): the same files, bytes, report and exit status as a local run
+
+
+def mixed_folder(root: Path) -> Path:
+    """Good and bad images of every kind the engine keeps apart: RGB, JPEG, 16-bit gray, RGBA, an empty and a
+    corrupt file, one over the pixel limit."""
+    src = root / "in"
+    src.mkdir()
+    save_rgb(src / "a.png", photo())
+    save_rgb(src / "b.jpg", photo(20, 28))
+    cv2.imwrite(str(src / "g16.png"), (np.linspace(0, 65535, 24 * 32).reshape(24, 32)).astype(np.uint16))
+    rgba = np.dstack([photo(16, 16), np.linspace(0, 255, 256).reshape(16, 16).astype(np.uint8)])
+    cv2.imwrite(str(src / "rgba.png"), rgba[..., [2, 1, 0, 3]])
+    save_rgb(src / "big.png", photo(60, 50))
+    (src / "empty.png").write_bytes(b"")
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    save_rgb(src / "c.png", photo(8, 8))
+    return src
+
+
+def run_upscale(src: Path, out: Path, model: Path, extra: list[str], caplog: pytest.LogCaptureFixture) -> tuple:
+    """Exit status, the output files (name -> bytes) and the report: the per-file lines and warnings, in order,
+    with the output folder and the timing masked. In the output folder before the run: a_x2.png (skipped with
+    --ext auto) and c_x2.png, given as an input too (c.png's output would replace it)."""
+    out.mkdir()
+    save_rgb(out / "a_x2.png", photo(4, 4))
+    save_rgb(out / "c_x2.png", photo(6, 6))
+    args = ["upscale", str(src), str(out / "c_x2.png"), "-o", str(out), "-m", str(model), "--max-pixels", "2000"]
+    args += ["--skip-existing", "--tile", "0", "--precision", "fp32", "--backend", "torch", *extra]  # no -q: the report
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        status = main(args)
+    report = [
+        (r.name, r.levelno, r.getMessage().replace(str(out), "OUT").split(" in ")[0])
+        for r in caplog.records
+        if r.name in ("esrgan.commands.upscale", "esrgan.image.io")
+        and not r.getMessage().startswith(("model ", "device ", "2 workers:"))
+    ]
+    files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return status, files, report
+
+
+@pytest.mark.parametrize("ext", ["auto", "jpg"])
+def test_two_local_workers_end_every_file_as_a_local_run(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, ext: str
+) -> None:
+    src = mixed_folder(tmp_path)
+    local = run_upscale(src, tmp_path / "local", tiny_model, ["--ext", ext, "--device", "cpu"], caplog)
+    spread = run_upscale(src, tmp_path / "two", tiny_model, ["--ext", ext, "--device", "cpu,cpu"], caplog)
+    assert spread[0] == local[0] == 1
+    assert spread[1] == local[1]
+    assert spread[2] == local[2]
+    files, report = local[1], [m for _, _, m in local[2]]
+    made = {"a_x2.png", "b_x2.jpg", "g16_x2.png", "rgba_x2.png", "c_x2_x2.png"} if ext == "auto" else None
+    if made is not None:
+        assert set(files) == made | {"c_x2.png"}
+        assert sum(m.endswith("exists") for m in report) == 1
+    errors = [m for _, level, m in local[2] if level >= logging.ERROR]
+    if ext == "auto":  # (with --ext jpg, c.png's output is c_x2.jpg: no clash)
+        assert len(errors) == 4 and any("would overwrite an input" in m for m in errors)
+    if ext == "jpg":  # the worker's encoder warned: replayed just before the file's line
+        warn = next(i for i, (_, level, m) in enumerate(local[2]) if level == logging.WARNING and "g16_x2.jpg" in m)
+        assert "g16.png -> " in local[2][warn + 1][2]
+    summary = [r.getMessage() for r in caplog.records if r.name == "esrgan.commands.workers"]
+    assert [m.split(" ")[0] for m in summary] == ["w0", "w1"]
+
+
+def test_worker_flags_are_checked_before_anything_runs(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from importlib.util import find_spec
+
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "--workers", "2"]) == 2
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--ray", "--device", "cuda:0,1"]) == 2
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "--ray"]) == 2
+    assert "--ray needs Ray: pip install" in caplog.text
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # an input is not a Ray address: inputs go before --ray
+        main(["upscale", "--ray", str(src), "-o", str(tmp_path / "o")])
+
+
+@pytest.mark.ray
+def test_two_ray_workers_end_every_file_as_a_local_run(
+    ray_instance: object, tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = mixed_folder(tmp_path)
+    local = run_upscale(src, tmp_path / "local", tiny_model, ["--device", "cpu"], caplog)
+    on_ray = run_upscale(src, tmp_path / "ray", tiny_model, ["--ray", "--workers", "2", "--device", "cpu"], caplog)
+    assert on_ray == local
+    summary = [r.getMessage() for r in caplog.records if r.name == "esrgan.commands.workers"]
+    assert len([m for m in summary if m.startswith(("w0 ", "w1 "))]) == 2
+
+
+@pytest.mark.ray
+def test_a_ray_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(
+    ray_instance: Any,
+    tmp_path: Path,
+    tiny_model: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from esrgan.cluster import images, ray_pool
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(12):
+        save_rgb(src / f"p{i:02d}.png", photo(24 + i, 32))
+    local = run_upscale(src, tmp_path / "local", tiny_model, ["--device", "cpu"], caplog)
+
+    submit, submitted = ray_pool.RayPool.submit, []
+
+    def submit_then_kill(self: Any, worker: int, index: int, payload: Any) -> Any:
+        ticket = submit(self, worker, index, payload)
+        submitted.append(index)
+        if len(submitted) == 5:  # w1 holds items now
+            ray_instance.kill(self.actors[1])
+        return ticket
+
+    finish, writes = images.finish_file, []
+
+    def counted_finish(source: Path, target: Path, *args: Any, **kwargs: Any) -> Any:
+        writes.append(target.name)
+        return finish(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(ray_pool.RayPool, "submit", submit_then_kill)
+    monkeypatch.setattr(images, "finish_file", counted_finish)
+    on_ray = run_upscale(src, tmp_path / "ray", tiny_model, ["--ray", "--workers", "2", "--device", "cpu"], caplog)
+    assert on_ray == local
+    assert len(writes) == len(set(writes)), "no file written twice"
+    assert set(writes) == set(on_ray[1]) - {"a_x2.png", "c_x2.png"}, "every output written (those two were there)"
+    lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert any(m.startswith("worker w1 lost") for m in lost)
+
+
+# ---- standard input and output
+
+
+class _Stream:
+    """A text stream over bytes, as sys.stdin / sys.stdout are (their .buffer carries the bytes)."""
+
+    def __init__(self, data: bytes = b"", tty: bool = False) -> None:
+        import io
+
+        self.buffer = io.BytesIO(data)
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_stdin_to_stdout_is_the_files_result(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), "-o", str(tmp_path / "file.png"), "-m", str(tiny_model), "-q"]) == 0
+    stdout = _Stream()
+    monkeypatch.setattr("sys.stdin", _Stream(src.read_bytes()))
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert main(["upscale", "-", "-o", "-", "-m", str(tiny_model), "-q"]) == 0
+    assert stdout.buffer.getvalue() == (tmp_path / "file.png").read_bytes()  # the input's format: PNG
+
+    monkeypatch.setattr("sys.stdin", _Stream(src.read_bytes()))
+    assert main(["upscale", "-", "-o", str(tmp_path / "out"), "-m", str(tiny_model), "-q"]) == 0
+    assert (tmp_path / "out" / "stdin_x2.png").read_bytes() == (tmp_path / "file.png").read_bytes()
+
+    stdout = _Stream()
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert main(["upscale", str(src), "-o", "-", "--ext", "jpg", "-m", str(tiny_model), "-q"]) == 0
+    jpg = cv2.imdecode(np.frombuffer(stdout.buffer.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert stdout.buffer.getvalue()[:3] == b"\xff\xd8\xff" and jpg.shape == (48, 64, 3)
+
+
+def test_stream_misuse_is_one_line(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    src = save_rgb(tmp_path / "a.png", photo())
+    assert main(["upscale", str(src), str(src), "-o", "-", "-m", str(tiny_model)]) == 2
+    assert "-o - (standard output) takes exactly one image; 2 inputs were given" in caplog.text
+    monkeypatch.setattr("sys.stdin", _Stream(tty=True))
+    assert main(["upscale", "-", "-o", str(tmp_path / "o"), "-m", str(tiny_model)]) == 2
+    assert "standard input, which is a terminal" in caplog.text
+    monkeypatch.setattr("sys.stdin", _Stream(b""))
+    assert main(["upscale", "-", "-o", str(tmp_path / "o"), "-m", str(tiny_model)]) == 2
+    assert "stdin: empty file" in caplog.text
+
+
+def test_a_real_pipe_carries_only_the_image(tmp_path: Path, tiny_model: Path) -> None:
+    """`esrgan upscale - -o - < in.png > out.png` in a real process: standard output holds the PNG, nothing else."""
+    import subprocess
+    import sys
+
+    src = save_rgb(tmp_path / "a.png", photo())
+    argv = [sys.executable, "-m", "esrgan", "upscale", "-", "-o", "-", "-m", str(tiny_model), "--tile", "0"]
+    run = subprocess.run(argv, input=src.read_bytes(), capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()
+    out = cv2.imdecode(np.frombuffer(run.stdout, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert run.stdout[:8] == b"\x89PNG\r\n\x1a\n" and out.shape == (48, 64, 3)
+    assert b"-> standard output (64x48 png)" in run.stderr

@@ -69,7 +69,6 @@ def test_a_batch_of_good_and_hostile_files_does_every_good_one(
         assert sum(name in m for m in errors) == 1, name
     assert any("wide.tif" in m and "above --max-pixels 1000000; pass --max-pixels 0" in m for m in errors)
     assert any("would be written to the same file" in m and "-r" in m for m in errors)
-    assert "upscaled 3, skipped 0, failed 8" in caplog.text
 
 
 def test_a_bug_in_one_file_is_shown_and_the_batch_goes_on(

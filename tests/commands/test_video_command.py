@@ -85,9 +85,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def run(files: dict[str, Path], src: Path, dst: Path, *extra: str) -> int:
+def run(files: dict[str, Path], src: Path, dst: Path, *extra: str, quiet: bool = True) -> int:
     # --tile 0: the clips are tiny, and the automatic tile size costs a one-off few seconds per process.
-    return main(["video", str(src), "-o", str(dst), "-m", str(files["model"]), "-q", "--tile", "0", *extra])
+    flags = ["-q"] if quiet else []
+    return main(["video", str(src), "-o", str(dst), "-m", str(files["model"]), *flags, "--tile", "0", *extra])
 
 
 def test_upscales_and_keeps_timing_rotation_and_audio(files: dict[str, Path], tmp_path: Path) -> None:
@@ -113,13 +114,14 @@ def test_outscale_resizes_to_even_sizes(files: dict[str, Path], tmp_path: Path, 
 
 
 def test_mkv_without_frame_count_shows_progress_without_total(
-    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("esrgan.commands.progress.on_terminal", lambda stream=None: True)  # bars are for terminals
     dst = tmp_path / "out.mkv"
     argv = ["video", str(files["mkv"]), "-o", str(dst), "-m", str(files["model"]), "--batch", "4", "--tile", "0"]
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert f"{N}frame" in err and f"/{N}" not in err  # a count and a rate, no total
+    assert f"{N}.0 frames" in err and f"/{N}" not in err  # a count, no total
     assert len(decode(dst)[0]) == N
 
 
@@ -155,7 +157,7 @@ def test_interrupted_run_resumes_to_the_same_frames(
     assert "different settings (crf: 18 → 23)" in caplog.text
 
     caplog.set_level(logging.INFO)
-    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--resume") == 0
+    assert run(files, files["mp4"], dst, "--segment-frames", "5", "--resume", quiet=False) == 0
     assert "resuming" in caplog.text and "10 frames" in caplog.text
     frames, times = decode(dst)
     ref_frames, ref_times = decode(straight)
@@ -278,3 +280,58 @@ def test_parse_time() -> None:
     for bad in ("abc", "1:75", "-3"):
         with pytest.raises(argparse.ArgumentTypeError):
             video_command.parse_time(bad)
+
+
+# ---- several workers (issue 17): the segments spread, the local run's frames and audio
+
+
+def test_two_local_workers_make_the_local_runs_video(files: dict[str, Path], tmp_path: Path) -> None:
+    local, spread = tmp_path / "local.mp4", tmp_path / "two.mp4"
+    extra = ("--segment-frames", "5", "--precision", "fp32", "--backend", "torch")
+    assert run(files, files["mp4"], local, "--device", "cpu", *extra) == 0
+    assert run(files, files["mp4"], spread, "--device", "cpu,cpu", *extra) == 0
+    assert spread.read_bytes() == local.read_bytes()
+    assert audio_packets(spread) == audio_packets(files["mp4"])
+
+
+def test_a_local_run_resumes_one_on_workers(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esrgan.cluster import video as cluster_video
+    from esrgan.video.split import InOrderCommits
+
+    extra = ("--segment-frames", "5", "--precision", "fp32", "--backend", "torch")
+    whole, dst = tmp_path / "whole.mp4", tmp_path / "dst.mp4"
+    assert run(files, files["mp4"], whole, "--device", "cpu", *extra) == 0
+
+    add = InOrderCommits.add
+
+    def add_then_stop(self: InOrderCommits, index: int, *args: object) -> list:
+        committed = add(self, index, *args)
+        if len(self.job.manifest.segments) >= 2:
+            raise KeyboardInterrupt
+        return committed
+
+    monkeypatch.setattr(cluster_video.InOrderCommits, "add", add_then_stop)
+    assert run(files, files["mp4"], dst, "--device", "cpu,cpu", *extra) == 130
+    monkeypatch.undo()
+    assert run(files, files["mp4"], dst, "--device", "cpu", "--resume", *extra) == 0
+    assert dst.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.ray
+def test_two_ray_workers_make_the_local_runs_frames_and_audio(
+    ray_instance: object, files: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    local, on_ray = tmp_path / "local.mp4", tmp_path / "ray.mp4"
+    extra = ("--segment-frames", "5", "--precision", "fp32", "--backend", "torch")
+    assert run(files, files["mp4"], local, "--device", "cpu", *extra) == 0
+    with caplog.at_level(logging.INFO):
+        assert run(files, files["mp4"], on_ray, "--ray", "--workers", "2", "--device", "cpu", *extra) == 0
+    frames_local, times_local = decode(local)
+    frames_ray, times_ray = decode(on_ray)
+    assert times_ray == times_local and all((a == b).all() for a, b in zip(frames_local, frames_ray, strict=True))
+    assert audio_packets(on_ray) == audio_packets(local) == audio_packets(files["mp4"])
+    summary = [r.getMessage() for r in caplog.records if r.name == "esrgan.commands.workers"]
+    summary = [m for m in summary if m.startswith("w")]  # (after "2 Ray worker(s), 1 CPUs ...")
+    assert [m.split(" ")[0] for m in summary] == ["w0", "w1"] and all(" segments in " in m for m in summary)

@@ -46,3 +46,25 @@ def test_engine_keys_are_checked_by_the_engine_options(changes: dict[str, object
     data = {"model": "m", "datasets": [{"name": "Set5", "hr": "hr"}], **changes}
     with pytest.raises(OptionsError, match=message):
         from_dict(Options, data)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": Path("lr"), "degradation": "degrade_test_x4"}, "'lr' and 'degradation' exclude each other"),
+        ({"seed": 3}, "'seed' applies to a 'degradation' only"),
+        ({"degradation": "degrade_test_x4", "seed": -1}, r"seed must be 0\.\.4294967295, got -1"),
+        ({"degradation": " "}, "'degradation' is empty"),
+    ],
+)
+def test_invalid_degradations_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=f"dataset Set5: {message}"):
+        DatasetOptions(name="Set5", hr=Path("hr"), **changes)  # type: ignore[arg-type]
+
+
+def test_a_degradation_reads_from_yaml_with_its_seed() -> None:
+    data = {"model": "m", "datasets": [{"name": "Set5", "hr": "hr", "degradation": "degrade_test_x4", "seed": 7}]}
+    (ds,) = from_dict(Options, data).datasets
+    assert (ds.degradation, ds.seed, ds.lr) == ("degrade_test_x4", 7, None)
+    with pytest.raises(OptionsError, match="'seed' applies to a 'degradation' only"):
+        from_dict(Options, {"model": "m", "datasets": [{"name": "Set5", "hr": "hr", "seed": 7}]})

@@ -12,19 +12,24 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
+from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
+from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.errors import NotFoundError
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not Test*: pytest would collect them
 from esrgan.evaluation import (
     bicubic_sr,
     engine_sr,
     list_pairs,
+    load_degradation,
     load_pair,
     load_uint8,
     luma_u8,
     score_image,
 )
+from esrgan.evaluation.protocol import SHIPPED_OPTIONS
 from esrgan.image import bicubic_degrade, imresize, mod_crop
 from esrgan.metrics import calculate_psnr, calculate_ssim
+from esrgan.options import OptionsError, load_options
 
 
 def _write(path: Path, img: np.ndarray) -> Path:
@@ -149,3 +154,48 @@ def test_score_image_scores_what_it_returns(coffee: np.ndarray) -> None:
     assert rgb.psnr == calculate_psnr(sr, hr, 0, test_y_channel=False)
     with pytest.raises(ValueError, match=r"coffee: SR is \(93, 87, 3\) but HR is \(62, 58, 3\)"):
         score_image("coffee", lr, hr, bicubic_sr(3), crop_border=2)
+
+
+# ------------------------------------------------------------------------------------------- degraded LR images
+def test_load_degradation_by_name_file_and_errors(tmp_path: Path) -> None:
+    shipped = SHIPPED_OPTIONS / "degrade_test_x4.yml"
+    by_name = load_degradation("degrade_test_x4", 5)
+    assert (by_name.name, by_name.path, by_name.seed) == ("degrade_test_x4", shipped, 5)
+    assert by_name.options == load_options(DegradationOptions, shipped) and by_name.options.jpeg_range2 == (30, 70)
+    assert load_degradation("degrade_test_x4.yml").path == shipped and load_degradation(str(shipped)).seed == 0
+    own = tmp_path / "mine.yml"
+    own.write_text("jpeg_range2: [50, 60]\n")
+    assert load_degradation(str(own)).options.jpeg_range2 == (50, 60)
+    with pytest.raises(FileNotFoundError, match="'degrade_tst_x4' is neither a file nor a shipped block; did you mean "
+                       "'degrade_test_x4'"):  # fmt: skip
+        load_degradation("degrade_tst_x4")
+    with pytest.raises(FileNotFoundError, match="neither a file"):
+        load_degradation(str(tmp_path / "degrade_test_x4.yml"))  # a path is a path, not a name
+    own.write_text("jpeg_rang2: [50, 60]\n")
+    with pytest.raises(OptionsError, match=r"unknown key 'jpeg_rang2'.*jpeg_range2"):
+        load_degradation(str(own))
+
+
+def test_degraded_lr_is_what_make_degraded_lr_writes_bit_for_bit(tmp_path: Path, coffee: np.ndarray) -> None:
+    """The LR made in memory for scoring equals the PNG the test-set maker writes, for colour and gray HR."""
+    hr_dir = tmp_path / "HR"
+    _write(hr_dir / "coffee.png", coffee)
+    gray = skimage.data.camera()[200:261, 180:237]
+    _write(hr_dir / "gray.png", gray)
+    argv = [str(hr_dir), str(tmp_path / "LR"), "--options", str(SHIPPED_OPTIONS / "degrade_test_x4.yml")]
+    assert make_degraded_lr([*argv, "-s", "4", "--seed", "3", "-q"]) == 0
+    degradation = load_degradation("degrade_test_x4", 3)
+    lr, hr = load_pair(hr_dir / "coffee.png", None, 4, degradation)
+    written = cv2.imread(str(tmp_path / "LR" / "coffee.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    assert lr.dtype == np.uint8 and lr.shape == (15, 14, 3) and hr.shape == (60, 56, 3)
+    np.testing.assert_array_equal(lr, written)
+    np.testing.assert_array_equal(lr, degraded_lr_file(hr_dir / "coffee.png", degradation.options, 4, 3)[0])
+    # A gray HR image: scored gray, from the LR the folder would give (RGB file -> luma).
+    lr, hr = load_pair(hr_dir / "gray.png", None, 4, degradation)
+    from_folder, _ = load_pair(hr_dir / "gray.png", tmp_path / "LR" / "gray.png", 4)
+    assert lr.ndim == 2 and hr.shape == (60, 56)
+    np.testing.assert_array_equal(lr, from_folder)
+    # Another seed, other LR; bicubic without a degradation.
+    other, _ = load_pair(hr_dir / "coffee.png", None, 4, load_degradation("degrade_test_x4", 4))
+    assert not np.array_equal(other, written)
+    np.testing.assert_array_equal(load_pair(hr_dir / "coffee.png", None, 4)[0], bicubic_degrade(coffee, 4))

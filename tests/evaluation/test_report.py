@@ -8,17 +8,22 @@ import json
 import math
 from pathlib import Path
 
+from esrgan.degradations import DegradationOptions
 from esrgan.evaluation import (
     DatasetScore,
     ImageScore,
     format_summary,
     format_table,
+    load_degradation,
+    lr_source,
     results_csv,
     results_json,
     write_results,
 )
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not Test*: pytest would collect them
 from esrgan.evaluation import TestOptions as Options
+from esrgan.evaluation.report import DEGRADED_LR
+from esrgan.options import from_dict
 
 
 def _results() -> list[DatasetScore]:
@@ -76,3 +81,24 @@ def test_write_results_writes_what_is_set(tmp_path: Path) -> None:
     assert out_csv.read_text() == results_csv(_results()) and not out_json.exists()
     write_results(_results(), _opts(tmp_path, json=out_json), 2, None)
     assert json.loads(out_json.read_text())["scale"] == 2
+
+
+def test_degraded_sets_name_their_block_and_seed() -> None:
+    degradation = load_degradation("degrade_test_x4", 7)
+    made = DatasetScore(
+        "Set14", "/d/Set14/HR", None, [ImageScore("comic", 360, 248, 20.0, 0.5, 0.1)], degradation=degradation
+    )
+    results = [*_results(), made]
+    assert lr_source(made) == "LR degraded by degrade_test_x4, seed 7"
+    assert lr_source(results[0]) == "LR by MATLAB bicubic" and lr_source(results[1]) == "LR from /d/Tiny_LR"
+    rows = list(csv.DictReader(io.StringIO(results_csv(results))))
+    assert [(r["image"], r["degradation"], r["seed"]) for r in rows[-3:]] == [
+        ("(mean)", "", ""), ("comic", "degrade_test_x4", "7"), ("(mean)", "degrade_test_x4", "7")
+    ]  # fmt: skip
+    doc = json.loads(results_json(results, _opts(Path()), 4, None))
+    assert [d["degradation"] for d in doc["datasets"][:2]] == [None, None]
+    entry = doc["datasets"][2]
+    assert entry["lr"] == DEGRADED_LR and entry["degradation"]["seed"] == 7
+    assert entry["degradation"]["name"] == "degrade_test_x4" and entry["degradation"]["file"] == str(degradation.path)
+    # Every option of the block is recorded: the JSON alone makes the same LR again.
+    assert from_dict(DegradationOptions, entry["degradation"]["options"]) == degradation.options

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
 from esrgan.errors import OutputError
 from esrgan.evaluation import (
     Evaluation,
@@ -20,6 +21,7 @@ from esrgan.evaluation import (
 )
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not Test*: pytest would collect them
 from esrgan.evaluation import TestOptions as Options
+from esrgan.evaluation.protocol import SHIPPED_OPTIONS
 from esrgan.inference import EngineOptions
 
 CPU_WHOLE = EngineOptions(tile=0, precision="fp32", device="cpu")  # whole images on the CPU
@@ -96,3 +98,22 @@ def test_make_sr_of_bicubic_is_the_matlab_baseline(hr_dir: Path) -> None:
     lr = np.arange(5 * 4 * 3, dtype=np.uint8).reshape(5, 4, 3)
     assert scale == 3 and model is None
     np.testing.assert_array_equal(sr(lr), bicubic_sr(3)(lr))
+
+
+def test_a_degraded_set_scores_as_its_lr_folder(hr_dir: Path, tmp_path: Path) -> None:
+    """LR made in memory by a block and seed scores exactly as the folder make_degraded_lr writes."""
+    options = str(SHIPPED_OPTIONS / "degrade_test_x4.yml")
+    folder = tmp_path / "LR"
+    assert make_degraded_lr([str(hr_dir), str(folder), "--options", options, "-s", "2", "--seed", "1", "-q"]) == 0
+    made = Evaluation.prepare(_opts(hr_dir, datasets=[DatasetOptions("T", hr_dir, degradation=options, seed=1)]))
+    assert made.degradations["T"].seed == 1 and made.degradations["T"].path == Path(options)
+    (result,) = list(made.run())
+    (given,) = list(Evaluation.prepare(_opts(hr_dir, datasets=[DatasetOptions("T", hr_dir, folder)])).run())
+    assert result.degradation is made.degradations["T"] and given.degradation is None
+    assert [(s.image, s.psnr, s.ssim) for s in result.images] == [(s.image, s.psnr, s.ssim) for s in given.images]
+    (bicubic,) = list(Evaluation.prepare(_opts(hr_dir)).run())
+    assert all(a.psnr != b.psnr for a, b in zip(result.images, bicubic.images, strict=True))
+    # The block is read before any model is loaded: a misspelled name fails at once.
+    with pytest.raises(FileNotFoundError, match="did you mean 'degrade_test_x4'"):
+        Evaluation.prepare(_opts(hr_dir, model="missing.pth", scale=2,
+                                 datasets=[DatasetOptions("T", hr_dir, degradation="degrade_tset_x4")]))  # fmt: skip

@@ -101,3 +101,15 @@ def test_every_reader_probes_the_header_first(tmp_path: Path) -> None:
     assert check_encoded(np.frombuffer(big, np.uint8), "big.png").pixels == 1200
     with pytest.raises(LimitError, match=r"big\.png: 40x30 is 0\.0 MP, above the limit of max_pixels=1000"):
         decode(big, "big.png", max_pixels=1000)
+
+
+def test_sniff_extension_of_every_written_format() -> None:
+    import cv2
+    import numpy as np
+
+    from esrgan.image.decode import sniff_extension
+
+    arr = np.zeros((4, 4, 3), np.uint8)
+    for ext in (".png", ".jpg", ".webp", ".bmp", ".tif"):
+        assert sniff_extension(cv2.imencode(ext, arr)[1].tobytes()) == ext
+    assert sniff_extension(b"GIF89a...") == ".gif" and sniff_extension(b"") is None

@@ -298,3 +298,38 @@ def test_property_mutated_images(tmp_path: Path, seed: bytes, flips: list[tuple[
     for at, value in flips:
         data[at % len(data)] = value
     _image_or_package_error(tmp_path, bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+def test_encode_then_write_encoded_is_write_image(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from esrgan.image import encode_image, write_encoded
+
+    img = ImageData(pixels=ramp(), alpha=ramp(c=1)[:, :, 0], bit_depth=16)
+    write_image(tmp_path / "whole.jpg", img, quality=80)
+    with caplog.at_level(logging.WARNING):
+        data = encode_image(tmp_path / "apart.jpg", img, quality=80)
+    assert not (tmp_path / "apart.jpg").exists()
+    assert "apart.jpg: .jpg stores 8-bit samples" in caplog.text and "transparency is dropped" in caplog.text
+    write_encoded(tmp_path / "apart.jpg", data)
+    assert (tmp_path / "apart.jpg").read_bytes() == (tmp_path / "whole.jpg").read_bytes()
+    with pytest.raises(FileExistsError):
+        write_encoded(tmp_path / "apart.jpg", data, overwrite=False)
+    with pytest.raises(ValueError, match=r"unsupported output format '\.gif'"):
+        encode_image(tmp_path / "x.gif", img)
+
+
+def test_read_image_bytes_is_read_image(tmp_path: Path) -> None:
+    """An image piped in reads as the same file does: orientation, gray, alpha, metadata."""
+    import skimage.data
+
+    from esrgan.image import read_image_bytes
+
+    rgba = np.dstack([skimage.data.coffee()[:12, :16], np.full((12, 16), 77, np.uint8)])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.webp", exif=exif.tobytes(), lossless=True)
+    from_file, from_bytes = read_image(tmp_path / "a.webp"), read_image_bytes((tmp_path / "a.webp").read_bytes())
+    assert from_bytes.pixels.shape == (16, 12, 3) and np.array_equal(from_file.pixels, from_bytes.pixels)
+    assert from_bytes.alpha is not None and np.array_equal(from_file.alpha, from_bytes.alpha)
+    assert from_bytes.metadata == from_file.metadata and from_bytes.path is None
+    with pytest.raises(ValueError, match="piped: empty file"):
+        read_image_bytes(b"", "piped")

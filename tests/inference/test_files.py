@@ -85,3 +85,21 @@ def test_existing_outputs_size_limit_and_messages(tmp_path: Path, upscaler: Upsc
         upscale_file(src, tmp_path / "p.png", upscaler, max_pixels=100)
     assert (info.value.pixels, info.value.limit) == (24 * 32, 100) and "--" not in str(info.value)
     assert not (tmp_path / "p.png").exists()
+
+
+def test_prepare_and_finish_are_upscale_file_in_two_halves(tmp_path: Path, upscaler: Upscaler) -> None:
+    from esrgan.image import encode_image
+    from esrgan.inference.files import PreparedFile, UpscaledFile, finish_file, prepare_file, upscale_image_data
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), photo()[:, :, ::-1])
+    whole = upscale_file(src, tmp_path / "whole" / "out", upscaler, ext="auto")
+    prepared = prepare_file(src, tmp_path / "apart" / "out", ext="auto")
+    assert isinstance(prepared, PreparedFile) and prepared.target == tmp_path / "apart" / "out.png"
+    result = upscale_image_data(upscaler, prepared.image)
+    data = encode_image(prepared.target, result)
+    done = finish_file(prepared.source, prepared.target, data, result.width, result.height)
+    assert (done.width, done.height) == (whole.width, whole.height) == (64, 48)
+    assert done.target.read_bytes() == whole.target.read_bytes()
+    skipped = prepare_file(src, tmp_path / "apart" / "out", ext="auto", existing="skip")
+    assert skipped == UpscaledFile(src, tmp_path / "apart" / "out.png", skipped=True)

@@ -3,17 +3,16 @@ keyword arguments; the option sections that embed them read their keys flat (the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 import esrgan.inference
+from esrgan import shipped_options
 from esrgan.archs import SRVGGNetCompact
 from esrgan.inference import EngineOptions, Upscaler
 from esrgan.options import OptionsError, from_dict, load_options
 
-OPTIONS_DIR = Path(__file__).resolve().parents[2] / "options"
+OPTIONS_DIR = shipped_options.FOLDER
 
 
 def test_defaults_are_the_library_and_command_defaults() -> None:

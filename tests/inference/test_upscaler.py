@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 
@@ -44,7 +45,8 @@ class Nearest(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.shape[-2] % self.size_multiple == 0 and x.shape[-1] % self.size_multiple == 0
-        self.calls.append(tuple(x.shape))
+        if not x.is_meta:  # the engine's shape-only trace is not a call
+            self.calls.append(tuple(x.shape))
         return F.interpolate(x, scale_factor=self.scale, mode="nearest") * self.gain + self.offset
 
 
@@ -191,7 +193,23 @@ def test_ensemble_of_equivariant_net_is_unchanged_and_progress_counts_all_passes
     torch.testing.assert_close(y, F.interpolate(x, scale_factor=2, mode="nearest"), rtol=0, atol=1e-6)
     tiles_per_pass = 3 * 2  # 20 -> 3 cores of <= 8, 12 -> 2 cores
     assert len(net.calls) == 8 * tiles_per_pass
-    assert calls == [(i, 8 * tiles_per_pass) for i in range(1, 8 * tiles_per_pass + 1)]
+    assert calls == [(i, 8 * tiles_per_pass) for i in range(8 * tiles_per_pass + 1)]  # from (0, total)
+
+
+def test_progress_inside_one_call_comes_from_the_work_of_its_layers() -> None:
+    """An image that fits one tile reports fractions while it runs, rising with the convolutions done."""
+    from esrgan.models.flops import flops_per_input_pixel
+
+    calls: list[tuple[float, int]] = []
+    net = tiny_rrdbnet(2)
+    up = Upscaler(net, tile=0, precision="fp32", device="cpu", on_tile=lambda d, t: calls.append((d, t)))
+    assert up.flops_per_pixel == pytest.approx(flops_per_input_pixel(net, 3, size=16))
+    up._meter.interval = 0.0  # report after every layer (the engine waits 0.5 s between reports)
+    up(torch.rand(1, 3, 12, 16))
+    fractions = [done for done, _ in calls[1:-1]]
+    assert calls[0] == (0, 1) and calls[-1] == (1, 1) and len(fractions) > 10
+    assert all(0 < a < b < 1 for a, b in itertools.pairwise(fractions))
+    assert fractions[-1] > 0.9  # the counted layers are (nearly) all the work
 
 
 def test_ensemble_changes_a_real_network_output() -> None:

@@ -75,17 +75,17 @@ def test_backend_arguments_are_checked() -> None:
 @pytest.mark.auto_backend
 def test_auto_backend_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenVINO for SRVGGNetCompact on the CPU when installed (measured fastest there); torch otherwise."""
-    import esrgan.backends as backends
+    import esrgan.backends.calibrate as calibrate
 
     cpu, srvgg, rrdb = torch.device("cpu"), SRVGGNetCompact(num_feat=4, num_conv=1), tiny_x2()
-    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime", "openvino"])
-    assert backends.auto_backend(srvgg, cpu) == "openvino"
-    assert backends.auto_backend(rrdb, cpu) == "torch"
-    assert backends.auto_backend(srvgg, torch.device("cuda")) == "torch"
-    assert backends.auto_backend(srvgg, cpu, compile=True) == "torch"
-    assert backends.auto_backend(srvgg, cpu, precision="fp16") == "torch"
-    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnxruntime"])
-    assert backends.auto_backend(srvgg, cpu) == "torch"
+    monkeypatch.setattr(calibrate, "available_backends", lambda: ["torch", "onnxruntime", "openvino"])
+    assert calibrate.auto_backend(srvgg, cpu) == "openvino"
+    assert calibrate.auto_backend(rrdb, cpu) == "torch"
+    assert calibrate.auto_backend(srvgg, torch.device("cuda")) == "torch"
+    assert calibrate.auto_backend(srvgg, cpu, compile=True) == "torch"
+    assert calibrate.auto_backend(srvgg, cpu, precision="fp16") == "torch"
+    monkeypatch.setattr(calibrate, "available_backends", lambda: ["torch", "onnxruntime"])
+    assert calibrate.auto_backend(srvgg, cpu) == "torch"
 
 
 class _FakeRunner:
@@ -103,10 +103,10 @@ class _FakeRunner:
 def test_upscaler_auto_runs_the_chosen_backend_and_falls_back_to_torch(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import esrgan.backends as backends
+    import esrgan.backends.calibrate as calibrate
     import esrgan.inference.upscaler as upscaler
 
-    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "openvino"])
+    monkeypatch.setattr(calibrate, "available_backends", lambda: ["torch", "openvino"])
     built: list[str] = []
 
     def fake_make_runner(name: str, net: nn.Module, precision: str, device: str) -> _FakeRunner:

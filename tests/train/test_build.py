@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import torch
 
+from esrgan import shipped_options
 from esrgan.options import from_dict
 from esrgan.train import build
 from esrgan.train.options import GeneratorOptions, SchedulerOptions, TrainOptions
@@ -112,13 +113,12 @@ def test_real_world_objects(make_options: Callable[..., dict[str, Any]]) -> None
 def test_generator_from_a_builtin_name() -> None:
     """train_RealESRGAN_x4plus.yml fine-tunes the built-in realesrgan-x4plus: its weights load (strictly, after the
     architecture check) and upscale like a trained model, not a random one."""
-    from pathlib import Path
 
     from esrgan.image import imresize
     from esrgan.metrics import calculate_psnr
     from esrgan.options import load_options
 
-    path = Path(__file__).resolve().parents[2] / "options" / "train_RealESRGAN_x4plus.yml"
+    path = shipped_options.FOLDER / "train_RealESRGAN_x4plus.yml"
     opts = load_options(TrainOptions, path)
     net = build.build_generator(opts, torch.device("cpu"))
     assert net.training

@@ -224,44 +224,6 @@ def test_cli_name_and_override_errors(make_options: MakeOptions, tmp_path: Path)
     assert main(["train", "-opt", str(path), "--name", "bad/name"]) == 2
 
 
-def test_validate_scores_y_psnr_with_crop_border(tmp_path: Path, image_dirs: dict[str, Path]) -> None:
-    """validate() scores the engine's 8-bit output on Y with crop = scale, like esrgan.metrics does."""
-    import torch.nn.functional as F
-
-    from esrgan.data import ValidationDataset
-    from esrgan.metrics import calculate_psnr, calculate_ssim
-    from esrgan.train.options import ValDataOptions
-
-    class Nearest(torch.nn.Module):  # carries the SRNetwork contract
-        arch_name = "Nearest"
-        scale = 4
-        size_multiple = min_size = 1
-        num_in_ch = num_out_ch = 3
-        supports_fp16 = supports_bf16 = True
-
-        def hparams(self) -> dict[str, int]:
-            return {}
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(x, scale_factor=4, mode="nearest")
-
-    val_set = ValidationDataset(image_dirs["val"], 4)
-    scores = loop_module.validate(
-        Nearest(), val_set, ValDataOptions(hr=image_dirs["val"], save_samples=2), 4, torch.device("cpu"), tmp_path, 7
-    )
-    psnrs, ssims = [], []
-    for i in range(len(val_set)):
-        item = val_set[i]
-        sr = F.interpolate(item["lr"][None], scale_factor=4, mode="nearest")[0]
-        sr8 = (sr.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-        hr8 = (item["hr"] * 255).round().byte().permute(1, 2, 0).numpy()
-        psnrs.append(calculate_psnr(sr8, hr8, crop_border=4))
-        ssims.append(calculate_ssim(sr8, hr8, crop_border=4))
-    assert scores["psnr_y"] == pytest.approx(sum(psnrs) / 2)
-    assert scores["ssim_y"] == pytest.approx(sum(ssims) / 2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["val0_00000007.png", "val1_00000007.png"]
-
-
 def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(make_options: MakeOptions, tmp_path: Path) -> None:
     opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3, "max_minutes": 1e-9}))
     result = fit(opts)
@@ -287,3 +249,28 @@ def test_resuming_warns_about_changed_options_not_about_newer_keys(caplog: pytes
     current = {"seed": 1, "data": {"val": {"tile": 0, "precision": "fp32", "tile_pad": 16, "ensemble": False}}}
     loop_module._warn_changed_options(saved, current, Path("state_00000002.pth"))
     assert [r.getMessage() for r in caplog.records] == ["option seed changed since state_00000002.pth: 0 -> 1"]
+
+
+def test_span_trains_in_the_psnr_stage(make_options: MakeOptions, tmp_path: Path) -> None:
+    from esrgan.models import load_model
+
+    opts = make_options(
+        "psnr",
+        name="span",
+        train={"total_iter": 6, "optim_g": {"lr": 3e-3}},
+        logging={"every": 1},
+        checkpoint={"every": 6},
+        data={"val": {"every": 6}},
+    )
+    opts["network_g"] = {"arch": "SPAN", "hparams": {"feature_channels": 8, "norm": False}}
+    assert main(["train", "-opt", str(_write(tmp_path / "span.yml", opts))]) == 0
+    train = [r for r in _records(tmp_path / "exp" / "span") if r["kind"] == "train"]
+    assert train[-1]["l_pix"] < train[0]["l_pix"]
+    _, info = load_model(tmp_path / "exp" / "span" / "models" / "net_g_latest.pth")
+    assert info.arch == "SPAN" and info.hparams == {
+        "num_in_ch": 3,
+        "num_out_ch": 3,
+        "feature_channels": 8,
+        "upscale": 4,
+        "norm": False,
+    }

@@ -363,10 +363,66 @@ def test_distill_through_the_cli_and_options_file(
 
 def test_shipped_distill_options_load() -> None:
     from esrgan.options import load_options
+    from esrgan.shipped_options import FOLDER
 
-    root = Path(__file__).resolve().parents[2] / "options"
-    files = sorted(root.glob("distill_*.yml"))
+    files = sorted(FOLDER.glob("distill_*.yml"))
     assert files
     for f in files:
         opts = load_options(TrainOptions, f)
         assert opts.stage == "distill" and opts.teacher is not None
+
+
+def test_span_student_distils_with_feature_matching_and_resumes_exactly(
+    make_options: MakeOptions, teacher_file: Path, tmp_path: Path
+) -> None:
+    """SPAN as the student: online targets, feature matching at its default tap (conv_cat), the EMA copy in eval
+    mode running the fold of its averaged branches, an exact resume, and a file that spandrel reads too."""
+    import spandrel
+
+    changes: dict[str, Any] = {
+        "teacher": {"targets": "online", "lr_downscales": [4]},
+        "losses": {"feature": {"weight": 0.5}},
+        "train": {"total_iter": 4, "ema_decay": 0.5},
+        "checkpoint": {"every": 2},
+        "data": {"val": {"every": 4}},
+    }
+
+    def span(name: str, **change: Any) -> TrainOptions:
+        opts = distill_options(make_options, teacher_file, name=name, **change)
+        opts["network_g"] = {"arch": "SPAN", "hparams": {"feature_channels": 8}}
+        return from_dict(TrainOptions, opts)
+
+    result = fit(span("straight", **changes))
+    fit(span("resumed", **{**changes, "train": {"total_iter": 2, "ema_decay": 0.5}}))
+    fit(span("resumed", **changes), resume="auto")
+    a = torch.load(tmp_path / "exp" / "straight" / "checkpoints" / "state_00000004.pth", weights_only=True)
+    b = torch.load(tmp_path / "exp" / "resumed" / "checkpoints" / "state_00000004.pth", weights_only=True)
+    assert tuple(a["feature"]["adapter.weight"].shape) == (8, 8, 1, 1)  # student conv_cat (8 ch) -> teacher
+    for part in ("params", "params_ema", "feature"):
+        for k, v in a[part].items():
+            torch.testing.assert_close(b[part][k], v, rtol=1e-5, atol=1e-6, msg=f"{part}.{k}")
+
+    student, info = load_model(tmp_path / "exp" / "straight" / "models" / "net_g_latest.pth")
+    assert (info.arch, info.loader, info.hparams["feature_channels"]) == ("SPAN", "native", 8)
+    state = torch.load(tmp_path / "exp" / "straight" / "models" / "net_g_latest.pth", weights_only=True)
+    descriptor = spandrel.ModelLoader().load_from_state_dict(state["params_ema"])
+    lr = torch.rand(1, 3, 12, 12)
+    with torch.inference_mode():
+        torch.testing.assert_close(student(lr), descriptor.model.eval()(lr), rtol=0, atol=1e-5)
+    # Validation ran the EMA network (eval mode) and scored it; its score is the saved file's.
+    assert np.isfinite(result.val_scores["psnr_y"])
+
+
+def test_online_teacher_with_a_minimum_side_needs_big_enough_patches(make_options: MakeOptions, tmp_path: Path) -> None:
+    """A window-attention teacher loaded through spandrel (HAT: sides of at least 16) and LR patches of 8."""
+    from spandrel.architectures.HAT import HAT
+
+    from esrgan.train.build import build_teacher
+    from tests.spandrel_models import SWIN, save
+
+    torch.manual_seed(0)
+    hat = HAT(**{**SWIN, "upscale": 4}, mlp_ratio=2, num_feat=16, squeeze_factor=4)
+    path = save({k: v.clone() for k, v in hat.state_dict().items()}, tmp_path / "hat_x4.safetensors")
+    opts = distill_options(make_options, path, teacher={"targets": "online", "lr_downscales": [4]})
+    with pytest.raises(ValueError, match=r"needs input sides of at least 16; the LR patch is 8 \(set data\.train\."):
+        build_teacher(from_dict(TrainOptions, opts), torch.device("cpu"))

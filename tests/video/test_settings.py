@@ -24,7 +24,7 @@ def test_defaults() -> None:
         ({"channels": 2}, "channels must be one of 1, 3, 4, got 2"),
         ({"start": -1.0}, "start must be >= 0 seconds"),
         ({"duration": 0.0}, "duration must be > 0 seconds"),
-        ({"segment_frames": 0}, r"segment_frames must be 1\.\.1000000, got 0"),
+        ({"segment_frames": 0}, r"segment_frames must be 1\.\.2147483647, got 0"),
         ({"batch_size": 0}, r"batch_size must be 1\.\.256, got 0"),
     ],
 )
