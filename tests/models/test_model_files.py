@@ -19,8 +19,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors.torch import save_file
 
-from esrgan.archs import RRDBNet, SRVGGNetCompact
+from esrgan.archs import REGISTRY, RRDBNet, SRVGGNetCompact
 from esrgan.errors import ModelFileError, NotFoundError
 from esrgan.models import load_model, save_model
 from esrgan.models.ncnn import write_ncnn
@@ -160,6 +161,19 @@ def test_a_missing_tensor_is_one_line(tmp_path: Path) -> None:
         load_model(tmp_path / "missing.pth")
 
 
+@pytest.mark.parametrize("block", ["block_ ", "block_1_0", "block_7"])
+def test_a_span_file_with_a_strange_block_name_is_one_line(tmp_path: Path, block: str) -> None:
+    """A SPAN safetensors whose header named ``block_ .c1_r...`` gave ``ValueError: invalid literal for int()``
+    (found by the mutated-safetensors property once SPAN joined the seeds)."""
+    spec = next(spec for spec in REGISTRY if spec.name == "SPAN")
+    torch.manual_seed(4)
+    state = spec.net(**spec.tiny_hparams).state_dict()
+    state = {(block + k[len("block_2") :] if k.startswith("block_2.") else k): v for k, v in state.items()}
+    save_file(state, str(tmp_path / "span.safetensors"))
+    with pytest.raises(ModelFileError, match=r"span\.safetensors: SPAN has blocks 1\.\.6"):
+        load_model(tmp_path / "span.safetensors")
+
+
 def test_ncnn_pixelshuffle_zero_is_one_line(tmp_path: Path) -> None:
     """``PixelShuffle 0=0`` gave ZeroDivisionError."""
     param, _ = write_ncnn(_srvgg(), tmp_path / "m.param", fp16=False)
@@ -183,25 +197,44 @@ def test_ncnn_absurd_sizes_are_one_line(tmp_path: Path, count: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- property-based
+def _nets() -> list[tuple[str, torch.nn.Module]]:
+    """A small network of every registered architecture (each room's ``tiny_hparams``)."""
+    torch.manual_seed(3)
+    return [(spec.name, spec.net(**spec.tiny_hparams)) for spec in REGISTRY]
+
+
+NCNN_ARCHS = [spec.name for spec in REGISTRY if spec.ncnn is not None]
+
+
 def _seeds(folder: Path) -> dict[str, list[Path]]:
-    """Small valid files of each container: .pth (zip), .safetensors, ncnn fp16 and fp32 pairs."""
+    """Small valid files of each container for every architecture: .pth (zip), .safetensors, and ncnn fp16 and
+    fp32 pairs where the architecture has an ncnn form."""
     folder.mkdir(parents=True, exist_ok=True)
     seeds: dict[str, list[Path]] = {"pth": [], "safetensors": [], "ncnn": []}
-    for name, net in (("srvgg", _srvgg()), ("rrdb", _rrdb())):
+    for name, net in _nets():
         for kind in ("pth", "safetensors"):
             path = folder / f"{name}.{kind}"
             save_model(net, path)
             seeds[kind].append(path)
-        for fp16 in (True, False):
-            param, _ = write_ncnn(net, folder / f"{name}_{'fp16' if fp16 else 'fp32'}.param", fp16=fp16)
-            seeds["ncnn"].append(param)
+        if name in NCNN_ARCHS:
+            for fp16 in (True, False):
+                param, _ = write_ncnn(net, folder / f"{name}_{'fp16' if fp16 else 'fp32'}.param", fp16=fp16)
+                seeds["ncnn"].append(param)
     return seeds
+
+
+class _Seeds(dict):
+    """The seed files' bytes by container; a short repr, so that hypothesis's report of a failing example shows
+    the mutation (index, flips, cut, insert) rather than megabytes of seed."""
+
+    def __repr__(self) -> str:
+        return f"<seed files: {', '.join(f'{k} x{len(v)}' for k, v in self.items())}>"
 
 
 @pytest.fixture(scope="module")
 def seed_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes | tuple[bytes, bytes]]]:
     seeds = _seeds(tmp_path_factory.mktemp("seeds"))
-    out: dict[str, list[bytes | tuple[bytes, bytes]]] = {k: [p.read_bytes() for p in v] for k, v in seeds.items()}
+    out = _Seeds({k: [p.read_bytes() for p in v] for k, v in seeds.items()})
     out["ncnn"] = [(p.read_bytes(), p.with_suffix(".bin").read_bytes()) for p in seeds["ncnn"]]
     return out
 
@@ -229,7 +262,8 @@ def _memory_bound() -> None:
 
 
 @_ONE_FOLDER
-@given(index=st.integers(0, 1), flips=_MUTATIONS, cut=st.integers(0, 10**6), insert=st.binary(max_size=16))
+@given(index=st.integers(0, len(REGISTRY) - 1), flips=_MUTATIONS, cut=st.integers(0, 10**6),
+       insert=st.binary(max_size=16))  # fmt: skip
 def test_property_mutated_pth_loads_or_one_model_file_error(
     tmp_path: Path, seed_files: dict[str, list[bytes]], index: int, flips: list[tuple[int, int]], cut: int,
     insert: bytes,
@@ -241,7 +275,8 @@ def test_property_mutated_pth_loads_or_one_model_file_error(
 
 
 @_ONE_FOLDER
-@given(index=st.integers(0, 1), flips=_MUTATIONS, cut=st.integers(0, 10**6), insert=st.binary(max_size=16))
+@given(index=st.integers(0, len(REGISTRY) - 1), flips=_MUTATIONS, cut=st.integers(0, 10**6),
+       insert=st.binary(max_size=16))  # fmt: skip
 def test_property_mutated_safetensors_loads_or_one_model_file_error(
     tmp_path: Path, seed_files: dict[str, list[bytes]], index: int, flips: list[tuple[int, int]], cut: int,
     insert: bytes,
@@ -274,7 +309,7 @@ _PARAM_TOKENS = st.sampled_from(
 
 @_ONE_FOLDER
 @given(
-    index=st.integers(0, 3),
+    index=st.integers(0, 2 * len(NCNN_ARCHS) - 1),
     edits=st.lists(st.tuples(st.integers(0, 10**4), st.integers(0, 40), _PARAM_TOKENS), max_size=4),
     bin_flips=_MUTATIONS,
     bin_cut=st.integers(0, 10**6),

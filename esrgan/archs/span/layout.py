@@ -69,13 +69,17 @@ def hparams_from(sd: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
     """Constructor arguments read from tensor shapes (and the ``no_norm`` marker).
 
     Raises:
-        ValueError: a tensor has the wrong number of dimensions, or the blocks are not the reference's six.
+        ModelFileError: a tensor has the wrong number of dimensions, or the blocks are not the reference's six.
     """
     first = _shape(sd, "conv_1.sk.weight", 4, where)
     up = _shape(sd, "upsampler.0.weight", 4, where)
-    blocks = {int(k.split(".")[0][len("block_") :]) for k in sd if k.startswith("block_") and "." in k}
-    if blocks != set(range(1, NUM_BLOCKS + 1)):
-        raise ModelFileError(f"{where}: SPAN has blocks 1..{NUM_BLOCKS}, this file block(s) {sorted(blocks)}")
+    names = {k.split(".")[0][len("block_") :] for k in sd if k.startswith("block_")}
+    if names != {str(i) for i in range(1, NUM_BLOCKS + 1)}:
+        # a name from a damaged file need not be a number ("block_ .c1_r...")
+        shown = sorted(int(n) for n in names if n.isascii() and n.isdigit()) + sorted(
+            n for n in names if not (n.isascii() and n.isdigit())
+        )
+        raise ModelFileError(f"{where}: SPAN has blocks 1..{NUM_BLOCKS}, this file block(s) {shown}")
     num_in = first[1]
     num_out, upscale = split_pixelshuffle(up[0], num_in, where)
     return {
