@@ -92,7 +92,7 @@ def hparams_from(sd: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
 
 
 def validate_hparams(hparams: Mapping[str, Any], where: str) -> None:
-    """ValueError unless every size is within :data:`SIZES` and the switches are booleans (checked before anything
+    """OptionsError unless every size is within :data:`SIZES` and the switches are booleans (checked before anything
     is built); normalisation needs 3 input channels (its mean is RGB)."""
     check_hparams(hparams, where, sizes=SIZES, choices=CHOICES)
     if hparams.get("norm", True) and hparams.get("num_in_ch", 3) != 3:
