@@ -181,6 +181,25 @@ def screen_headers(
     return readable
 
 
+def screen_output_sizes(
+    found: list[tuple[Path, Path, ImageHeader]], factor: float, max_output_pixels: int, report: Report
+) -> list[tuple[Path, Path, ImageHeader]]:
+    """``found`` without the inputs whose output would have more than ``max_output_pixels`` pixels at ``factor``
+    (the larger of the network's scale and the output scale, or what is known of it before the model loads: a
+    lower bound refuses nothing that would pass), each reported; 0 for either: nothing refused."""
+    from esrgan.inference.limits import check_sizes
+
+    kept = []
+    for source, base, header in found:
+        try:
+            check_sizes(header, source, max_output_pixels=max_output_pixels, factor=factor)
+        except Exception as exc:
+            report.file(source, None, exc)
+        else:
+            kept.append((source, base, header))
+    return kept
+
+
 def refuse_collisions(
     found: list[tuple[Path, Path, ImageHeader]], ext: str, out_dir: Path, report: Report
 ) -> list[tuple[Path, Path]]:

@@ -5,8 +5,10 @@ failure was a bug). Outputs are written atomically, an input file is never overw
 be written to the same output are both refused before any work (nothing is silently replaced).
 
 Everything that can be checked without torch is checked before the model loads: the output folder, ``--suffix``,
-the engine flags, and every input's header (format, size against ``--max-pixels``): refusing a 400-megapixel file
-takes milliseconds and a few tens of MB.
+the engine flags, and every input's header (format, size against ``--max-pixels``, and the output's against
+``--max-output-pixels`` where the scale is known: ``-s``, or a built-in model's): refusing a 400-megapixel file
+takes milliseconds and a few tens of MB. Once the model is loaded, the output sizes are checked at its scale
+before the engine is prepared (a compiled backend's calibration takes minutes).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from esrgan.commands.batch import (
     plan_jobs,
     refuse_collisions,
     screen_headers,
+    screen_output_sizes,
 )
 from esrgan.commands.common import add_engine_args, engine_options, positive_float
 from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from esrgan.commands.progress import Estimate, WorkBar
+    from esrgan.image.probe import ImageHeader
     from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
@@ -123,14 +127,15 @@ def run(args: argparse.Namespace) -> int:
     check_worker_args(args)
     ensure_writable_folder(out_dir)
     screened = screen_headers(found, args.max_pixels, report)
+    screened = screen_output_sizes(screened, _known_factor(args), args.max_output_pixels, report)
     if single_file:
         readable = [(source, base) for source, base, _ in screened]
     else:
         readable = refuse_collisions(screened, args.ext, out_dir, report)
     if readable:
         inputs = {source.resolve() for source, _ in found}
-        pixels = {source: header.pixels for source, _, header in screened}
-        _upscale_files(args, options, readable, inputs, output, single_file, pixels, report)
+        headers = {source: header for source, _, header in screened}
+        _upscale_files(args, options, readable, inputs, output, single_file, headers, report)
     seconds = time.perf_counter() - report.started
     if single_file and report.done:
         log.info("wrote %s", output.resolve())
@@ -154,12 +159,19 @@ def _upscale_files(
     inputs: set[Path],
     output: Path,
     single_file: bool,
-    pixels: dict[Path, int],
+    headers: dict[Path, ImageHeader],
     report: Report,
 ) -> None:
-    """Load the model and upscale ``found`` (the inputs whose headers passed), here or on workers."""
+    """Load the model and upscale ``found`` (the inputs whose headers passed), here or on workers; the output
+    sizes checked at the model's scale before the engine is prepared."""
     net, scale, name = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
+    factor = max(float(scale), outscale)
+    kept = screen_output_sizes([(s, b, headers[s]) for s, b in found], factor, args.max_output_pixels, report)
+    found = [(source, base) for source, base, _ in kept]
+    if not found:
+        return
+    pixels = {source: headers[source].pixels for source, _ in found}
     suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
     out_dir = output.parent if single_file else output
     tasks = [
@@ -167,7 +179,7 @@ def _upscale_files(
         for source, target, stem in plan_jobs(found, output, suffix, single_file)
     ]
     if wants_workers(args):
-        _run_on_workers(args, net, options, tasks, outscale, max(float(scale), outscale), inputs, report)
+        _run_on_workers(args, net, options, tasks, outscale, factor, inputs, report)
     else:
         _run_here(args, net, name, options, tasks, outscale, inputs, pixels, report)
 
@@ -185,8 +197,7 @@ def _run_stream(args: argparse.Namespace) -> int:
 
     from esrgan.errors import LimitError
     from esrgan.image import IMAGE_EXTENSIONS, check_encoded, write_encoded
-    from esrgan.inference import Upscaler
-    from esrgan.inference.files import InputTooLargeError, OutputTooLargeError, upscale_bytes
+    from esrgan.inference.limits import InputTooLargeError, OutputTooLargeError, check_sizes
 
     if len(args.inputs) != 1:
         what = "- (standard input)" if STREAM in args.inputs else "-o - (standard output)"
@@ -204,8 +215,15 @@ def _run_stream(args: argparse.Namespace) -> int:
             raise NotFoundError(f"{source}: no such file")
         data, name = path.read_bytes(), path.stem
     header = check_encoded(data, name)  # before the model loads: a bomb or another format is refused at once
-    if args.max_pixels and header.pixels > args.max_pixels:
-        raise LimitError(_message(InputTooLargeError(Path(name), header.pixels, args.max_pixels)))
+
+    def check(factor: float) -> None:
+        try:
+            check_sizes(header, Path(name), max_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels,
+                        factor=factor)  # fmt: skip
+        except (InputTooLargeError, OutputTooLargeError) as exc:
+            raise LimitError(_message(exc)) from exc
+
+    check(_known_factor(args))
     options = engine_options(args)
     target = None if args.output == STREAM else Path(args.output)
     ext = args.ext
@@ -213,6 +231,11 @@ def _run_stream(args: argparse.Namespace) -> int:
         ext = target.suffix.lower()  # -o FILE: its own format
     net, scale, _ = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
+    check(max(float(scale), outscale))  # before the engine is prepared
+
+    from esrgan.inference import Upscaler
+    from esrgan.inference.files import upscale_bytes
+
     progress = _ImageProgress(args.quiet)
     upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
     progress.start(name, 0.0)
@@ -330,6 +353,19 @@ def _run_on_workers(
         log_summary(scheduler, "images")
 
 
+def _known_factor(args: argparse.Namespace) -> float:
+    """What is known of the upscale factor before the model loads (0: nothing): ``-s``, and a built-in model's
+    scale (the factor is the larger of the two)."""
+    from esrgan.models import zoo
+
+    factor = args.outscale or 0.0
+    if not args.interp and not Path(args.model).expanduser().exists():
+        builtin = zoo.find_builtin(args.model)
+        if builtin is not None:
+            factor = max(factor, float(builtin.scale))
+    return factor
+
+
 def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:
     """The network of ``-m`` or ``--interp``, its scale and its name, logged."""
     from esrgan.commands.progress import Status
@@ -399,7 +435,7 @@ def _upscale_one(
 
 def _message(exc: BaseException) -> str:
     """The error line of a file, in terms of this command's flags where the library's names its arguments."""
-    from esrgan.inference.files import InputTooLargeError, OutputTooLargeError, OverwritesInputError
+    from esrgan.inference.limits import InputTooLargeError, OutputTooLargeError, OverwritesInputError
 
     if isinstance(exc, InputTooLargeError):
         return (

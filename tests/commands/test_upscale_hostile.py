@@ -219,11 +219,16 @@ def test_an_output_written_by_this_run_is_never_replaced(tmp_path: Path, tiny_mo
 def test_output_size_is_bounded_before_the_network_runs(
     tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A model may declare any scale: the output (input x scale or x outscale) is checked against a limit first."""
+    """A model may declare any scale: the output (input x scale or x outscale) is checked against a limit first:
+    before the model loads when the scale is known (-s), else once it is loaded, before the engine is prepared
+    (a compiled backend's calibration took 150 s before the refusal, on a 2-core machine)."""
     import esrgan.inference.files
+    import esrgan.models
+    from esrgan.inference.upscaler import Upscaler
 
     src = save_rgb(tmp_path / "a.png", photo())  # 32x24: x2 is 64x48 = 3072 pixels
     monkeypatch.setattr(esrgan.inference.files, "upscale_image", lambda *a, **k: pytest.fail("ran the network"))
+    monkeypatch.setattr(Upscaler, "from_options", lambda *a, **k: pytest.fail("prepared the engine"))
     argv = ["upscale", str(src), "-o", str(tmp_path / "o"), "-m", str(tiny_model), "-q", "--max-output-pixels"]
     assert main([*argv, "3000"]) == 1
     assert _errors(caplog) == [
@@ -231,17 +236,45 @@ def test_output_size_is_bounded_before_the_network_runs(
         "--max-output-pixels 0 to allow it"
     ]
     caplog.clear()
-    assert main([*argv, "4000", "-s", "4"]) == 1  # 128x96 = 12288 pixels at outscale 4
+    monkeypatch.setattr(esrgan.models, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+    assert main([*argv, "4000", "-s", "4"]) == 1  # 128x96 = 12288 pixels at outscale 4: known before the load
     assert "above --max-output-pixels 4000" in caplog.text
+
+
+def test_standard_output_checks_the_output_size_before_the_engine(
+    tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-o -`` (a filter in a pipe): the same limits, as early: -s before the model loads, the model's scale
+    before the engine is prepared; its one input refused is a user error (exit 2), as with --max-pixels."""
+    import esrgan.models
+    from esrgan.inference.upscaler import Upscaler
+
+    src = save_rgb(tmp_path / "a.png", photo())
+    monkeypatch.setattr(Upscaler, "from_options", lambda *a, **k: pytest.fail("prepared the engine"))
+    argv = ["upscale", str(src), "-o", "-", "-m", str(tiny_model), "-q", "--max-output-pixels", "3000"]
+    assert main(argv) == 2
+    assert "the output would be 64x48 (0.0 MP), above --max-output-pixels 3000" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(esrgan.models, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+    assert main([*argv, "-s", "4"]) == 2
+    assert "the output would be 128x96 (0.0 MP), above --max-output-pixels 3000" in caplog.text
 
 
 # ------------------------------------------------------------------------------- the whole command, measured
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc for the peak memory")
-def test_a_400_megapixel_file_is_refused_fast_and_small_by_the_whole_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [(), ("--max-pixels", "0")], ids=["input", "output"])
+def test_a_400_megapixel_file_is_refused_fast_and_small_by_the_whole_command(
+    tmp_path: Path, extra: tuple[str, ...]
+) -> None:
     """The real command in a fresh interpreter: parsing, the allocator tuning, the header screen. Torch is never
     imported on this path (2 s and 275 MB of its own here), nor is the file decoded (12 GB and 92 s before)."""
     big = tmp_path / "big.png"
     big.write_bytes(valid_1bit_png(20000, 20000))
+    refused = {
+        (): "20000x20000 is 400.0 MP, above --max-pixels 25000000",
+        # the input allowed: the output at the built-in model's scale is refused, before the model loads too
+        ("--max-pixels", "0"): "the output would be 80000x80000 (6400.0 MP), above --max-output-pixels 400000000",
+    }[extra]
     code = (
         "import resource, sys, time; t = time.perf_counter(); from esrgan.cli import main; "
         "status = main(sys.argv[1:]); "
@@ -253,10 +286,10 @@ def test_a_400_megapixel_file_is_refused_fast_and_small_by_the_whole_command(tmp
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("ESRGAN_MALLOC_TUNING", None)  # as users run it
-    proc = subprocess.run([sys.executable, "-c", code, "upscale", str(big), "-o", str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-c", code, "upscale", str(big), "-o", str(tmp_path / "out"), *extra],
                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    assert "20000x20000 is 400.0 MP, above --max-pixels 25000000" in proc.stderr
+    assert refused in proc.stderr
     torch_imported, seconds, cpu, peak_mb = proc.stdout.split()
     assert torch_imported == "False"
     # CPU time (the wall time of this shared machine depends on its other users; measured 0.4 s wall, 54 MB).
