@@ -14,7 +14,7 @@ SPANDREL  ?= spandrel==0.4.2
 STAMP     := $(VENV)/.stamp-install
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: install dev demo test test-slow test-ray lint format typecheck bench gpu-check clean
+.PHONY: install dev demo test test-slow test-ray lint format typecheck fuzz bench gpu-check clean
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ test: $(DEV_STAMP)
 
 test-slow: $(DEV_STAMP)
 	$(PY) -m pytest -q -m slow
+
+## Property-based tests as a longer campaign: FUZZ_EXAMPLES random examples per target (image probe, read_image,
+## YAML reader and options, load_model of .pth, .safetensors and ncnn .param+.bin), seeded from valid files; prints
+## examples run and failures per target. Failing examples are kept in .hypothesis/ and replayed first by the next run.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_TARGETS  := tests/image/test_probe.py tests/image/test_io.py tests/test_safe_yaml.py \
+	tests/models/test_model_files.py
+
+fuzz: $(DEV_STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice -n 10 $(PY) -m pytest -q -k property \
+		--hypothesis-show-statistics $(FUZZ_TARGETS)
 
 ## The Ray tests (issue 17): Ray is an optional extra, not in dev (240 MB, ~10 s to install; each test module starts
 ## a Ray instance, ~7 s, and actors, ~5 s, on a 2-core machine). The scheduler itself is tested by `make test`.

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from esrgan.defaults import DEFAULT_MODEL
+from esrgan.errors import OptionsError
 from esrgan.inference.options import EngineOptions
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _upscaler(model: Any, engine: dict[str, Any]) -> Upscaler:
 
     if isinstance(model, Upscaler):
         if engine:
-            raise ValueError(f"engine options {sorted(engine)} cannot change an Upscaler: build it with them instead")
+            raise OptionsError(f"engine options {sorted(engine)} cannot change an Upscaler: build it with them instead")
         return model
     options = _options(engine)
     if isinstance(model, nn.Module):
@@ -106,7 +107,7 @@ def _options(engine: dict[str, Any]) -> EngineOptions:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"unknown engine option {key!r}: {hint}use {', '.join(names)}")
+            raise OptionsError(f"unknown engine option {key!r}: {hint}use {', '.join(names)}")
     return EngineOptions(**engine)
 
 
@@ -128,16 +129,16 @@ def _image_data(image: Any) -> tuple[ImageData, _Like]:
         channels = data.pixels.shape[2] + (data.alpha is not None)
         return dataclasses.replace(data, metadata=None), _Like(np.dtype(dtype), 2 if channels == 1 else 3)
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array or a file path, not {type(image).__name__}")
+        raise OptionsError(f"image must be a numpy array or a file path, not {type(image).__name__}")
     arr = image[:, :, None] if image.ndim == 2 else image
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"image of shape {image.shape} is not an image: use {_LAYOUTS}")
+        raise OptionsError(f"image of shape {image.shape} is not an image: use {_LAYOUTS}")
     if arr.dtype not in _DTYPES:
-        raise ValueError(
+        raise OptionsError(
             f"image of dtype {arr.dtype} is not supported: use uint8, uint16, or float32/float64 in [0, 1]"
         )
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError("image has NaN or infinite values: floats must be in [0, 1]")
+        raise OptionsError("image has NaN or infinite values: floats must be in [0, 1]")
     unit, depth = to_unit(arr)
     colour = 1 if unit.shape[2] <= 2 else 3
     alpha = unit[:, :, colour] if unit.shape[2] in (2, 4) else None

@@ -4,6 +4,11 @@ The CLI turns arguments into calls. Each verb lives in ``esrgan/commands/<verb>.
 ``register(subparsers)``, which adds its parser and sets ``func`` to a ``run(args) -> int`` function. Verb modules
 keep heavy imports (torch, av) inside ``run`` so that ``esrgan --help`` stays fast. Progress bars and exit codes
 belong here and in ``commands/``; library code only logs.
+
+Exit status (the README's table, :mod:`esrgan.exits`): 0 done; 1 some inputs of a batch failed (each named once,
+the rest done); 2 a user error, one line (an :class:`~esrgan.errors.EsrganError`, or the system refusing:
+permission, disk full); 3 a bug (a traceback, and a line saying so); 130 interrupted (Ctrl-C); 141 stdout closed
+early (``| head``).
 """
 
 from __future__ import annotations
@@ -11,10 +16,35 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from esrgan import __version__
+from esrgan.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER,
+    exit_status_of,
+    report_bug,
+    report_user_error,
+)
+
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_BUG",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USER",
+    "build_parser",
+    "main",
+    "report_bug",
+    "report_user_error",
+]
 
 # Verb modules in the order `esrgan --help` lists them.
 COMMANDS = ("upscale", "video", "models", "info", "test", "train", "options", "interp", "export", "bench")
@@ -71,23 +101,36 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USER
     setup_logging(args.verbose, getattr(args, "quiet", False))
+    # OpenCV prints its own multi-line reports of damaged files on stderr; the package reports them in one line.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT" if args.verbose < 2 else "INFO")
     from esrgan.allocator import tune_cpu_allocator
 
     tune_cpu_allocator()  # the CLI owns the process: reuse freed activations instead of page-faulting them in
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return status
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as exc:
-        # Expected user errors: one line, no traceback (run with -vv for one).
-        if args.verbose >= 2:
-            log.exception("%s", exc)
-        else:
-            log.error("%s", exc)
-        return 2
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        # The user's arguments, files or paths, or the system refusing (permission, disk full, read-only file
+        # system): one line, no traceback (-vv shows one). Anything else is a bug: its traceback.
+        return exit_status_of(exc, args.verbose)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass

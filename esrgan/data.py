@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from esrgan.degradations import DegradationOptions, degrade
+from esrgan.errors import InputError, NotFoundError, OptionsError
 from esrgan.image import IMAGE_EXTENSIONS, decode_rgb, images_by_stem, pair_by_stem, to_float
 from esrgan.image.resize import imresize, mod_crop
 
@@ -62,7 +63,7 @@ def read_meta_info(path: str | os.PathLike[str]) -> list[str]:
     """File names listed in a BasicSR meta-info file (``name (h,w,c)[ extra]`` or just ``name`` per line)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"meta-info file not found: {path}")
+        raise NotFoundError(f"meta-info file not found: {path}")
     names = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
@@ -70,10 +71,10 @@ def read_meta_info(path: str | os.PathLike[str]) -> list[str]:
             continue
         match = re.match(r"^(.+?)(?:\s+\(\d+,\s*\d+,\s*\d+\).*)?$", line)
         if not match:
-            raise ValueError(f"{path}:{number}: expected 'name (h,w,c)', got {line!r}")
+            raise InputError(f"{path}:{number}: expected 'name (h,w,c)', got {line!r}")
         names.append(match.group(1))
     if not names:
-        raise ValueError(f"{path}: the meta-info file lists no images")
+        raise InputError(f"{path}: the meta-info file lists no images")
     return names
 
 
@@ -113,7 +114,7 @@ class ImageSource:
         self.root = Path(root)
         self.lmdb = _is_lmdb(self.root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"image folder not found: {self.root}")
+            raise NotFoundError(f"image folder not found: {self.root}")
         if self.lmdb:
             names = read_meta_info(meta_info or self.root / LMDB_META)
             self.keys = [Path(n).stem for n in names]
@@ -124,13 +125,13 @@ class ImageSource:
                 self.keys = [Path(n).stem for n in read_meta_info(meta_info)]
                 missing = [k for k in self.keys if k not in self._files]
                 if missing:
-                    raise FileNotFoundError(
+                    raise NotFoundError(
                         f"{meta_info} lists {len(missing)} image(s) missing from {self.root}, e.g. {missing[0]!r}"
                     )
             else:
                 self.keys = list(self._files)
         if not self.keys:
-            raise ValueError(f"no images in {self.root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(f"no images in {self.root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
 
     def name(self, key: str) -> str:
         """The file path (or ``db.lmdb/key``) of ``key``, for messages and the ``path`` field."""
@@ -144,7 +145,7 @@ class ImageSource:
         with env.begin(write=False) as txn:
             data = txn.get(key.encode("utf-8"))
         if data is None:
-            raise KeyError(f"{self.root}: key {key!r} listed in its meta-info is not in the database")
+            raise InputError(f"{self.root}: key {key!r} listed in its meta-info is not in the database")
         return decode_rgb(bytes(data), self.name(key))
 
 
@@ -187,9 +188,9 @@ class _CropDataset(Dataset[dict[str, Any]]):
         self, scale: int, patch_size: int | None, hflip: bool, rot90: bool, seed: int, sources: Sequence[ImageSource]
     ) -> None:
         if scale < 1:
-            raise ValueError(f"scale must be a positive integer, got {scale}")
+            raise OptionsError(f"scale must be a positive integer, got {scale}")
         if patch_size is not None and (patch_size <= 0 or patch_size % scale):
-            raise ValueError(f"patch_size must be a positive multiple of the scale {scale}, got {patch_size}")
+            raise OptionsError(f"patch_size must be a positive multiple of the scale {scale}, got {patch_size}")
         self.scale = scale
         self.patch_size = patch_size
         self.hflip = hflip
@@ -218,7 +219,7 @@ class _CropDataset(Dataset[dict[str, Any]]):
 
     def _random_lr_origin(self, lr_h: int, lr_w: int, lr_patch: int, name: str) -> tuple[int, int]:
         if lr_h < lr_patch or lr_w < lr_patch:
-            raise ValueError(
+            raise InputError(
                 f"{name}: LR size {lr_h}x{lr_w} is smaller than the LR patch {lr_patch} "
                 f"(patch_size {self.patch_size} / scale {self.scale}); use a smaller patch_size"
             )
@@ -280,7 +281,7 @@ class PairedImageDataset(_CropDataset):
         hr, lr = self._read(0, self.hr_keys[index]), self._read(1, self.lr_keys[index])
         (lh, lw), (hh, hw) = lr.shape[:2], hr.shape[:2]
         if not (lh * s <= hh < (lh + 1) * s and lw * s <= hw < (lw + 1) * s):
-            raise ValueError(
+            raise InputError(
                 f"{name}: HR is {hh}x{hw} but LR {self._sources[1].name(self.lr_keys[index])} is {lh}x{lw}; "
                 f"LR x {s} must equal the HR size mod-cropped to a multiple of {s} ({hh - hh % s}x{hw - hw % s})"
             )
@@ -340,7 +341,7 @@ class HROnlyDataset(_CropDataset):
         name = self._sources[0].name(self.hr_keys[index])
         hr = mod_crop(self._read(0, self.hr_keys[index]), s)
         if hr.shape[0] == 0 or hr.shape[1] == 0:
-            raise ValueError(f"{name}: image is smaller than the scale {s}")
+            raise InputError(f"{name}: image is smaller than the scale {s}")
         if self.patch_size is None:
             return self._sample(imresize(hr, 1 / s), hr, name)
         lp = self.patch_size // s
@@ -392,7 +393,7 @@ class DegradedDataset(_CropDataset):
         super().__init__(scale, patch_size, hflip, rot90, seed, [src])
         crop = degradation.crop_pad_size
         if crop % scale or crop < patch_size:
-            raise ValueError(f"crop_pad_size ({crop}) must be a multiple of the scale {scale} and >= the patch "
+            raise OptionsError(f"crop_pad_size ({crop}) must be a multiple of the scale {scale} and >= the patch "
                              f"size {patch_size}")  # fmt: skip
         self.degradation = degradation
         self.hr_keys = src.keys

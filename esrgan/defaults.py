@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_BACKEND",
     "DEFAULT_CODEC",
     "DEFAULT_CRF",
+    "DEFAULT_MAX_OUTPUT_PIXELS",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL",
     "DEFAULT_PIX_FMT",
@@ -68,6 +69,9 @@ MIN_CLI_TILE = 16
 OUTPUT_FORMATS = ("auto", "png", "jpg", "webp", "tif")
 # `esrgan upscale` refuses inputs with more pixels than this unless told otherwise (0: no limit).
 DEFAULT_MAX_PIXELS = 25_000_000
+# ... and inputs whose output (at the network's scale or --outscale, whichever is larger) would have more pixels:
+# what the default input limit gives at x4. 400 MP is 4.8 GB as float RGB, beside the network's activations.
+DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000
 
 # ---- video (esrgan.video)
 

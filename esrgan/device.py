@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from esrgan.errors import OptionsError
+
 log = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -37,7 +39,7 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         spec: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps", or a ``torch.device``.
 
     Raises:
-        ValueError: unknown name, or the requested accelerator is not available here.
+        OptionsError: unknown name, or the requested accelerator is not available here.
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
@@ -52,21 +54,21 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise ValueError("device 'mps' requested but Apple MPS is not available here; use device cpu")
+            raise OptionsError("device 'mps' requested but Apple MPS is not available here; use device cpu")
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} requested but CUDA is not available here; use device cpu")
+            raise OptionsError(f"device {spec!r} requested but CUDA is not available here; use device cpu")
         index_text = name.partition(":")[2]
         if not index_text:
             return torch.device("cuda", torch.cuda.current_device())
         if not index_text.isdigit():
-            raise ValueError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
+            raise OptionsError(f"bad CUDA device {spec!r}: expected cuda:N with N a GPU index, e.g. cuda:0")
         index, count = int(index_text), torch.cuda.device_count()
         if index >= count:
-            raise ValueError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
+            raise OptionsError(f"device {spec!r} requested but only {count} CUDA device(s) exist (cuda:0..)")
         return torch.device("cuda", index)
-    raise ValueError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    raise OptionsError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve_precision(spec: str, device: torch.device, *, fp16: bool = True, bf16: bool = True) -> torch.dtype:
@@ -83,12 +85,12 @@ def resolve_precision(spec: str, device: torch.device, *, fp16: bool = True, bf1
         ``torch.float32``, ``torch.bfloat16`` or ``torch.float16``.
 
     Raises:
-        ValueError: unknown name, fp16 on the CPU, bf16 on a GPU without bf16 support, or a precision the
+        OptionsError: unknown name, fp16 on the CPU, bf16 on a GPU without bf16 support, or a precision the
             network does not support.
     """
     name = spec.strip().lower()
     if name != "auto" and name not in PRECISIONS:
-        raise ValueError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
+        raise OptionsError(f"unknown precision {spec!r}: use auto, fp32, bf16 or fp16")
     if name == "auto":
         if device.type == "cuda":
             if fp16:
@@ -101,11 +103,11 @@ def resolve_precision(spec: str, device: torch.device, *, fp16: bool = True, bf1
     dtype = PRECISIONS[name]
     if not {torch.float16: fp16, torch.bfloat16: bf16}.get(dtype, True):
         other = "bf16 or fp32" if dtype == torch.float16 and bf16 else "fp32"
-        raise ValueError(f"precision {name}: this network does not give correct output in {name}; use {other}")
+        raise OptionsError(f"precision {name}: this network does not give correct output in {name}; use {other}")
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
+        raise OptionsError("precision fp16 is not supported on the CPU (no fast fp16 kernels); use bf16 or fp32")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+        raise OptionsError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
     if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
         log.warning("this CPU has no native bf16 instructions: bf16 is emulated and slower than fp32")
     return dtype

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from esrgan.errors import NotFoundError
+
 log = logging.getLogger(__name__)
 
 FOLDER = Path(__file__).resolve().parent / "options_files"
@@ -79,7 +81,7 @@ def resolve(spec: str | os.PathLike[str]) -> Path:
             if is_readme_path:
                 log.info("%s is not here: using the shipped %s (%s)", text, entry.name, entry.path)
             return entry.path
-    raise FileNotFoundError(f"options file not found: {text}; {_hint(path.stem)}")
+    raise NotFoundError(f"options file not found: {text}; {_hint(path.stem)}")
 
 
 def get(name: str) -> ShippedOptions:
@@ -90,7 +92,7 @@ def get(name: str) -> ShippedOptions:
     """
     entry = find(name)
     if entry is None:
-        raise FileNotFoundError(f"no shipped options file called {name!r}; {_hint(Path(name).stem)}")
+        raise NotFoundError(f"no shipped options file called {name!r}; {_hint(Path(name).stem)}")
     return entry
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from tests.torchvision_standin import install_if_missing
 
@@ -24,6 +25,19 @@ os.environ.setdefault("ESRGAN_MALLOC_TUNING", "0")
 
 # Compiled backends cache their builds in a private folder, never in the user's ~/.cache/esrgan.
 os.environ.setdefault("ESRGAN_CACHE_DIR", tempfile.mkdtemp(prefix="esrgan-tests-cache-"))
+
+# Property-based tests (hypothesis): a bounded, reproducible number of examples in the default run; `make fuzz`
+# loads the "fuzz" profile (many random examples, failures kept in .hypothesis/ to replay). The deadline is the
+# time bound of one example: generous, because this machine is shared (a busy core makes a 10 ms call take 2 s),
+# and still far below what a hang or a decompression bomb takes.
+settings.register_profile("default", max_examples=60, deadline=10_000, derandomize=True, database=None)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")),
+    deadline=10_000,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # One intra-op thread: the test networks are tiny, and for them thread wake-ups and barriers cost more than the
 # arithmetic (measured 0.2 ms vs 6-8 ms per 4x4 convolution on a busy 2-core machine).

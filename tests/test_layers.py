@@ -17,34 +17,36 @@ PACKAGE = Path(__file__).resolve().parents[1] / "esrgan"
 # ``__version__``) is the ground.
 FLOORS: dict[str, int] = {
     "esrgan": 0,
-    "errors": 0,
-    "defaults": 0,
-    "fileio": 0,
-    "allocator": 0,  # glibc malloc tuning, torch-free: the command calls it first
-    "shipped_options": 0,  # the shipped options files by name (torch-free)
+    "errors": 0,  # the exception kinds (issue 12): anything may raise them
     "options_files": 0,  # data: the shipped YAML files, no code
-    "options": 0,
-    "device": 0,
-    "formats": 1,  # file containers without architecture names
-    "image": 1,
-    "metrics": 1,
-    "archs": 2,  # one room per architecture
-    "degradations": 2,
-    "models": 3,  # loading and saving: containers -> the architecture's room -> a network
-    "backends": 3,
-    "losses": 3,
-    "data": 3,
-    "inference": 4,  # the engine
-    "video": 5,
-    "api": 5,  # esrgan.upscale: arrays and files through the engine
-    "evaluation": 5,
-    "train": 6,
-    "bench": 6,
-    "cluster": 6,
-    "datasets": 7,  # data-preparation scripts
-    "commands": 8,
-    "cli": 9,  # dispatches to the commands; its log handler is the progress bars' (commands/progress.py)
-    "__main__": 10,
+    "defaults": 1,
+    "fileio": 1,
+    "device": 1,
+    "allocator": 1,  # glibc malloc tuning, torch-free: the command calls it first
+    "exits": 1,  # exit statuses and the user/bug boundary of every command line
+    "safe_yaml": 1,
+    "shipped_options": 1,  # the shipped options files by name (torch-free)
+    "options": 2,  # typed options; reads YAML through safe_yaml
+    "formats": 3,  # file containers without architecture names
+    "image": 3,
+    "metrics": 3,
+    "archs": 4,  # one room per architecture
+    "degradations": 4,
+    "models": 5,  # loading and saving: containers -> the architecture's room -> a network
+    "backends": 5,
+    "losses": 5,
+    "data": 5,
+    "inference": 6,  # the engine
+    "video": 7,
+    "api": 7,  # esrgan.upscale: arrays and files through the engine
+    "evaluation": 7,
+    "train": 8,
+    "bench": 8,
+    "cluster": 8,
+    "datasets": 9,  # data-preparation scripts
+    "commands": 10,
+    "cli": 11,  # dispatches to the commands; its log handler is the progress bars' (commands/progress.py)
+    "__main__": 12,
 }
 
 

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
-from esrgan.options import OptionsError, apply_overrides, flat, from_dict, load_options, to_dict
+from esrgan.options import (
+    OptionsError,
+    Range,
+    apply_overrides,
+    arg_type,
+    field_arg_type,
+    flat,
+    from_dict,
+    load_options,
+    to_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -146,3 +157,61 @@ def test_flat_keys_must_not_collide() -> None:
         from_dict(Clash, {})
     with pytest.raises(TypeError, match="dataclass instance"):
         flat(Engine)
+
+
+# ------------------------------------------------------------------------------ declared numeric ranges
+@dataclass(frozen=True)
+class Ranged:
+    count: Annotated[int, Range(1, 100)] = 1
+    rate: Annotated[float, Range(0, 1, lo_open=True)] = 0.5
+    tile: Annotated[int, Range(16, 4096, also=(0,))] | Literal["auto"] = "auto"
+    sizes: list[Annotated[int, Range(1, 8)]] = field(default_factory=list)
+    ratio: float = 1.0  # no declared range: any finite number
+
+
+def test_range_describes_and_checks() -> None:
+    assert [Range(1, 100).describe(), Range(0).describe(), Range(0, 1, lo_open=True).describe()] == [
+        "1..100",
+        ">= 0",
+        "> 0 and <= 1",
+    ]
+    assert Range(16, 4096, also=(0,)).describe() == "0 or 16..4096"
+    assert Range(1, 100).contains(1) and Range(1, 100).contains(100) and not Range(1, 100).contains(101)
+    assert not Range(0, 1, lo_open=True).contains(0) and not Range().contains(float("nan"))
+
+
+def test_range_errors_name_file_key_range_and_value(tmp_path: Path) -> None:
+    p = tmp_path / "o.yml"
+    p.write_text("count: 1000\n")
+    with pytest.raises(OptionsError, match=r"o\.yml: 'count' must be 1\.\.100, got 1000$"):
+        load_options(Ranged, p)
+    with pytest.raises(OptionsError, match=r"'rate' must be > 0 and <= 1, got 0"):
+        from_dict(Ranged, {"rate": 0})
+    with pytest.raises(OptionsError, match=r"'sizes\[1\]' must be 1\.\.8, got 9"):
+        from_dict(Ranged, {"sizes": [2, 9]})
+    # The right type out of range says so (not "must be int or Literal"); the other member still works.
+    with pytest.raises(OptionsError, match=r"'tile' must be 0 or 16\.\.4096, got 8"):
+        from_dict(Ranged, {"tile": 8})
+    assert from_dict(Ranged, {"tile": 0, "count": 100, "rate": "1e-3"}).tile == 0
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e999"])
+def test_non_finite_numbers_are_refused_everywhere(tmp_path: Path, value: str) -> None:
+    p = tmp_path / "o.yml"
+    p.write_text(f"ratio: {value}\n")
+    with pytest.raises(OptionsError, match="'ratio' must be a finite number"):
+        load_options(Ranged, p)
+
+
+def test_flag_types_come_from_the_same_declarations() -> None:
+    count = field_arg_type(Ranged, "count")
+    assert count("7") == 7
+    for bad in ("0", "101", "seven", "1e3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            count(bad)
+    rate = arg_type(float, Range(0, 1, lo_open=True))
+    assert rate("0.25") == 0.25
+    with pytest.raises(argparse.ArgumentTypeError, match="must be > 0 and <= 1, got 'nan'"):
+        rate("nan")
+    with pytest.raises(TypeError, match="declares no Range"):
+        field_arg_type(Ranged, "ratio")

@@ -20,6 +20,7 @@ from esrgan.archs.span import SPAN
 from esrgan.archs.spec import ArchSpec, Described, SRNetwork, as_sr_network
 from esrgan.archs.srvgg import SRVGGNetCompact
 from esrgan.archs.unet_discriminator import UNetDiscriminatorSN
+from esrgan.errors import OptionsError
 
 REGISTRY: tuple[ArchSpec, ...] = (
     rrdbnet.SPEC,
@@ -54,7 +55,7 @@ def find(name: str) -> ArchSpec:
         by_lower = {n.lower(): n for n in known}  # "rrdbnet" is RRDBNet's closest name, case aside
         close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.5)
         hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
-        raise ValueError(f"unknown architecture {name!r}: use one of {', '.join(map(repr, known))}{hint}")
+        raise OptionsError(f"unknown architecture {name!r}: use one of {', '.join(map(repr, known))}{hint}")
     return spec
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from esrgan.errors import OptionsError
+
 
 class VGGStyleDiscriminator(nn.Module):
     """VGG-style discriminator.
@@ -41,7 +43,7 @@ class VGGStyleDiscriminator(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
         super().__init__()
         if input_size <= 0 or input_size % 32:
-            raise ValueError(f"discriminator input_size must be a positive multiple of 32, got {input_size}")
+            raise OptionsError(f"discriminator input_size must be a positive multiple of 32, got {input_size}")
         self.num_in_ch = num_in_ch
         self.num_feat = num_feat
         self.input_size = input_size
@@ -77,7 +79,7 @@ class VGGStyleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(
+            raise OptionsError(
                 f"discriminator expects {self.input_size}x{self.input_size} patches, got {tuple(x.shape)}; "
                 "set network_d.input_size to the HR patch size"
             )

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from esrgan.errors import OptionsError, quote
+
 if TYPE_CHECKING:
     from esrgan.formats.ncnn import GraphWriter, Layer
     from esrgan.formats.ncnn_graph import Graph
@@ -113,7 +115,7 @@ class NcnnSupport:
     Attributes:
         signature: what its graphs look like, for "not recognised" messages ("conv stack + PixelShuffle").
         matches: (layer type -> count) -> whether a graph is this architecture's to recognise (cheap, no walk).
-        recognise: graph -> (hyper-parameters, [(weighted layer, our parameter prefix)]); ValueError
+        recognise: graph -> (hyper-parameters, [(weighted layer, our parameter prefix)]); ModelFileError
             (``graph.fail(...)``) when the graph is wired otherwise. Convolution layers give ``<prefix>.weight``
             and ``.bias``, PReLU layers ``<prefix>.weight``.
         write: (writer, network, input blob) -> output blob: adds the network's layers.
@@ -159,12 +161,14 @@ class ArchSpec:
         scale_arg: the constructor argument that holds the scale ("scale", "upscale").
         supported_text: how the loader's "supported: ..." message names it and its layouts.
         detect: frozenset of state-dict keys (prefixes stripped) -> layout name ("basicsr", "esrgan-old", ...)
-            or None when the keys are not this architecture. ValueError (one line, no file name) for a known
+            or None when the keys are not this architecture. ModelFileError (one line, no file name) for a known
             variant that cannot be loaded.
         to_canonical: (state dict, layout, where) -> the same tensors under the network's own parameter names.
         hparams_from: (canonical state dict, where) -> constructor arguments, read from tensor shapes only.
-        validate_hparams: (hyper-parameters, where) -> None; ValueError "<where>: <key> must be ..." for any size
-            out of its sane bounds or a value of the wrong type. Called before anything is built from them.
+        validate_hparams: (hyper-parameters, where) -> None; OptionsError "<where>: <key> must be ..." for any size
+            out of its sane bounds or a value of the wrong type (the one declaration of the architecture's bounds,
+            used for training options and model files alike; the loader reports it as a ModelFileError). Called
+            before anything is built from them.
         tiny_hparams: every constructor argument of a small network of this architecture that builds and runs
             in milliseconds, with values its shapes tell apart (``hparams_from`` gives them back): what the
             registry's conformance test (tests/archs/test_registry.py) and smoke runs build.
@@ -202,12 +206,12 @@ class ArchSpec:
         return int(inspect.signature(self.net).parameters[self.scale_arg].default)
 
     def build(self, hparams: Mapping[str, Any], where: str) -> nn.Module:
-        """A freshly initialised network, after :attr:`validate_hparams`; ValueError for unknown arguments."""
+        """A freshly initialised network, after :attr:`validate_hparams`; OptionsError for unknown arguments."""
         self.validate_hparams(hparams, where)
         try:
             return self.net(**hparams)
         except TypeError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise OptionsError(f"{where}: {exc}") from None
 
 
 def check_hparams(
@@ -217,7 +221,7 @@ def check_hparams(
     sizes: Mapping[str, tuple[int, int]],
     choices: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> None:
-    """ValueError unless every size in ``hparams`` is an int within its (low, high) bounds and every choice one
+    """OptionsError unless every size in ``hparams`` is an int within its (low, high) bounds and every choice one
     of its values (of the same type: ``True`` is not the scale 1). Keys absent from ``hparams`` keep the
     constructor's defaults and are not checked; keys named in neither are left to the constructor."""
     for key, (low, high) in sizes.items():
@@ -225,10 +229,10 @@ def check_hparams(
             continue
         value = hparams[key]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{where}: {key} must be an integer from {low} to {high}, got {value!r}")
+            raise OptionsError(f"{where}: {key} must be an integer from {low} to {high}, got {quote(value)}")
     for key, allowed in (choices or {}).items():
         if key not in hparams:
             continue
         value = hparams[key]
         if not any(type(value) is type(a) and value == a for a in allowed):
-            raise ValueError(f"{where}: {key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+            raise OptionsError(f"{where}: {key} must be one of {', '.join(map(repr, allowed))}, got {quote(value)}")

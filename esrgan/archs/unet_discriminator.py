@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from esrgan.errors import OptionsError
+
 MIN_SIZE = 8
 
 __all__ = ["MIN_SIZE", "UNetDiscriminatorSN"]
@@ -84,7 +86,7 @@ class UNetDiscriminatorSN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < MIN_SIZE:
-            raise ValueError(
+            raise OptionsError(
                 f"UNetDiscriminatorSN needs inputs of at least {MIN_SIZE}x{MIN_SIZE}, got {tuple(x.shape)}"
             )
         x0 = _lrelu(self.conv0(x))

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from esrgan.errors import ModelFileError, NotFoundError, OptionsError
+
 log = logging.getLogger(__name__)
 
 # torchvision's configuration "E": channels of each 3x3 convolution, "M" for a 2x2 max-pool.
@@ -78,14 +80,14 @@ class VGG19FeatureExtractor(nn.Module):
         super().__init__()
         self.layers = tuple(layers)
         if not self.layers:
-            raise ValueError("VGG19FeatureExtractor needs at least one layer name")
+            raise OptionsError("VGG19FeatureExtractor needs at least one layer name")
         for name in self.layers:
             if name not in VGG19_LAYERS:
                 import difflib
 
                 close = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(VGG19_LAYERS)})"
-                raise ValueError(f"unknown VGG19 layer '{name}'{hint}")
+                raise OptionsError(f"unknown VGG19 layer '{name}'{hint}")
         self.use_input_norm = use_input_norm
         # Built on the meta device (no memory, no random init): the weights come from the file, or, for random
         # weights, only the layers that are used get initialised.
@@ -114,7 +116,7 @@ class VGG19FeatureExtractor(nn.Module):
         if not path.is_file():
             where = f"{path}" if weights is not None else f"the torch hub cache: {path}"
             if not allow_random:
-                raise FileNotFoundError(
+                raise NotFoundError(
                     f"VGG19 weights not found at {where}; download torchvision's {VGG19_WEIGHTS_FILE} "
                     f"(https://download.pytorch.org/models/{VGG19_WEIGHTS_FILE}) to {default_weights_path()} "
                     "or set perceptual.weights to its path"
@@ -138,7 +140,7 @@ class VGG19FeatureExtractor(nn.Module):
             return
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping):
-            raise ValueError(f"{path}: expected a VGG19 state dict, got {type(state).__name__}")
+            raise ModelFileError(f"{path}: expected a VGG19 state dict, got {type(state).__name__}")
         # The whole torchvision stack loads strictly (every key checked); layers after the last one used go after.
         self.features.to_empty(device="cpu")
         load_torchvision_state(self, state, source=str(path))
@@ -184,7 +186,7 @@ def load_torchvision_state(
         if k in feats and feats[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
-        raise ValueError(
+        raise ModelFileError(
             f"{source}: not torchvision's VGG19 weights (missing {missing[:3]}, unexpected {unexpected[:3]}, "
             f"wrong shapes {shapes[:3]})"
         )

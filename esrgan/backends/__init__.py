@@ -24,6 +24,7 @@ from torch import nn
 
 from esrgan.backends.onnx_export import MissingPackageError, require_module
 from esrgan.defaults import BACKEND_CHOICES, BACKENDS  # "auto" in BACKEND_CHOICES: see esrgan.backends.calibrate
+from esrgan.errors import OptionsError
 
 __all__ = [
     "BACKENDS",
@@ -69,7 +70,7 @@ def check_backend(name: str) -> None:
     """Raise ValueError for an unknown backend name, :class:`MissingPackageError` (naming the package and the
     ``pip install esrgan[extra]`` to run) if one it needs is not installed."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+        raise OptionsError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
     for module, extra in REQUIREMENTS[name]:
         require_module(module, extra)
 
@@ -125,16 +126,16 @@ def make_runner(
         raise ValueError("the torch backend has no runner: use esrgan.inference.Upscaler(net, backend='torch')")
     device_name = str(device).strip().lower()
     if device_name not in ("cpu", "auto"):
-        raise ValueError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
+        raise OptionsError(f"the {name} backend runs on the CPU only, not {device!r}: use device cpu or backend torch")
     if precision == "int8" and name != "openvino":
-        raise ValueError(f"precision int8 runs on the openvino backend only, not {name}")
+        raise OptionsError(f"precision int8 runs on the openvino backend only, not {name}")
     allowed = "auto, fp32, bf16 or int8" if name == "openvino" else "auto, fp32 or bf16"
     if precision not in ("auto", "fp32", "bf16", "int8"):
-        raise ValueError(f"the {name} backend runs {allowed}, not {precision!r}")
+        raise OptionsError(f"the {name} backend runs {allowed}, not {precision!r}")
     if int8_calibration is not None and precision != "int8":
-        raise ValueError(f"int8_calibration applies to precision int8 only, not {precision}")
+        raise OptionsError(f"int8_calibration applies to precision int8 only, not {precision}")
     if hint not in ("latency", "throughput"):
-        raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
+        raise OptionsError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
     threads = torch.get_num_threads() if threads is None else threads
     if name == "onnxruntime":
         from esrgan.backends.onnxruntime import OnnxRuntimeRunner

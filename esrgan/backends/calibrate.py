@@ -51,7 +51,7 @@ from esrgan.backends.measure import (
     sample_tile,
 )
 from esrgan.device import cpu_has_native_bf16
-from esrgan.errors import one_line
+from esrgan.errors import OptionsError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def calibration_mode(value: str | None = None) -> str:
     """
     text = (os.environ.get(ENV, "") if value is None else value).strip().lower()
     if text not in _MODES:
-        raise ValueError(f"{ENV} must be 1 (measure once, the default), 0 (fixed rule) or force, got {text!r}")
+        raise OptionsError(f"{ENV} must be 1 (measure once, the default), 0 (fixed rule) or force, got {text!r}")
     return _MODES[text]
 
 

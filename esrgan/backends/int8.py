@@ -39,6 +39,7 @@ from esrgan.archs import get
 from esrgan.archs.spec import Int8Recipe, as_sr_network
 from esrgan.backends.onnx_export import export_onnx_bytes, require_module
 from esrgan.device import cpu_flags
+from esrgan.errors import InputError, OptionsError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def int8_recipe(net: nn.Module) -> Int8Recipe:
     arch = as_sr_network(net).arch_name
     spec = get(arch)
     if spec is None or spec.int8 is None:
-        raise ValueError(f"precision int8 has no measured recipe for {arch}: use fp32 or bf16")
+        raise OptionsError(f"precision int8 has no measured recipe for {arch}: use fp32 or bf16")
     return spec.int8
 
 
@@ -101,13 +102,12 @@ def calibration_batches(
         (1, 3, crop, crop) float32 RGB tensors in [0, 1].
 
     Raises:
-        FileNotFoundError: ``folder`` does not exist. ValueError: it has no image of at least ``crop`` pixels
-        per side.
+        NotFoundError: ``folder`` does not exist. InputError: it has no image of at least ``crop`` pixels per side.
     """
     images: list[np.ndarray] = _photos() if folder is None else _folder_images(Path(folder))
     usable = [im for im in images if min(im.shape[:2]) >= crop]
     if not usable:
-        raise ValueError(f"int8 calibration needs images of at least {crop}x{crop} pixels; {folder} has none")
+        raise InputError(f"int8 calibration needs images of at least {crop}x{crop} pixels; {folder} has none")
     rng = np.random.default_rng(seed)
     batches = []
     for i in range(count):
@@ -172,13 +172,14 @@ class Int8Plan:
         """The plan for ``net`` calibrated on the images of ``calibration`` (None: scikit-image's photographs).
 
         Raises:
-            ValueError: no recipe for this architecture, a network that does not take RGB, or no usable image.
+            OptionsError: no recipe for this architecture, or a network that does not take RGB. InputError,
+            NotFoundError: no usable image.
             MissingPackageError: nncf is not installed.
         """
         recipe = int8_recipe(net)
         channels = as_sr_network(net).num_in_ch
         if channels != 3:
-            raise ValueError(f"precision int8 is calibrated on RGB images; this network takes {channels} channels")
+            raise OptionsError(f"precision int8 is calibrated on RGB images; this network takes {channels} channels")
         require_module("nncf", "int8")
         batches = calibration_batches(calibration, recipe.crop, CROPS + 1)
         return cls(net, recipe, batches[:-1], batches[-1])
@@ -275,7 +276,7 @@ def quantize(
         if not recipe.quantize_conv(hparams, i, len(convs), int(op.input_value(1).get_partial_shape()[1].get_length()))
     ]
     if len(fp32) == len(convs):
-        raise ValueError("the int8 recipe keeps every convolution of this network in fp32")
+        raise RuntimeError("the int8 recipe keeps every convolution of this network in fp32")
     smooth = -1.0 if recipe.smooth_quant is None else recipe.smooth_quant
     advanced = AdvancedQuantizationParameters(
         overflow_fix=OverflowFix.DISABLE if has_vnni() else OverflowFix.FIRST_LAYER,

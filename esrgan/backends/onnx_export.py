@@ -35,7 +35,7 @@ from torch import nn
 
 from esrgan import __version__
 from esrgan.archs import SRNetwork, as_sr_network
-from esrgan.errors import one_line
+from esrgan.errors import MissingPackageError, OptionsError, one_line
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,6 @@ DYNAMO_MIN_OPSET = 18
 ONNX_EXTRA = "pip install esrgan[onnx]"
 
 Exporter = Literal["torchscript", "dynamo"]
-
-
-class MissingPackageError(ImportError, ValueError):
-    """An optional package is not installed. An ImportError for library users, a ValueError so the command
-    line reports it in one line (exit status 2)."""
 
 
 def require_module(module: str, extra: str) -> None:
@@ -121,7 +116,7 @@ def export_onnx_bytes(
                 data = _export_torchscript(module, example, opset, dynamic)
         except Exception as exc:  # some foreign networks (loaded through spandrel) do not trace: say so in a line
             why = one_line(exc, limit=160)
-            raise ValueError(
+            raise OptionsError(
                 f"{contract.arch_name} does not export to ONNX with the {exporter} exporter ({why})"
             ) from exc
 
@@ -144,13 +139,13 @@ def export_onnx_bytes(
 
 
 def _check_opset(exporter: str, opset: int) -> None:
-    """Raise ValueError for an unknown exporter or an opset it cannot write."""
+    """Raise OptionsError for an unknown exporter or an opset it cannot write."""
     if exporter not in ("torchscript", "dynamo"):
-        raise ValueError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
+        raise OptionsError(f"unknown exporter {exporter!r}: use 'torchscript' or 'dynamo'")
     low, high = (DYNAMO_MIN_OPSET, 10**6) if exporter == "dynamo" else (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
     if not low <= opset <= high:
         top = "" if exporter == "dynamo" else f"-{high}"
-        raise ValueError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
+        raise OptionsError(f"opset {opset} is not supported by the {exporter} exporter: use {low}{top} (default 17)")
 
 
 def traced_sides(net: SRNetwork) -> tuple[int, int]:
@@ -178,16 +173,16 @@ def _trace_shape(
     if dynamic:
         return (2, channels, *traced_sides(net))
     if example_shape is None:
-        raise ValueError("a static export needs example_shape=(B, C, H, W)")
+        raise OptionsError("a static export needs example_shape=(B, C, H, W)")
     shape = tuple(int(s) for s in example_shape)
     if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
+        raise OptionsError(f"example_shape must be 4 positive sizes (B, C, H, W), got {example_shape}")
     if shape[1] != channels:
-        raise ValueError(f"the network takes {channels} channels, example_shape has {shape[1]}")
+        raise OptionsError(f"the network takes {channels} channels, example_shape has {shape[1]}")
     if shape[2] % multiple or shape[3] % multiple:
-        raise ValueError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
+        raise OptionsError(f"height and width must be multiples of {multiple} for this network, got {shape[2:]}")
     if min(shape[2:]) < minimum:
-        raise ValueError(f"height and width must be at least {minimum} for this network, got {shape[2:]}")
+        raise OptionsError(f"height and width must be at least {minimum} for this network, got {shape[2:]}")
     return shape[0], shape[1], shape[2], shape[3]
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from esrgan.backends.onnx_export import INPUT_NAME, OUTPUT_NAME, require_module
 from esrgan.backends.runner import CompiledRunner
+from esrgan.errors import OptionsError
 from esrgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class OnnxRuntimeRunner(CompiledRunner):
 
     def _resolve_precision(self, precision: str) -> str:
         if precision == "bf16":
-            raise ValueError(
+            raise OptionsError(
                 "the onnxruntime backend runs fp32 on the CPU (no bf16 kernels): use precision fp32 or auto, "
                 "or backend openvino for bf16"
             )

@@ -30,6 +30,7 @@ from torch import nn
 from esrgan import device
 from esrgan.backends.onnx_export import INPUT_NAME, require_module
 from esrgan.backends.runner import CompiledRunner
+from esrgan.errors import OptionsError
 from esrgan.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class OpenVinoRunner(CompiledRunner):
         from esrgan.backends.int8 import Int8Plan
 
         if hint not in OV_HINT:
-            raise ValueError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
+            raise OptionsError(f"unknown performance hint {hint!r}: use 'latency' or 'throughput'")
         self._ov = ov
         self._core = shared_core()
         self._compiled: Any = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esrgan.defaults import BACKENDS, PRECISIONS
+from esrgan.errors import OptionsError
 from esrgan.inference.options import EngineOptions
 
 __all__ = [
@@ -81,16 +82,16 @@ def parse_config(text: str) -> Config:
     name = text.strip()
     tokens = [t.strip().lower() for t in name.split("+")]
     if not name or any(not t for t in tokens):
-        raise ValueError(f"empty configuration in {text!r}: use e.g. plain, default, fp32, openvino+bf16")
+        raise OptionsError(f"empty configuration in {text!r}: use e.g. plain, default, fp32, openvino+bf16")
     if PLAIN in tokens:
         if len(tokens) > 1:
-            raise ValueError(f"{text!r}: 'plain' is the fixed reference and takes no options")
+            raise OptionsError(f"{text!r}: 'plain' is the fixed reference and takes no options")
         return Config(name=name, plain=True)
     values: dict[str, Any] = {}
 
     def put(key: str, value: Any, token: str) -> None:
         if key in values:
-            raise ValueError(f"{text!r}: {key} given twice ({token!r})")
+            raise OptionsError(f"{text!r}: {key} given twice ({token!r})")
         values[key] = value
 
     for token in tokens:
@@ -105,10 +106,10 @@ def parse_config(text: str) -> Config:
         elif token.startswith("tile="):
             value = token.removeprefix("tile=")
             if value != "auto" and not (value.isdigit() and (int(value) == 0 or int(value) >= 16)):
-                raise ValueError(f"{text!r}: tile must be auto, 0 (no tiling) or at least 16 pixels, got {value!r}")
+                raise OptionsError(f"{text!r}: tile must be auto, 0 (no tiling) or at least 16 pixels, got {value!r}")
             put("tile", value if value == "auto" else int(value), token)
         else:
-            raise ValueError(
+            raise OptionsError(
                 f"unknown configuration token {token!r} in {text!r}: use plain, default, auto/fp32/bf16/fp16/int8, "
                 "torch/onnxruntime/openvino, compile or tile=N, joined with + (e.g. openvino+bf16)"
             )
@@ -129,7 +130,7 @@ def parse_size(text: str) -> tuple[int, int]:
         width, height = int(parts[0]), int(parts[-1])
         if width >= 1 and height >= 1:
             return width, height
-    raise ValueError(f"bad size {text!r}: use N (square), WxH (e.g. 320x180) or one of {', '.join(SIZE_PRESETS)}")
+    raise OptionsError(f"bad size {text!r}: use N (square), WxH (e.g. 320x180) or one of {', '.join(SIZE_PRESETS)}")
 
 
 def unavailable_reason(config: Config) -> str | None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from esrgan.bench.configs import Config, unavailable_reason
 from esrgan.device import torch_threads
+from esrgan.errors import OptionsError
 
 __all__ = ["FAILED", "OK", "SKIPPED", "Job", "Measurement", "measure", "photo", "psnr"]
 
@@ -53,7 +54,7 @@ def photo(width: int, height: int, channels: int = 3) -> torch.Tensor:
     if channels == 1:
         return x.mean(dim=1, keepdim=True)
     if channels != 3:
-        raise ValueError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
+        raise OptionsError(f"the benchmark feeds RGB or gray photos; the model takes {channels} channels")
     return x.contiguous()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from esrgan.errors import OptionsError
+
 __all__ = ["split_devices"]
 
 
@@ -21,17 +23,17 @@ def split_devices(spec: str) -> list[str]:
 
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError("device 'cuda:all' requested but CUDA is not available here")
+            raise OptionsError("device 'cuda:all' requested but CUDA is not available here")
         return [f"cuda:{i}" for i in range(count)]
     parts = [p.strip() for p in text.split(",")]
     if any(not p for p in parts):
-        raise ValueError(f"bad device list {spec!r}: an entry is empty (e.g. cuda:0,1 or cpu,cpu)")
+        raise OptionsError(f"bad device list {spec!r}: an entry is empty (e.g. cuda:0,1 or cpu,cpu)")
     devices: list[str] = []
     kind = ""
     for part in parts:
         if part.isdigit():  # "cuda:0,1": a bare index continues the previous kind
             if kind != "cuda":
-                raise ValueError(f"bad device list {spec!r}: a bare index ({part}) must follow cuda:N")
+                raise OptionsError(f"bad device list {spec!r}: a bare index ({part}) must follow cuda:N")
             part = f"cuda:{part}"
         kind = part.partition(":")[0]
         devices.append(part)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from esrgan.errors import MissingPackageError, ModelFileError
 from esrgan.inference.options import EngineOptions
 
 if TYPE_CHECKING:
@@ -77,10 +78,12 @@ class NetworkRecipe:
         where = f"the driver's {self.arch} network"
         found = load_with_spandrel({k: v.clone() for k, v in self.state.items()}, where)
         if found is None:
-            raise ValueError(f"{where} needs spandrel where the workers run: pip install 'esrgan[spandrel]' there")
+            raise MissingPackageError(
+                f"{where} needs spandrel where the workers run: pip install 'esrgan[spandrel]' there"
+            )
         net = found[0]
         if getattr(net, "arch_name", None) != self.arch or net.hparams() != self.hparams:
-            raise ValueError(f"spandrel rebuilt {where} as another network ({net.arch_name}, {net.hparams()})")
+            raise ModelFileError(f"spandrel rebuilt {where} as another network ({net.arch_name}, {net.hparams()})")
         return net
 
 

@@ -136,6 +136,8 @@ def upscale_files_on(
     tasks: Iterable[FileTask],
     *,
     max_pixels: int = 0,
+    max_output_pixels: int = 0,
+    factor: float = 0.0,
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
     on_done: Callable[[], None] | None = None,
@@ -144,7 +146,8 @@ def upscale_files_on(
     yielding one :class:`FileOutcome` per task in task order.
 
     Args:
-        max_pixels, existing, inputs: as for :func:`esrgan.inference.upscale_file`.
+        max_pixels, max_output_pixels, existing, inputs: as for :func:`esrgan.inference.upscale_file`.
+        factor: the larger of the network's scale and the output scale (for ``max_output_pixels``).
         on_done: called as each file ends (in the order they end), for a progress bar.
 
     Raises:
@@ -162,9 +165,9 @@ def upscale_files_on(
     def items() -> Iterator[tuple[int, tuple[PackedImage, str]]]:
         for index, task in enumerate(tasks):
             try:
-                prepared = prepare_file(
-                    task.source, task.target, ext=task.ext, max_pixels=max_pixels, existing=existing, inputs=inputs
-                )
+                prepared = prepare_file(task.source, task.target, ext=task.ext, max_pixels=max_pixels,
+                                        max_output_pixels=max_output_pixels, factor=factor, existing=existing,
+                                        inputs=inputs)  # fmt: skip
             except EXPECTED_ERRORS as exc:
                 settle(index, FileOutcome(task, error=exc))
                 continue

@@ -23,6 +23,7 @@ from typing import Any
 from esrgan.allocator import allocator_env
 from esrgan.cluster.pools import WorkerLostError
 from esrgan.cluster.worker import Job, ProcessLogs, Reply, Worker, WorkerInfo
+from esrgan.errors import OptionsError
 
 __all__ = ["RayPool", "WorkerPlan", "plan_workers", "ray_session"]
 
@@ -110,17 +111,17 @@ def plan_workers(
     """
     name = device.strip().lower()
     if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(
+        raise OptionsError(
             f"device {device!r} with Ray: use auto, cpu or cuda (Ray gives each worker its own GPU; "
             "to pick GPUs of this machine without Ray, list them: cuda:0,1)"
         )
     total_gpus = sum(n.get("GPU", 0.0) for n in nodes)
     if name == "cpu" and gpus:
-        raise ValueError(f"device cpu with {gpus:g} GPUs per worker: drop the GPUs per worker or use cuda")
+        raise OptionsError(f"device cpu with {gpus:g} GPUs per worker: drop the GPUs per worker or use cuda")
     on_gpu = name == "cuda" or bool(gpus) or (name == "auto" and total_gpus >= 1)
     if on_gpu:
         if total_gpus <= 0:
-            raise ValueError("device cuda with Ray, but the cluster has no GPUs")
+            raise OptionsError("device cuda with Ray, but the cluster has no GPUs")
         gpus = gpus or 1.0
         count = workers or max(1, math.floor(total_gpus / gpus + 1e-9))
         cpus = cpus or 1.0
@@ -131,7 +132,7 @@ def plan_workers(
         cpus = cpus or max(1.0, min(smallest, math.floor(sum(n.get("CPU", 0.0) for n in nodes) / count)))
     fits = sum(_fits(n, cpus, gpus) for n in nodes)
     if fits < count:
-        raise ValueError(
+        raise OptionsError(
             f"{count} workers with {cpus:g} CPUs and {gpus:g} GPUs each do not fit: the cluster's "
             f"{len(nodes)} node(s) hold {fits} ({sum(n.get('CPU', 0.0) for n in nodes):g} CPUs, {total_gpus:g} "
             "GPUs in all); ask for fewer workers or fewer resources per worker"

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from esrgan.cluster.pools import AllWorkersLostError, Pool, WorkerLostError
 from esrgan.cluster.worker import WorkerInfo, replay
+from esrgan.errors import OptionsError
 
 __all__ = ["Done", "InOrder", "Scheduler", "WorkerStats"]
 
@@ -116,7 +117,7 @@ class Scheduler:
                     for k in sorted(set(first.settings) | set(info.settings))
                     if first.settings.get(k) != info.settings.get(k)
                 )
-                raise ValueError(
+                raise OptionsError(
                     f"the workers resolved different engine settings ({diff}); outputs would depend on which "
                     "worker did an item: set backend and precision explicitly"
                 )

@@ -18,8 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from esrgan.commands.common import non_negative_int, positive_int
 from esrgan.defaults import BACKENDS, DEFAULT_MODEL, FAST_MODEL
+from esrgan.errors import OptionsError
+from esrgan.options import Range, arg_type
 
 if TYPE_CHECKING:
     from esrgan.backends.calibrate import Choice
@@ -65,14 +66,21 @@ def register(sub: Any) -> None:
         "default (what `esrgan upscale` runs), auto/fp32/bf16, torch/onnxruntime/openvino, compile, "
         "tile=N. Default: plain,default,fp32, plus torch and each installed backend if any",
     )
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed calls; the median is reported (default 3)")
+    p.add_argument(
+        "--repeats",
+        type=arg_type(int, Range(1, 1000)),
+        default=3,
+        help="timed calls; the median is reported (default 3)",
+    )
     p.add_argument(
         "--warmup",
-        type=non_negative_int,
+        type=arg_type(int, Range(0, 100)),
         default=1,
         help="untimed calls first; the first one's time is reported (default 1)",
     )
-    p.add_argument("--threads", type=positive_int, help="torch threads (default: PyTorch's, one per core)")
+    p.add_argument(
+        "--threads", type=arg_type(int, Range(1, 1024)), help="torch threads (default: PyTorch's, one per core)"
+    )
     p.add_argument("--device", default="cpu", help="where the networks run (default cpu)")
     p.add_argument(
         "--linear",
@@ -112,9 +120,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from esrgan import bench
+    from esrgan.device import resolve_device
 
     configs = _configs(args)
     per_model = _plan_sizes(args)
+    try:  # before any measurement: --device cuda without CUDA is one line, not a traceback per job
+        resolve_device(args.device)
+    except OptionsError as exc:
+        raise OptionsError(f"--device: {exc}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     machine = bench.machine_info()
@@ -186,7 +199,7 @@ def _auto_choices(args: argparse.Namespace, per_model: dict[str, list[tuple[int,
 
     if torch.device(args.device).type != "cpu":
         if args.calibrate:
-            raise ValueError("--calibrate measures the CPU backends: use --device cpu")
+            raise OptionsError("--calibrate measures the CPU backends: use --device cpu")
         return
     options = [c.engine_options(args.device) for c in configs if not c.plain]
     sides = sorted({call_side(o.tile, o.tile_pad) for o in options if o.backend == "auto" and not o.compile})
@@ -302,11 +315,11 @@ def _configs(args: argparse.Namespace) -> list[Config]:
     if args.configs:
         configs = [parse_config(c) for c in args.configs.split(",") if c.strip()]
         if not configs:
-            raise ValueError("--configs is empty: give e.g. plain,default,fp32")
+            raise OptionsError("--configs is empty: give e.g. plain,default,fp32")
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"--configs names {duplicates[0]!r} twice")
+            raise OptionsError(f"--configs names {duplicates[0]!r} twice")
         return configs
     if args.linear:
         return [parse_config("default")]

@@ -1,9 +1,13 @@
-"""Argument types and the engine flags shared by the verbs that run a network (upscale, video, test)."""
+"""Argument types and the engine flags shared by the verbs that run a network (upscale, video, test).
+
+Numeric flags take their allowed values from a :class:`~esrgan.options.Range` declared with the option field the
+flag fills (:func:`esrgan.options.field_arg_type`) or with the flag, through :func:`esrgan.options.arg_type`: one
+mechanism for files and flags.
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from esrgan.defaults import (
@@ -15,52 +19,32 @@ from esrgan.defaults import (
     MIN_CLI_TILE,
     PRECISIONS,
 )
-from esrgan.inference.options import EngineOptions
+from esrgan.inference.options import TILE, EngineOptions
+from esrgan.options import Range, arg_type, field_arg_type
+
+CLI_TILE = Range(MIN_CLI_TILE, TILE.hi, also=(0,))  # input pixels; 0: no tiling
 
 __all__ = ["add_engine_args", "engine_options", "non_negative_int", "positive_float", "positive_int", "tile_size"]
 
 
 def tile_size(text: str) -> int | str:
     """``--tile``: 'auto', 0 (no tiling) or a size in input pixels of at least 16."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto', 0 (no tiling) or a size in pixels, got {text!r}") from None
-    if value < 0 or 0 < value < MIN_CLI_TILE:
-        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or at least {MIN_CLI_TILE} pixels, got {value}")
-    return value
+    return text if text == "auto" else int(arg_type(int, CLI_TILE)(text))
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    """A whole number >= 1."""
+    return int(arg_type(int, Range(1, None))(text))
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    """A whole number >= 0."""
+    return int(arg_type(int, Range(0, None))(text))
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+    """A finite number > 0."""
+    return float(arg_type(float, Range(0, None, lo_open=True))(text))
 
 
 def add_engine_args(p: Any, *, defaults: bool = True) -> None:
@@ -79,7 +63,7 @@ def add_engine_args(p: Any, *, defaults: bool = True) -> None:
     )
     p.add_argument(
         "--tile-pad",
-        type=non_negative_int,
+        type=field_arg_type(EngineOptions, "tile_pad"),
         default=d(DEFAULT_TILE_PAD),
         help=f"overlap per tile side (default {DEFAULT_TILE_PAD})",
     )

@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from esrgan.commands.common import positive_int
 from esrgan.defaults import DEFAULT_MODEL
+from esrgan.errors import NotFoundError, OutputError
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ def register(sub: Any) -> None:
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help="built-in name (see `esrgan models`) or a path")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write (e.g. model.onnx)")
     p.add_argument("--fp16", action="store_true", help="fp16 weights and compute; input and output stay float32")
-    p.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default 17; 11-20)")
+    p.add_argument("--opset", type=arg_type(int, Range(1, 99)), default=None, help="ONNX opset (default 17; 11-20)")
     p.add_argument(
         "--static",
-        type=positive_int,
+        type=arg_type(int, Range(1, 65536)),
         nargs=2,
         metavar=("H", "W"),
         default=None,
@@ -81,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
     output: Path = args.output
     if output.resolve() in _input_files(args.model):
-        raise ValueError(f"{output}: output would overwrite the input model; choose another -o")
+        raise OutputError(f"{output}: output would overwrite the input model; choose another -o")
     if output.is_dir():
-        raise ValueError(f"{output} is a folder; -o takes the ONNX file to write, e.g. {output / 'model.onnx'}")
+        raise OutputError(f"{output} is a folder; -o takes the ONNX file to write, e.g. {output / 'model.onnx'}")
     if not output.parent.is_dir():
-        raise FileNotFoundError(f"{output.parent}: output folder does not exist")
+        raise NotFoundError(f"{output.parent}: output folder does not exist")
     require_module("onnx", "onnx")  # before loading: say what is missing at once
 
     net, info = load_model(args.model, device="cpu")

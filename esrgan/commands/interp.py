@@ -7,6 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from esrgan.errors import OutputError
+from esrgan.options import Range, arg_type
+
 log = logging.getLogger(__name__)
 
 
@@ -22,8 +25,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="built-in names or paths (at least two)")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--alpha", type=float, help="weight of the second model (two models)")
-    group.add_argument("--weights", type=float, nargs="+", help="one weight per model, summing to 1")
+    group.add_argument("--alpha", type=arg_type(float, Range()), help="weight of the second model (two models)")
+    group.add_argument("--weights", type=arg_type(float, Range()), nargs="+", help="one weight per model, summing to 1")
     p.add_argument("-o", "--output", required=True, help="output checkpoint (.pth or .safetensors)")
     p.set_defaults(func=run)
 
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     sources = {str(Path(m).resolve()) for m in args.models if Path(m).exists()}
     if str(output.resolve()) in sources:
-        raise ValueError(f"{output}: output would overwrite an input model; choose another -o")
+        raise OutputError(f"{output}: output would overwrite an input model; choose another -o")
     net, infos = interpolate_models(args.models, weights)
     save_model(
         net,

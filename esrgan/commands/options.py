@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from esrgan.errors import OutputExistsError
+
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +76,7 @@ def run_copy(args: argparse.Namespace) -> int:
     target = dest if dest.suffix in (".yml", ".yaml") else dest / entry.path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not args.force:
-        raise FileExistsError(f"{target} already exists; pass --force to replace it")
+        raise OutputExistsError(f"{target} already exists; pass --force to replace it")
     write_bytes_atomic(target, entry.path.read_bytes())
     use = (
         "python -m esrgan.datasets.make_degraded_lr --options"

@@ -12,15 +12,23 @@ the tables. ``-m bicubic`` scores MATLAB bicubic upscaling of the LR image, the 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import add_engine_args
+from esrgan.errors import OptionsError
+from esrgan.options import field_arg_type
+
+# Imported when a value is parsed (esrgan.evaluation imports torch).
+_OPTIONS = "esrgan.evaluation.options:TestOptions"
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from esrgan.evaluation import Pair, TestOptions
+    from esrgan.evaluation import ImageFailure, Pair, TestOptions
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -43,11 +51,19 @@ def register(sub: Any) -> None:
         help="make the LR images with this degradation block instead of bicubic: a YAML file or a shipped block "
         "(degrade_test_x4); the LR make_degraded_lr writes with the same --seed; with -opt, for every set",
     )
-    p.add_argument("--seed", type=int, help="seed of the degraded LR images (default 0)")
+    p.add_argument(
+        "--seed",
+        type=field_arg_type("esrgan.evaluation.options:TestDatasetOptions", "seed"),
+        help="seed of the degraded LR images (default 0)",
+    )
     p.add_argument("--name", help="dataset label (default: the HR folder's name, or its parent's if that is HR)")
-    p.add_argument("-s", "--scale", type=int, help="scale factor (default: the model's)")
+    p.add_argument("-s", "--scale", type=field_arg_type(_OPTIONS, "scale"), help="scale factor (default: the model's)")
     p.add_argument("--rgb", action="store_true", help="score RGB channels instead of Y")
-    p.add_argument("--crop-border", type=int, help="pixels ignored at each edge (default: the scale)")
+    p.add_argument(
+        "--crop-border",
+        type=field_arg_type(_OPTIONS, "crop_border"),
+        help="pixels ignored at each edge (default: the scale)",
+    )
     p.add_argument("--save", type=Path, help="save SR images to SAVE/<dataset>/<stem>.png")
     p.add_argument("--csv", type=Path, help="write per-image and mean scores to this CSV file")
     p.add_argument("--json", type=Path, help="write the scores and protocol to this JSON file")
@@ -73,18 +89,18 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
     if args.opt is not None:
         data, source = read_options_file(resolve(args.opt)), str(args.opt)
         if args.hr is not None or args.lr is not None:
-            raise ValueError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
+            raise OptionsError(f"--hr/--lr cannot be combined with -opt {args.opt}: list the sets under 'datasets:'")
     if args.hr is not None:
         ds: dict[str, Any] = {"name": args.name or _default_name(args.hr), "hr": args.hr}
         if args.lr is not None:
             ds["lr"] = args.lr
         data["datasets"] = [ds]
     elif args.lr is not None:
-        raise ValueError("--lr needs --hr (the ground truth)")
+        raise OptionsError("--lr needs --hr (the ground truth)")
     if args.lr is not None and args.degradation is not None:
-        raise ValueError("--lr and --degradation exclude each other: LR images from files, or made from HR")
+        raise OptionsError("--lr and --degradation exclude each other: LR images from files, or made from HR")
     if args.seed is not None and args.degradation is None and args.opt is None:
-        raise ValueError("--seed needs --degradation (the seed of the degraded LR images)")
+        raise OptionsError("--seed needs --degradation (the seed of the degraded LR images)")
     made = {"degradation": args.degradation, "seed": args.seed}
     for ds_data in data.get("datasets") or []:
         if isinstance(ds_data, dict):  # anything else: from_dict names the problem
@@ -113,9 +129,9 @@ def options_from_args(args: argparse.Namespace) -> TestOptions:
         data = apply_overrides(data, args.overrides)
         source += " (with --set overrides)"
     if "model" not in data:
-        raise ValueError("no model: pass -m MODEL (a built-in name, a weights file or 'bicubic')")
+        raise OptionsError("no model: pass -m MODEL (a built-in name, a weights file or 'bicubic')")
     if "datasets" not in data:
-        raise ValueError("no images: pass --hr FOLDER, or -opt FILE listing 'datasets:'")
+        raise OptionsError("no images: pass --hr FOLDER, or -opt FILE listing 'datasets:'")
     return from_dict(TestOptions, data, source=source)
 
 
@@ -139,7 +155,20 @@ def run(args: argparse.Namespace) -> int:
     if len(results) > 1:
         print(f"\n{format_summary(results)}")
     write_results(results, opts, evaluation.scale, evaluation.model)
-    return 0
+    return _status([f for r in results for f in r.failed])
+
+
+def _status(failed: list[ImageFailure]) -> int:
+    """Exit status of a run: 3 if an image failed with an unexpected error, 1 if any image was not scored."""
+    from esrgan.exits import EXIT_BUG, EXIT_FAILED, EXIT_OK, report_bug
+
+    if not failed:
+        return EXIT_OK
+    log.error("%d image(s) not scored: the means are over the others", len(failed))
+    if any(f.bug for f in failed):
+        report_bug(with_traceback=False)
+        return EXIT_BUG
+    return EXIT_FAILED
 
 
 class _ImagesBar:

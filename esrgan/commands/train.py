@@ -13,6 +13,8 @@ import argparse
 import logging
 from typing import Any
 
+from esrgan.errors import OutputExistsError
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s%s", exc, hint)
         return 1
     except RunExistsError as exc:  # said in terms of this command's flags
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{exc.run_dir} already holds a run (checkpoints up to iteration {exc.iteration}): continue it with "
             "--resume auto, or start a new run with --name NEW_NAME"
         ) from None

@@ -1,30 +1,50 @@
 """``esrgan upscale``: upscale image files, folders and globs.
 
-One bad file is reported with its path and the batch goes on; the exit status is 1 if anything failed. Outputs
-are written atomically and an input file is never overwritten.
+One bad file is reported with its path and the batch goes on; the exit status is 1 if anything failed (3 if a
+failure was a bug). Outputs are written atomically, an input file is never overwritten, and two inputs that would
+be written to the same output are both refused before any work (nothing is silently replaced).
+
+Everything that can be checked without torch is checked before the model loads: the output folder, ``--suffix``,
+the engine flags, and every input's header (format, size against ``--max-pixels``, and the output's against
+``--max-output-pixels`` where the scale is known: ``-s``, or a built-in model's): refusing a 400-megapixel file
+takes milliseconds and a few tens of MB. Once the model is loaded, the output sizes are checked at its scale
+before the engine is prepared (a compiled backend's calibration takes minutes).
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esrgan.commands.batch import (
+    Report,
+    check_suffix,
+    collect_inputs,
+    plan_jobs,
+    refuse_collisions,
+    screen_headers,
+    screen_output_sizes,
+)
 from esrgan.commands.common import add_engine_args, engine_options, positive_float
 from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
-from esrgan.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
+from esrgan.defaults import DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, DEFAULT_MODEL, OUTPUT_FORMATS
+from esrgan.errors import NotFoundError, OptionsError, OutputError, OutputExistsError
+from esrgan.options import Range, arg_type
 
 if TYPE_CHECKING:
     from torch import nn
 
     from esrgan.commands.progress import Estimate, WorkBar
+    from esrgan.image.probe import ImageHeader
     from esrgan.inference import EngineOptions, UpscaledFile, Upscaler
 
 log = logging.getLogger(__name__)
+
+PIXELS = Range(0, None)  # --max-pixels, --max-output-pixels; 0: no limit
+QUALITY = Range(1, 100)
 
 
 def register(sub: Any) -> None:
@@ -52,7 +72,7 @@ def register(sub: Any) -> None:
     add_engine_args(p)
     p.add_argument("--suffix", default=None, help="added to output names (default: _x<scale>)")
     p.add_argument("--ext", default="auto", choices=OUTPUT_FORMATS, help="output format (auto: as the input)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--quality", type=arg_type(int, QUALITY), default=95, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--alpha", default="model", choices=("model", "bicubic"), help="how to upscale transparency")
     p.add_argument(
         "--strip-metadata",
@@ -64,103 +84,59 @@ def register(sub: Any) -> None:
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=arg_type(int, PIXELS),
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0 = no limit)",
+    )
+    p.add_argument(
+        "--max-output-pixels",
+        type=arg_type(int, PIXELS),
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        help=f"refuse inputs whose output would be larger than this many pixels (default {DEFAULT_MAX_OUTPUT_PIXELS}"
+        "; 0 = no limit)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
     add_worker_args(p.add_argument_group("several workers (one per GPU, or Ray actors on a cluster)"))
     p.set_defaults(func=run)
 
 
-def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Expand files, folders and globs into (file, base folder) pairs, plus one message per pattern that matched
-    nothing. The base folder keeps sub-folder structure in the output for recursive runs."""
-    from esrgan.image import IMAGE_EXTENSIONS
-
-    found: list[tuple[Path, Path]] = []
-    missing: list[str] = []
-    seen: set[Path] = set()
-
-    def add(path: Path, base: Path) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            found.append((path, base))
-
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            walker = path.rglob("*") if recursive else path.iterdir()
-            files = sorted(f for f in walker if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not files:
-                missing.append(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
-            for f in files:
-                add(f, path)
-        elif path.is_file():
-            add(path, path.parent)
-        else:
-            matches = sorted(glob.glob(pattern, recursive=recursive))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            if not files:
-                missing.append(f"{pattern}: no such file, folder or matching files")
-            for f in files:
-                add(f, f.parent)
-    return found, missing
-
-
-def plan_jobs(
-    found: list[tuple[Path, Path]], output: Path, suffix: str, single_file: bool
-) -> Iterator[tuple[Path, Path | None, str]]:
-    """Yield (source, output file or None, output folder-relative stem). The extension is decided per image
-    after reading it (alpha and bit depth matter), so only the folder and name are planned here."""
-    for source, base in found:
-        if single_file:
-            yield source, output, ""
-            continue
-        try:
-            rel = source.relative_to(base).parent
-        except ValueError:
-            rel = Path()
-        yield source, None, str(rel / f"{source.stem}{suffix}")
-
-
 def run(args: argparse.Namespace) -> int:
+    if args.suffix is not None:
+        check_suffix(args.suffix)
     if STREAM in args.inputs or args.output == STREAM:
         return _run_stream(args)
+    # Cheap checks first, before torch and the model load: paths, names, flags and every input's header.
     found, missing = collect_inputs(args.inputs, args.recursive)
+    report = Report(_message)
     for message in missing:
-        log.error("%s", message)
+        report.line(message)
     if not found:
-        log.error("nothing to upscale")
-        return 1
+        raise NotFoundError("nothing to upscale: no input exists")
 
-    from esrgan.image import IMAGE_EXTENSIONS
+    from esrgan.fileio import ensure_writable_folder
+    from esrgan.image.probe import IMAGE_EXTENSIONS
 
     output = Path(args.output)
     single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(found) > 1:
-        raise ValueError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+        raise OptionsError(f"-o {output} is a single file but {len(found)} inputs were given; pass a folder")
+    if single_file and output.resolve() == found[0][0].resolve():
+        raise OutputError(f"{output}: output would overwrite the input; choose another -o")
     out_dir = output.parent if single_file else output
     options = engine_options(args)  # checked before the model loads
     check_worker_args(args)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    net, scale, name = _load_network(args)
-    outscale = args.outscale if args.outscale is not None else float(scale)
-    suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
-    tasks = [
-        (source, target or out_dir / stem, target is None)
-        for source, target, stem in plan_jobs(found, output, suffix, single_file)
-    ]
-    inputs = {source.resolve() for source, _ in found}
-    report = _Report()
-    if wants_workers(args):
-        _run_on_workers(args, net, options, tasks, outscale, inputs, report)
+    ensure_writable_folder(out_dir)
+    screened = screen_headers(found, args.max_pixels, report)
+    screened = screen_output_sizes(screened, _known_factor(args), args.max_output_pixels, report)
+    if single_file:
+        readable = [(source, base) for source, base, _ in screened]
     else:
-        _run_here(args, net, name, options, tasks, outscale, inputs, report)
+        readable = refuse_collisions(screened, args.ext, out_dir, report)
+    if readable:
+        inputs = {source.resolve() for source, _ in found}
+        headers = {source: header for source, _, header in screened}
+        _upscale_files(args, options, readable, inputs, output, single_file, headers, report)
     seconds = time.perf_counter() - report.started
-    report.failed += len(missing)
     if single_file and report.done:
         log.info("wrote %s", output.resolve())
     elif report.done:
@@ -173,7 +149,39 @@ def run(args: argparse.Namespace) -> int:
         seconds,
         report.done / max(seconds, 1e-9),
     )
-    return 1 if report.failed else 0
+    return report.status()
+
+
+def _upscale_files(
+    args: argparse.Namespace,
+    options: EngineOptions,
+    found: list[tuple[Path, Path]],
+    inputs: set[Path],
+    output: Path,
+    single_file: bool,
+    headers: dict[Path, ImageHeader],
+    report: Report,
+) -> None:
+    """Load the model and upscale ``found`` (the inputs whose headers passed), here or on workers; the output
+    sizes checked at the model's scale before the engine is prepared."""
+    net, scale, name = _load_network(args)
+    outscale = args.outscale if args.outscale is not None else float(scale)
+    factor = max(float(scale), outscale)
+    kept = screen_output_sizes([(s, b, headers[s]) for s, b in found], factor, args.max_output_pixels, report)
+    found = [(source, base) for source, base, _ in kept]
+    if not found:
+        return
+    pixels = {source: headers[source].pixels for source, _ in found}
+    suffix = args.suffix if args.suffix is not None else f"_x{outscale:g}"
+    out_dir = output.parent if single_file else output
+    tasks = [
+        (source, target or out_dir / stem, target is None)
+        for source, target, stem in plan_jobs(found, output, suffix, single_file)
+    ]
+    if wants_workers(args):
+        _run_on_workers(args, net, options, tasks, outscale, factor, inputs, report)
+    else:
+        _run_here(args, net, name, options, tasks, outscale, inputs, pixels, report)
 
 
 Task = tuple[Path, Path, bool]  # source, output file (without its extension when the bool is set), name only
@@ -187,25 +195,35 @@ def _run_stream(args: argparse.Namespace) -> int:
     progress go to standard error. Files named on the command line are read and written as usual."""
     import sys
 
-    from esrgan.image import IMAGE_EXTENSIONS, write_encoded
-    from esrgan.inference import Upscaler
-    from esrgan.inference.files import upscale_bytes
+    from esrgan.errors import LimitError
+    from esrgan.image import IMAGE_EXTENSIONS, check_encoded, write_encoded
+    from esrgan.inference.limits import InputTooLargeError, OutputTooLargeError, check_sizes
 
     if len(args.inputs) != 1:
         what = "- (standard input)" if STREAM in args.inputs else "-o - (standard output)"
-        raise ValueError(f"{what} takes exactly one image; {len(args.inputs)} inputs were given")
+        raise OptionsError(f"{what} takes exactly one image; {len(args.inputs)} inputs were given")
     if wants_workers(args):
-        raise ValueError("standard input and output are upscaled here: drop --ray / --workers / the device list")
+        raise OptionsError("standard input and output are upscaled here: drop --ray / --workers / the device list")
     source = args.inputs[0]
     if source == STREAM:
         if sys.stdin.isatty():
-            raise ValueError("- reads an image from standard input, which is a terminal: pipe one in (< photo.jpg)")
+            raise OptionsError("- reads an image from standard input, which is a terminal: pipe one in (< photo.jpg)")
         data, name = sys.stdin.buffer.read(), "stdin"
     else:
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"{source}: no such file")
+            raise NotFoundError(f"{source}: no such file")
         data, name = path.read_bytes(), path.stem
+    header = check_encoded(data, name)  # before the model loads: a bomb or another format is refused at once
+
+    def check(factor: float) -> None:
+        try:
+            check_sizes(header, Path(name), max_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels,
+                        factor=factor)  # fmt: skip
+        except (InputTooLargeError, OutputTooLargeError) as exc:
+            raise LimitError(_message(exc)) from exc
+
+    check(_known_factor(args))
     options = engine_options(args)
     target = None if args.output == STREAM else Path(args.output)
     ext = args.ext
@@ -213,6 +231,11 @@ def _run_stream(args: argparse.Namespace) -> int:
         ext = target.suffix.lower()  # -o FILE: its own format
     net, scale, _ = _load_network(args)
     outscale = args.outscale if args.outscale is not None else float(scale)
+    check(max(float(scale), outscale))  # before the engine is prepared
+
+    from esrgan.inference import Upscaler
+    from esrgan.inference.files import upscale_bytes
+
     progress = _ImageProgress(args.quiet)
     upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
     progress.start(name, 0.0)
@@ -226,10 +249,11 @@ def _run_stream(args: argparse.Namespace) -> int:
             alpha_mode=args.alpha,
             quality=args.quality,
             max_pixels=args.max_pixels,
+            max_output_pixels=args.max_output_pixels,
             keep_metadata=not args.strip_metadata,
         )
-    except ValueError as exc:
-        raise ValueError(_message(exc)) from exc
+    except (InputTooLargeError, OutputTooLargeError) as exc:
+        raise LimitError(_message(exc)) from exc
     finally:
         progress.close()
     if target is None:
@@ -246,28 +270,6 @@ def _run_stream(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Report:
-    """Counts and the per-file lines, the same whether the files were done here or on workers; ``started``: when
-    the first file began (the engine or the workers ready)."""
-
-    def __init__(self) -> None:
-        self.done = self.skipped = self.failed = 0
-        self.started = time.perf_counter()
-
-    def file(self, source: Path, result: UpscaledFile | None, error: BaseException | None) -> None:
-        if error is not None:
-            # One bad file must not stop the batch: report it with its path and go on.
-            self.failed += 1
-            message = _message(error)
-            log.error("%s", message if str(source) in message else f"{source}: {message}")
-        elif result is not None and result.skipped:
-            self.skipped += 1
-            log.info("%s: skipped, %s exists", source, result.target)
-        elif result is not None:
-            self.done += 1
-            log.info("%s -> %s (%dx%d)", source, result.target, result.width, result.height)
-
-
 def _run_here(
     args: argparse.Namespace,
     net: nn.Module,
@@ -276,7 +278,8 @@ def _run_here(
     tasks: list[Task],
     outscale: float,
     inputs: set[Path],
-    report: _Report,
+    pixels: dict[Path, int],
+    report: Report,
 ) -> None:
     """The files one by one on this process's device, each with its tile bar; the job's estimate (the model
     ``name``'s cost, the speed of the first tile) before a long one."""
@@ -286,18 +289,20 @@ def _run_here(
     progress = _ImageProgress(args.quiet)
     with Status("preparing the engine", args.quiet):  # a compiled backend exports and compiles here (once)
         upscaler = Upscaler.from_options(net, options, on_tile=progress.on_tile)
-    pixels = {source: _pixels(source) for source, _, _ in tasks}  # from the headers
-    progress.estimate = _estimate(upscaler, name, list(pixels.values()), options.ensemble)
+    progress.estimate = _estimate(upscaler, name, [pixels[s] for s, _, _ in tasks], options.ensemble)
     report.started = time.perf_counter()
+    written: set[Path] = set()  # outputs of this run: a later input never replaces one (find_collisions plans it)
     for number, (source, target, name_only) in enumerate(tasks, start=1):
         label = source.name if len(tasks) == 1 else f"{source.name} ({number}/{len(tasks)})"
         progress.start(label, pixels[source] * progress.estimate.flops_per_pixel)
         try:
-            result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs)
-        except (OSError, ValueError, RuntimeError) as exc:
+            result = _upscale_one(args, upscaler, source, target, name_only, outscale, inputs, written)
+        except Exception as exc:  # one bad file must not stop the batch: reported with its path, and on we go
             report.file(source, None, exc)
         else:
             report.file(source, result, None)
+            if not result.skipped:
+                written.add(result.target.resolve())
         finally:
             progress.close()
 
@@ -308,8 +313,9 @@ def _run_on_workers(
     options: EngineOptions,
     tasks: list[Task],
     outscale: float,
+    factor: float,
     inputs: set[Path],
-    report: _Report,
+    report: Report,
 ) -> None:
     """The files over several workers (--ray, or a device list): read and written here, upscaled and encoded by
     the workers (:mod:`esrgan.cluster.images`), reported in input order as :func:`_run_here` reports them."""
@@ -335,6 +341,8 @@ def _run_on_workers(
                 scheduler,
                 files,
                 max_pixels=args.max_pixels,
+                max_output_pixels=args.max_output_pixels,
+                factor=factor,
                 existing="skip" if args.skip_existing else "overwrite",
                 inputs=inputs,
                 on_done=one_done,
@@ -343,6 +351,19 @@ def _run_on_workers(
                 replay(outcome.records)
                 report.file(outcome.task.source, outcome.result, outcome.error)
         log_summary(scheduler, "images")
+
+
+def _known_factor(args: argparse.Namespace) -> float:
+    """What is known of the upscale factor before the model loads (0: nothing): ``-s``, and a built-in model's
+    scale (the factor is the larger of the two)."""
+    from esrgan.models import zoo
+
+    factor = args.outscale or 0.0
+    if not args.interp and not Path(args.model).expanduser().exists():
+        builtin = zoo.find_builtin(args.model)
+        if builtin is not None:
+            factor = max(factor, float(builtin.scale))
+    return factor
 
 
 def _load_network(args: argparse.Namespace) -> tuple[nn.Module, int, str]:
@@ -371,21 +392,13 @@ def _read_network(args: argparse.Namespace) -> tuple[nn.Module, Any]:
 
         try:
             specs, weights = parse_interp_spec(args.interp)
-        except ValueError as exc:
-            raise ValueError(f"--interp: {exc}") from None
+        except OptionsError as exc:
+            raise OptionsError(f"--interp: {exc}") from None
         net, infos = interpolate_models(specs, weights)
         info = infos[0]
     else:
         net, info = load_model(args.model)
     return net, info
-
-
-def _pixels(source: Path) -> int:
-    """Pixels of an image from its header (0 if the header cannot be read: the file fails later, with a reason)."""
-    from esrgan.image.metadata import read_header
-
-    width, height = read_header(source).size or (0, 0)
-    return width * height
 
 
 def _upscale_one(
@@ -396,9 +409,11 @@ def _upscale_one(
     name_only: bool,
     outscale: float,
     inputs: set[Path],
+    written: set[Path],
 ) -> UpscaledFile:
     """One file through :func:`esrgan.inference.upscale_file` with the command's flags (``name_only``: ``target``
-    lacks its extension, which ``--ext`` and the image decide)."""
+    lacks its extension, which ``--ext`` and the image decide). ``written``: outputs of this run so far, which
+    are never replaced."""
     from esrgan.inference import upscale_file
 
     return upscale_file(
@@ -410,23 +425,32 @@ def _upscale_one(
         alpha_mode=args.alpha,
         quality=args.quality,
         max_pixels=args.max_pixels,
+        max_output_pixels=args.max_output_pixels,
         existing="skip" if args.skip_existing else "overwrite",
         inputs=inputs,
+        written=written,
         keep_metadata=not args.strip_metadata,
     )
 
 
 def _message(exc: BaseException) -> str:
     """The error line of a file, in terms of this command's flags where the library's names its arguments."""
-    from esrgan.inference.files import InputTooLargeError, OverwritesInputError
+    from esrgan.inference.limits import InputTooLargeError, OutputTooLargeError, OverwritesInputError
 
     if isinstance(exc, InputTooLargeError):
         return (
             f"{exc.path}: {exc.pixels / 1e6:.1f} MP is above --max-pixels {exc.limit}; pass --max-pixels 0 to allow it"
         )
+    if isinstance(exc, OutputTooLargeError):
+        return (
+            f"{exc.path}: the output would be {exc.width}x{exc.height} ({exc.pixels / 1e6:.1f} MP), above "
+            f"--max-output-pixels {exc.limit}; lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
+        )
     if isinstance(exc, OverwritesInputError):
         return f"{exc.source}: output {exc.target} would overwrite an input; change -o or --suffix"
-    return str(exc)
+    if isinstance(exc, OutputExistsError) and "written by this run" in str(exc):
+        return f"{exc}; upscale these inputs into different -o folders"
+    return " ".join(str(exc).split())
 
 
 class _ImageProgress:

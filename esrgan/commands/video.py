@@ -15,17 +15,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esrgan.commands.common import add_engine_args, engine_options, positive_float, positive_int
+from esrgan.commands.common import add_engine_args, engine_options
 from esrgan.commands.workers import add_worker_args, check_worker_args, log_summary, scheduler_from, wants_workers
 from esrgan.defaults import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
+    DEFAULT_MAX_OUTPUT_PIXELS,
     DEFAULT_MODEL,
     DEFAULT_PIX_FMT,
     DEFAULT_PRESET,
     DEFAULT_SEGMENT_FRAMES,
     FAST_MODEL,
 )
+from esrgan.errors import LimitError
+from esrgan.options import Range, arg_type, field_arg_type
+
+# Imported when a value is parsed (esrgan.video imports PyAV and torch).
+_SETTINGS, _ENCODE = "esrgan.video.settings:VideoSettings", "esrgan.video.settings:EncodeSettings"
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,9 +104,16 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "-s",
         "--outscale",
-        type=positive_float,
+        type=field_arg_type(_SETTINGS, "outscale"),
         default=None,
         help="final scale relative to the input (the model's output is resized; sizes are made even)",
+    )
+    p.add_argument(
+        "--max-output-pixels",
+        type=arg_type(int, Range(0, None)),
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        help=f"refuse a video whose frames the model would make larger than this many pixels (default "
+        f"{DEFAULT_MAX_OUTPUT_PIXELS}; 0 = no limit)",
     )
     enc = p.add_argument_group("encoding")
     enc.add_argument(
@@ -111,9 +124,10 @@ def register(subparsers: Any) -> None:
     )
     enc.add_argument(
         "--crf",
-        type=float,
+        type=field_arg_type(_ENCODE, "crf"),
         default=None,
-        help=f"constant quality, lower is better (default {DEFAULT_CRF[DEFAULT_CODEC]:g} for {DEFAULT_CODEC})",
+        help=f"constant quality, lower is better (default {DEFAULT_CRF[DEFAULT_CODEC]:g} for {DEFAULT_CODEC}; "
+        "0..51 for x264/x265, 0..63 for VP9/AV1)",
     )
     enc.add_argument(
         "--preset",
@@ -132,12 +146,14 @@ def register(subparsers: Any) -> None:
     )
     rng.add_argument(
         "--segment-frames",
-        type=positive_int,
+        type=field_arg_type(_SETTINGS, "segment_frames"),
         default=DEFAULT_SEGMENT_FRAMES,
         help=f"frames per resumable segment (default {DEFAULT_SEGMENT_FRAMES})",
     )
     eng = p.add_argument_group("inference")
-    eng.add_argument("--batch", type=positive_int, default=1, help="frames per network call (default 1)")
+    eng.add_argument(
+        "--batch", type=field_arg_type(_SETTINGS, "batch_size"), default=1, help="frames per network call (default 1)"
+    )
     add_engine_args(eng)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     add_worker_args(p.add_argument_group("several workers: segments spread over GPUs, or Ray actors on a cluster"))
@@ -160,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         info = video.probe_video(src)
         with Status(f"loading {args.model or DEFAULT_MODEL}", args.quiet):
             net, model = load_model(args.model or DEFAULT_MODEL, device="cpu")
+        _check_output_size(src, info.width, info.height, max(float(model.scale), args.outscale or 0.0), args)
         settings = video.VideoSettings(
             scale=model.scale,
             outscale=args.outscale,
@@ -197,6 +214,18 @@ def run(args: argparse.Namespace) -> int:
         f"{workers} workers' time" if workers > 1 else "the time",
     )
     return 0
+
+
+def _check_output_size(src: Path, width: int, height: int, factor: float, args: argparse.Namespace) -> None:
+    """LimitError when the frames the network makes (or the -s resize, whichever is larger) would have more than
+    --max-output-pixels pixels: a model may declare any scale (checked before the engine is prepared)."""
+    out_w, out_h = round(width * factor), round(height * factor)
+    if args.max_output_pixels and out_w * out_h > args.max_output_pixels:
+        raise LimitError(
+            f"{src}: the output frames would be {out_w}x{out_h} ({out_w * out_h / 1e6:.1f} MP), above "
+            f"--max-output-pixels {args.max_output_pixels}; lower -s/--outscale, or pass --max-output-pixels 0 to "
+            "allow it"
+        )
 
 
 def _run_here(

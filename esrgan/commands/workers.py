@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from esrgan.commands.common import positive_float, positive_int
+from esrgan.errors import OptionsError
 
 if TYPE_CHECKING:
     from esrgan.cluster import Job, Scheduler
@@ -83,11 +84,11 @@ def check_worker_args(args: argparse.Namespace) -> None:
     sizing = [f for f, v in (("--workers", args.workers), ("--worker-cpus", args.worker_cpus),
                              ("--worker-gpus", args.worker_gpus)) if v is not None]  # fmt: skip
     if sizing and args.ray is None:
-        raise ValueError(f"{sizing[0]} needs --ray (several GPUs of this machine without Ray: --device cuda:0,1)")
+        raise OptionsError(f"{sizing[0]} needs --ray (several GPUs of this machine without Ray: --device cuda:0,1)")
     if args.ray is not None and ("," in args.device or args.device.strip().lower() == "cuda:all"):
-        raise ValueError(f"--device {args.device} with --ray: Ray gives each worker its GPU; use --device cuda")
+        raise OptionsError(f"--device {args.device} with --ray: Ray gives each worker its GPU; use --device cuda")
     if args.ray is not None and importlib.util.find_spec("ray") is None:
-        raise ValueError("--ray needs Ray: pip install 'esrgan[ray]' (on every machine of the cluster)")
+        raise OptionsError("--ray needs Ray: pip install 'esrgan[ray]' (on every machine of the cluster)")
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from esrgan.datasets.common import check_no_conflicts, write_png
+from esrgan.datasets.common import check_no_conflicts, exit_status_of, write_png
+from esrgan.errors import InputError, OptionsError
 from esrgan.image import list_images
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     try:
         if not args.folders and not args.skimage:
-            raise ValueError("nothing to collect: name input folders, --skimage, or both")
+            raise OptionsError("nothing to collect: name input folders, --skimage, or both")
         links: dict[str, Path] = {}  # stem -> source file
         for folder in args.folders:
             for path in list_images(folder):
                 if path.stem in links:
-                    raise ValueError(f"{path} and {links[path.stem]} share the stem {path.stem!r}; rename one")
+                    raise InputError(f"{path} and {links[path.stem]} share the stem {path.stem!r}; rename one")
                 links[path.stem] = path
         photos = skimage_photos() if args.skimage else {}
         for name in photos:
             if f"skimage_{name}" in links:
-                raise ValueError(f"{links[f'skimage_{name}']} clashes with scikit-image's photo {name!r}")
+                raise InputError(f"{links[f'skimage_{name}']} clashes with scikit-image's photo {name!r}")
         out: Path = args.output
         targets = [out / p.name for p in links.values()] + [out / f"skimage_{n}.png" for n in photos]
         check_no_conflicts(targets, args.overwrite)
@@ -97,9 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, load in photos.items():
             bgr = np.ascontiguousarray(load()[:, :, ::-1])  # write_png takes OpenCV (BGR) order
             write_png(out / f"skimage_{name}.png", bgr, 3, args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("%d images linked and %d photos written in %s", len(links), len(photos), args.output)
     return 0
 

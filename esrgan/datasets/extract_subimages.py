@@ -20,8 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import add_common_args, parallel_map, write_png
+from esrgan.datasets.common import add_common_args, check_unique_stems, exit_status_of, parallel_map, write_png
+from esrgan.errors import OptionsError, OutputExistsError
 from esrgan.image import list_images, read_unchanged
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def subimage_positions(length: int, crop_size: int, step: int, thresh_size: int 
     last crop is larger than ``thresh_size``. Empty when ``length < crop_size``.
     """
     if crop_size <= 0 or step <= 0 or thresh_size < 0:
-        raise ValueError(f"need crop_size > 0, step > 0, thresh_size >= 0; got {crop_size}, {step}, {thresh_size}")
+        raise OptionsError(f"need crop_size > 0, step > 0, thresh_size >= 0; got {crop_size}, {step}, {thresh_size}")
     if length < crop_size:
         return []
     positions = list(range(0, length - crop_size + 1, step))
@@ -75,9 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of large HR images")
     parser.add_argument("output", type=Path, help="folder for the sub-images (created)")
-    parser.add_argument("--crop-size", type=int, default=480, help="sub-image side in pixels (default 480)")
-    parser.add_argument("--step", type=int, default=240, help="distance between crops (default 240)")
-    parser.add_argument("--thresh-size", type=int, default=0, help="ignore remainders up to this size (default 0)")
+    parser.add_argument(
+        "--crop-size", type=arg_type(int, Range(1, 65536)), default=480, help="sub-image side in pixels (default 480)"
+    )
+    parser.add_argument(
+        "--step", type=arg_type(int, Range(1, 65536)), default=240, help="distance between crops (default 240)"
+    )
+    parser.add_argument(
+        "--thresh-size",
+        type=arg_type(int, Range(0, 65536)),
+        default=0,
+        help="ignore remainders up to this size (default 0)",
+    )
     parser.add_argument("--compression", type=int, default=3, choices=range(10), help="PNG level 0-9 (default 3)")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -85,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         subimage_positions(args.crop_size, args.crop_size, args.step, args.thresh_size)  # validates the numbers
         files = list_images(args.input)
+        check_unique_stems(files, "sub-images")
         args.output.mkdir(parents=True, exist_ok=True)
         if not args.overwrite:
             # Names depend on each image's size, known only after decoding: any sub-image of a stem conflicts.
@@ -92,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stems = {p.stem for p in files}
             clash = sorted(p for p in args.output.iterdir() if (m := pattern.match(p.name)) and m.group(1) in stems)
             if clash:
-                raise FileExistsError(
+                raise OutputExistsError(
                     f"{clash[0]} already exists ({len(clash)} sub-images of these inputs); pass --overwrite"
                 )
         job = functools.partial(
@@ -105,9 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
         counts = list(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     skipped = sum(c == 0 for c in counts)
     log.info("%d sub-images from %d images in %s (%d skipped)", sum(counts), len(files), args.output, skipped)
     return 0

@@ -25,11 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_png
+from esrgan.datasets.common import (
+    add_common_args,
+    check_no_conflicts,
+    check_unique_stems,
+    exit_status_of,
+    parallel_map,
+    write_png,
+)
 from esrgan.degradations import DegradationOptions, degraded_lr_file
 from esrgan.fileio import write_text_atomic
 from esrgan.image import list_images
-from esrgan.options import OptionsError, load_options, to_dict
+from esrgan.options import Range, arg_type, load_options, to_dict
 from esrgan.shipped_options import resolve
 
 log = logging.getLogger(__name__)
@@ -63,19 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a key of the block, value read as YAML (repeatable)")  # fmt: skip
-    parser.add_argument("-s", "--scale", type=int, default=4, help="downscaling factor (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="the test set's seed (default 0)")
+    parser.add_argument(
+        "-s", "--scale", type=arg_type(int, Range(1, 16)), default=4, help="downscaling factor (default 4)"
+    )
+    parser.add_argument(
+        "--seed", type=arg_type(int, Range(0, 2**32 - 1)), default=0, help="the test set's seed (default 0)"
+    )
     add_common_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     try:
-        if args.scale < 1 or args.seed < 0:
-            raise ValueError(f"--scale must be positive and --seed >= 0, got {args.scale} and {args.seed}")
         opts = load_options(DegradationOptions, resolve(args.options), args.overrides)
         files = list_images(args.input)
+        check_unique_stems(files, "LR images")
         stems = [p.stem for p in files]
-        if len(set(stems)) != len(stems):
-            raise ValueError(f"{args.input}: two images share a stem; LR names would collide")
         check_no_conflicts([args.output / f"{s}.png" for s in stems] + [args.output / RECORDS], args.overwrite)
         args.output.mkdir(parents=True, exist_ok=True)
         job = functools.partial(
@@ -84,9 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = dict(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
         summary = {"scale": args.scale, "seed": args.seed, "options": to_dict(opts), "images": records}
         write_text_atomic(args.output / RECORDS, json.dumps(summary, indent=1) + "\n", overwrite=True)
-    except (OptionsError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("%d degraded LR images (x%d, seed %d) in %s", len(files), args.scale, args.seed, args.output)
     return 0
 

@@ -23,8 +23,10 @@ from pathlib import Path
 import cv2
 
 from esrgan.data import LMDB_META
-from esrgan.datasets.common import add_common_args, parallel_map
+from esrgan.datasets.common import add_common_args, exit_status_of, parallel_map
+from esrgan.errors import InputError, OutputExistsError
 from esrgan.image import list_images, read_unchanged
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,11 @@ def encode_entry(path: Path, compression: int = 1) -> tuple[str, bytes, str]:
     img = read_unchanged(path)
     ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode a {img.shape} {img.dtype} image as PNG")
+        raise InputError(f"{path}: OpenCV could not encode a {img.shape} {img.dtype} image as PNG")
     channels = 1 if img.ndim == 2 else img.shape[2]
     key = path.stem
     if not key.isascii():
-        raise ValueError(f"{path}: LMDB keys must be ASCII (BasicSR's layout); rename the file")
+        raise InputError(f"{path}: LMDB keys must be ASCII (BasicSR's layout); rename the file")
     return key, buf.tobytes(), f"{key}.png ({img.shape[0]},{img.shape[1]},{channels}) {compression}"
 
 
@@ -70,9 +72,9 @@ def write_lmdb(
     stems = [p.stem for p in files]
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
-        raise ValueError(f"two images share the stem {dup!r}: LMDB keys must be unique")
+        raise InputError(f"two images share the stem {dup!r}: LMDB keys must be unique")
     if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{output} already exists; pass overwrite=True to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
     # LMDB needs a maximum size up front; start from the inputs' size and double it whenever it runs full.
@@ -132,7 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("input", type=Path, help="folder of images")
     parser.add_argument("output", type=Path, help="database folder to create, e.g. HR_sub.lmdb")
     parser.add_argument("--compression", type=int, default=1, choices=range(10), help="PNG level (default 1)")
-    parser.add_argument("--batch", type=int, default=1000, help="images per write transaction (default 1000)")
+    parser.add_argument(
+        "--batch",
+        type=arg_type(int, Range(1, 1_000_000)),
+        default=1000,
+        help="images per write transaction (default 1000)",
+    )
     add_common_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.output.exists() and not args.overwrite:  # said in terms of this script's flag
-            raise FileExistsError(f"{args.output} already exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{args.output} already exists; pass --overwrite to replace it")
         files = list_images(args.input)
         with tqdm(total=len(files), unit="img", disable=args.quiet) as bar:
 
@@ -159,9 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 progress=advance,
             )
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("%d images in %s", n, args.output)
     return 0
 

@@ -17,8 +17,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_png
+from esrgan.datasets.common import (
+    add_common_args,
+    check_no_conflicts,
+    check_unique_stems,
+    exit_status_of,
+    parallel_map,
+    write_png,
+)
 from esrgan.image import bicubic_degrade, list_images, read_unchanged
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +52,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("input", type=Path, help="folder of HR images")
     parser.add_argument("output", type=Path, help="root folder; LR images go to OUTPUT/X<scale>/")
-    parser.add_argument("--scale", type=int, action="append", required=True, help="downscaling factor (repeatable)")
+    parser.add_argument(
+        "--scale",
+        type=arg_type(int, Range(1, 16)),
+        action="append",
+        required=True,
+        help="downscaling factor (repeatable)",
+    )
     parser.add_argument("--compression", type=int, default=3, choices=range(10), help="PNG level 0-9 (default 3)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     scales = tuple(dict.fromkeys(args.scale))
     try:
-        if any(s < 1 for s in scales):
-            raise ValueError(f"--scale must be a positive integer, got {args.scale}")
         files = list_images(args.input)
-        stems = [p.stem for p in files]
-        if len(set(stems)) != len(stems):
-            raise ValueError(f"{args.input}: two images share a stem; LR names would collide")
+        check_unique_stems(files, "LR images")
         check_no_conflicts((lr_path(args.output, p, s) for p in files for s in scales), args.overwrite)
         for s in scales:
             (args.output / f"X{s}").mkdir(parents=True, exist_ok=True)
@@ -65,9 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for _ in tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet):
             pass
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("%d LR images per scale (x%s) in %s", len(files), ", x".join(map(str, scales)), args.output)
     return 0
 

@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import add_common_args, check_no_conflicts, parallel_map, write_bytes_atomic
+from esrgan.datasets.common import (
+    add_common_args,
+    check_no_conflicts,
+    exit_status_of,
+    parallel_map,
+    write_bytes_atomic,
+)
 from esrgan.image import list_images, read_unchanged
 
 log = logging.getLogger(__name__)
@@ -45,9 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         lines = list(tqdm(parallel_map(meta_line, files, args.workers), total=len(files), disable=args.quiet))
         write_bytes_atomic(args.output, ("\n".join(lines) + "\n").encode("utf-8"), overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("%d images listed in %s", len(lines), args.output)
     return 0
 

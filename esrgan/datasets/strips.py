@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from esrgan.errors import OutputError
 from esrgan.evaluation import TestDatasetOptions
 from esrgan.evaluation.strips import sample_strip
+from esrgan.exits import exit_status_of
 from esrgan.image import ImageData, write_image
 from esrgan.inference import EngineOptions
-from esrgan.options import OptionsError, from_dict
+from esrgan.options import Range, arg_type, from_dict
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     lr = parser.add_mutually_exclusive_group()
     lr.add_argument("--lr", type=Path, help="folder of LR images paired by stem (default: MATLAB bicubic of HR)")
     lr.add_argument("--degradation", metavar="NAME|FILE", help="make the LR with this degradation block")
-    parser.add_argument("--seed", type=int, help="seed of the degraded LR (default 0)")
+    parser.add_argument("--seed", type=arg_type(int, Range(0, 2**32 - 1)), help="seed of the degraded LR (default 0)")
     parser.add_argument("-m", "--model", action="append", required=True, dest="models",
                         help="built-in name, weights file or 'bicubic'; repeat for each column, in order")  # fmt: skip
     parser.add_argument("--labels", nargs="+", help="column names of the models (default: names / file stems)")
     parser.add_argument("--image", action="append", dest="images", metavar="STEM", help="only these images")
-    parser.add_argument("-s", "--scale", type=int, help="scale factor (default: the models')")
-    parser.add_argument("--crop", type=int, default=64, help="crop side in HR pixels (default 64)")
-    parser.add_argument("--crops", type=int, default=2, help="crops per image (default 2)")
-    parser.add_argument("--zoom", type=int, default=2, help="nearest-neighbour zoom of every panel (default 2)")
+    parser.add_argument("-s", "--scale", type=arg_type(int, Range(1, 16)), help="scale factor (default: the models')")
+    parser.add_argument("--crop", type=arg_type(int, Range(1, 4096)), default=64,
+                        help="crop side in HR pixels (default 64)")  # fmt: skip
+    parser.add_argument("--crops", type=arg_type(int, Range(1, 100)), default=2, help="crops per image (default 2)")
+    parser.add_argument("--zoom", type=arg_type(int, Range(1, 64)), default=2,
+                        help="nearest-neighbour zoom of every panel (default 2)")  # fmt: skip
     parser.add_argument("--device", help="device for the models (default: the engine's choice)")
-    parser.add_argument("--tile", type=int, help="the engine's tile size (default: its choice; 0: whole images)")
+    parser.add_argument("--tile", type=arg_type(int, Range(0, 65536)),
+                        help="the engine's tile size (default: its choice; 0: whole images)")  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -58,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 def _strip(args: argparse.Namespace) -> np.ndarray:
     folders = {p.resolve() for p in (args.hr, args.lr) if p is not None}
     if args.output.resolve().parent in folders:
-        raise ValueError(f"{args.output}: the strip would join the images it shows; write it elsewhere")
+        raise OutputError(f"{args.output}: the strip would join the images it shows; write it elsewhere")
     ds = {"name": args.hr.name, "hr": args.hr, "lr": args.lr, "degradation": args.degradation, "seed": args.seed}
     dataset = from_dict(TestDatasetOptions, {k: v for k, v in ds.items() if v is not None}, source="command line")
     engine = {"precision": "fp32", "device": args.device, "tile": args.tile}
@@ -82,9 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         strip = _strip(args)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(args.output, ImageData(strip.astype(np.float32) / 255.0), overwrite=args.overwrite)
-    except (OptionsError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     log.info("strip of %d columns (%dx%d): %s", len(args.models) + 2, strip.shape[1], strip.shape[0], args.output)
     return 0
 

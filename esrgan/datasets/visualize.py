@@ -29,10 +29,10 @@ import torch
 from torch.utils.data import Dataset
 
 from esrgan.data import DegradedDataset, HROnlyDataset, PairedImageDataset
-from esrgan.datasets.common import check_no_conflicts, write_png
+from esrgan.datasets.common import check_no_conflicts, exit_status_of, write_png
 from esrgan.degradations import describe
 from esrgan.fileio import write_text_atomic
-from esrgan.options import OptionsError
+from esrgan.options import Range, arg_type
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +147,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --options: override an option (repeatable)")  # fmt: skip
     parser.add_argument("--lr", type=Path, help="LR folder or LMDB (default: LR made on the fly from HR)")
     parser.add_argument("--meta-info", type=Path, help="meta-info file listing the HR images to use")
-    parser.add_argument("-s", "--scale", type=int, default=4, help="scale factor (default 4)")
-    parser.add_argument("--patch-size", type=int, default=128, help="HR patch side (default 128)")
-    parser.add_argument("-n", "--num", type=int, default=16, help="pairs to show (default 16)")
-    parser.add_argument("--cols", type=int, default=4, help="pairs per row (default 4)")
-    parser.add_argument("--zoom", type=int, default=0,
+    parser.add_argument("-s", "--scale", type=arg_type(int, Range(1, 16)), default=4, help="scale factor (default 4)")
+    parser.add_argument(
+        "--patch-size", type=arg_type(int, Range(1, 4096)), default=128, help="HR patch side (default 128)"
+    )
+    parser.add_argument(
+        "-n", "--num", type=arg_type(int, Range(1, 1000)), default=16, help="pairs to show (default 16)"
+    )
+    parser.add_argument("--cols", type=arg_type(int, Range(1, 100)), default=4, help="pairs per row (default 4)")
+    parser.add_argument("--zoom", type=arg_type(int, Range(0, 64)), default=0,
                         help=f"nearest-neighbour zoom of every cell (default: 1, or enough for a {CAPTIONED_MIN_SIDE}-"
                         "pixel side when cells carry degradation captions)")  # fmt: skip
     parser.add_argument("--no-augment", action="store_true", help="no flips / rotations")
-    parser.add_argument("--seed", type=int, default=0, help="seed for images, crops, flips, degradations (default 0)")
+    parser.add_argument("--seed", type=arg_type(int, Range(0, 2**32 - 1)), default=0,
+                        help="seed for images, crops, flips, degradations (default 0)")  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, default=Path("outputs/training_pairs.png"), help="PNG file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -167,8 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname).1s %(message)s")
     records_path = args.output.with_suffix(".json")
     try:
-        if args.num < 1 or args.cols < 1 or args.zoom < 0:
-            raise ValueError("-n and --cols must be positive, --zoom >= 0")
         dataset = _options_dataset(args) if args.options is not None else _folder_dataset(args)
         check_no_conflicts([args.output, records_path] if isinstance(dataset, DegradedDataset) else [args.output],
                            args.overwrite)  # fmt: skip
@@ -181,9 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_png(args.output, grid[:, :, ::-1], 3, args.overwrite)  # OpenCV writes BGR
         if records:
             write_text_atomic(records_path, json.dumps(records, indent=1) + "\n")
-    except (OptionsError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        log.error("%s", exc)
-        return 2
+    except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
+        return exit_status_of(exc)
     what = "degraded LR nearest-upscaled | HR, captioned" if records else "LR nearest-upscaled | HR"
     log.info("%d pairs (%s): %s%s", len(samples), what, args.output, f" and {records_path}" if records else "")
     return 0

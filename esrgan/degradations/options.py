@@ -20,7 +20,10 @@ Torch-free: the options are checked before anything heavy is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from esrgan.errors import OptionsError
+from esrgan.options import Range, check_ranges
 
 KernelType = Literal["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
 ResizeMode = Literal["area", "bilinear", "bicubic"]
@@ -36,6 +39,18 @@ KERNEL_TYPES: tuple[KernelType, ...] = (
 KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 MIN_KERNEL_SIZE = 7  # Real-ESRGAN draws kernel sides from 7, 9, ..., blur_kernel_size
 
+# Declared ranges (checked by esrgan.options when a file is read, and by __post_init__ for objects built in Python).
+# The upper bounds are far above Real-ESRGAN's values and keep one degradation's cost bounded.
+Prob = Annotated[float, Range(0, 1)]
+Weight = Annotated[float, Range(0, 1000)]  # relative weights of a choice
+Sigma = Annotated[float, Range(0, 100)]  # blur sigma in pixels
+Shape = Annotated[float, Range(0, 100)]  # generalised-Gaussian / plateau shape
+Factor = Annotated[float, Range(0, 16)]  # resize factor
+Noise = Annotated[float, Range(0, 255)]  # Gaussian noise sigma, 0-255 scale
+PoissonScale = Annotated[float, Range(0, 100)]
+Quality = Annotated[int, Range(1, 100)]  # JPEG quality
+KernelSize = Annotated[int, Range(MIN_KERNEL_SIZE, 51)]  # odd; Real-ESRGAN's is 21
+
 __all__ = ["KERNEL_TYPES", "DegradationOptions", "KernelType", "ResizeMode"]
 
 
@@ -48,103 +63,92 @@ class DegradationOptions:
     """
 
     # ---- first order: blur kernel (sides 7, 9, ..., blur_kernel_size), resize, noise, JPEG
-    blur_kernel_size: int = 21
+    blur_kernel_size: KernelSize = 21
     kernel_list: tuple[KernelType, ...] = KERNEL_TYPES
-    kernel_prob: tuple[float, ...] = KERNEL_PROB
-    sinc_prob: float = 0.1  # a sinc (ringing) kernel instead of one of kernel_list
-    blur_sigma: tuple[float, float] = (0.2, 3.0)
-    betag_range: tuple[float, float] = (0.5, 4.0)  # generalised Gaussian shape
-    betap_range: tuple[float, float] = (1.0, 2.0)  # plateau shape
-    resize_prob: tuple[float, float, float] = (0.2, 0.7, 0.1)  # up, down, keep
-    resize_range: tuple[float, float] = (0.15, 1.5)
-    gaussian_noise_prob: float = 0.5  # otherwise Poisson noise
-    noise_range: tuple[float, float] = (1.0, 30.0)
-    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_range: tuple[int, int] = (30, 95)
+    kernel_prob: tuple[Weight, ...] = KERNEL_PROB
+    sinc_prob: Prob = 0.1  # a sinc (ringing) kernel instead of one of kernel_list
+    blur_sigma: tuple[Sigma, Sigma] = (0.2, 3.0)
+    betag_range: tuple[Shape, Shape] = (0.5, 4.0)  # generalised Gaussian shape
+    betap_range: tuple[Shape, Shape] = (1.0, 2.0)  # plateau shape
+    resize_prob: tuple[Weight, Weight, Weight] = (0.2, 0.7, 0.1)  # up, down, keep
+    resize_range: tuple[Factor, Factor] = (0.15, 1.5)
+    gaussian_noise_prob: Prob = 0.5  # otherwise Poisson noise
+    noise_range: tuple[Noise, Noise] = (1.0, 30.0)
+    poisson_scale_range: tuple[PoissonScale, PoissonScale] = (0.05, 3.0)
+    gray_noise_prob: Prob = 0.4
+    jpeg_range: tuple[Quality, Quality] = (30, 95)
 
     # ---- second order
-    second_blur_prob: float = 0.8
-    blur_kernel_size2: int = 21
+    second_blur_prob: Prob = 0.8
+    blur_kernel_size2: KernelSize = 21
     kernel_list2: tuple[KernelType, ...] = KERNEL_TYPES
-    kernel_prob2: tuple[float, ...] = KERNEL_PROB
-    sinc_prob2: float = 0.1
-    blur_sigma2: tuple[float, float] = (0.2, 1.5)
-    betag_range2: tuple[float, float] = (0.5, 4.0)
-    betap_range2: tuple[float, float] = (1.0, 2.0)
-    resize_prob2: tuple[float, float, float] = (0.3, 0.4, 0.3)
-    resize_range2: tuple[float, float] = (0.3, 1.2)
-    gaussian_noise_prob2: float = 0.5
-    noise_range2: tuple[float, float] = (1.0, 25.0)
-    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
-    gray_noise_prob2: float = 0.4
-    jpeg_range2: tuple[int, int] = (30, 95)  # the final JPEG
+    kernel_prob2: tuple[Weight, ...] = KERNEL_PROB
+    sinc_prob2: Prob = 0.1
+    blur_sigma2: tuple[Sigma, Sigma] = (0.2, 1.5)
+    betag_range2: tuple[Shape, Shape] = (0.5, 4.0)
+    betap_range2: tuple[Shape, Shape] = (1.0, 2.0)
+    resize_prob2: tuple[Weight, Weight, Weight] = (0.3, 0.4, 0.3)
+    resize_range2: tuple[Factor, Factor] = (0.3, 1.2)
+    gaussian_noise_prob2: Prob = 0.5
+    noise_range2: tuple[Noise, Noise] = (1.0, 25.0)
+    poisson_scale_range2: tuple[PoissonScale, PoissonScale] = (0.05, 2.5)
+    gray_noise_prob2: Prob = 0.4
+    jpeg_range2: tuple[Quality, Quality] = (30, 95)  # the final JPEG
 
     # ---- final: resize to the LR size with a sinc filter, before or after the last JPEG (each with p = 0.5)
-    final_sinc_prob: float = 0.8
+    final_sinc_prob: Prob = 0.8
 
     # ---- the ground truth the degradation starts from: USM-sharpened (Real-ESRGAN; RealESRNet's gt_usm) or as is
     gt_usm: bool = True
 
     # ---- extensions (defaults: what Real-ESRGAN's code does; see the module docstring)
-    crop_pad_size: int = 400
+    crop_pad_size: Annotated[int, Range(1, 4096)] = 400
     resize_modes: tuple[ResizeMode, ...] = ("area", "bilinear", "bicubic")
-    second_order_prob: float = 1.0
-    jpeg_prob: float = 1.0
-    jpeg_prob2: float = 1.0
+    second_order_prob: Prob = 1.0
+    jpeg_prob: Prob = 1.0
+    jpeg_prob2: Prob = 1.0
 
     def __post_init__(self) -> None:
-        probs = ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob", "second_blur_prob", "sinc_prob2",
-                 "gaussian_noise_prob2", "gray_noise_prob2", "final_sinc_prob", "second_order_prob", "jpeg_prob",
-                 "jpeg_prob2")  # fmt: skip
-        for name in probs:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        check_ranges(self)  # the declared ranges, also for an object built in Python
         for suffix in ("", "2"):
             self._check_blur(suffix)
             self._check_weights(f"resize_prob{suffix}", getattr(self, f"resize_prob{suffix}"))
             low, high = getattr(self, f"resize_range{suffix}")
             if not 0 < low <= 1 <= high:
-                raise ValueError(f"resize_range{suffix} must be [down, up] with 0 < down <= 1 <= up, got {low, high}")
+                raise OptionsError(f"resize_range{suffix} must be [down, up] with 0 < down <= 1 <= up, got {low, high}")
             for name in (f"noise_range{suffix}", f"poisson_scale_range{suffix}"):
                 self._check_range(name, 0.0)
             self._check_range(f"jpeg_range{suffix}", 1.0)
-            if getattr(self, f"jpeg_range{suffix}")[1] > 100:
-                raise ValueError(
-                    f"jpeg_range{suffix} qualities must be 1-100, got {getattr(self, f'jpeg_range{suffix}')}"
-                )
         if not self.resize_modes:
-            raise ValueError("resize_modes must name at least one of area, bilinear, bicubic")
-        if self.crop_pad_size <= 0:
-            raise ValueError(f"crop_pad_size must be positive, got {self.crop_pad_size}")
+            raise OptionsError("resize_modes must name at least one of area, bilinear, bicubic")
 
     def _check_blur(self, suffix: str) -> None:
         size = getattr(self, f"blur_kernel_size{suffix}")
-        if size < MIN_KERNEL_SIZE or size % 2 == 0:
-            raise ValueError(f"blur_kernel_size{suffix} must be odd and >= {MIN_KERNEL_SIZE}, got {size}")
+        if size % 2 == 0:
+            raise OptionsError(f"blur_kernel_size{suffix} must be odd, got {size}")
         kinds, weights = getattr(self, f"kernel_list{suffix}"), getattr(self, f"kernel_prob{suffix}")
         if not kinds or len(kinds) != len(weights):
-            raise ValueError(
+            raise OptionsError(
                 f"kernel_list{suffix} and kernel_prob{suffix} must be non-empty and of equal length, "
                 f"got {len(kinds)} and {len(weights)}"
             )
         self._check_weights(f"kernel_prob{suffix}", weights)
         low, _ = self._check_range(f"blur_sigma{suffix}", 0.0)
         if low <= 0:
-            raise ValueError(f"blur_sigma{suffix} must be positive, got {getattr(self, f'blur_sigma{suffix}')}")
+            raise OptionsError(f"blur_sigma{suffix} must be positive, got {getattr(self, f'blur_sigma{suffix}')}")
         for name in (f"betag_range{suffix}", f"betap_range{suffix}"):
             low, high = self._check_range(name, 0.0)
             # A shape below 1 or above 1 is drawn with p = 0.5 each, from [low, 1] and [1, high] (BasicSR).
             if not 0 < low <= 1 <= high:
-                raise ValueError(f"{name} must be [low, high] with 0 < low <= 1 <= high, got {low, high}")
+                raise OptionsError(f"{name} must be [low, high] with 0 < low <= 1 <= high, got {low, high}")
 
     @staticmethod
     def _check_weights(name: str, weights: tuple[float, ...]) -> None:
         if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"{name} must be non-negative weights with a positive sum, got {list(weights)}")
+            raise OptionsError(f"{name} must be non-negative weights with a positive sum, got {list(weights)}")
 
     def _check_range(self, name: str, minimum: float) -> tuple[float, float]:
         low, high = getattr(self, name)
         if not minimum <= low <= high:
-            raise ValueError(f"{name} must be [low, high] with {minimum:g} <= low <= high, got {[low, high]}")
+            raise OptionsError(f"{name} must be [low, high] with {minimum:g} <= low <= high, got {[low, high]}")
         return low, high

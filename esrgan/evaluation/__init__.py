@@ -14,6 +14,7 @@ from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
     Degradation,
+    ImageFailure,
     ImageScore,
     Pair,
     SRFunction,
@@ -41,6 +42,7 @@ __all__ = [
     "DatasetScore",
     "Degradation",
     "Evaluation",
+    "ImageFailure",
     "ImageScore",
     "Pair",
     "SRFunction",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from esrgan.errors import OptionsError
 from esrgan.inference.options import EngineOptions
-from esrgan.options import flat
+from esrgan.options import Range, check_ranges, flat
 
 BICUBIC = "bicubic"
 
@@ -24,17 +26,21 @@ class TestDatasetOptions:
     # LR made in memory from each HR image by a degradation block (a YAML file, or a shipped block's name such as
     # degrade_test_x4), each image drawing from (seed, its file stem): the LR files make_degraded_lr writes.
     degradation: str | None = None
-    seed: int | None = None  # the degraded set's seed; default 0 (make_degraded_lr's)
+    seed: Annotated[int, Range(0, 2**32 - 1)] | None = None  # the degraded set's seed; default 0 (make_degraded_lr's)
 
     def __post_init__(self) -> None:
+        try:
+            check_ranges(self)
+        except OptionsError as exc:
+            raise OptionsError(f"dataset {self.name}: {exc}") from None
         if self.lr is not None and self.degradation is not None:
-            raise ValueError(f"dataset {self.name}: 'lr' and 'degradation' exclude each other (LR from files or made)")
+            raise OptionsError(
+                f"dataset {self.name}: 'lr' and 'degradation' exclude each other (LR from files or made)"
+            )
         if self.seed is not None and self.degradation is None:
-            raise ValueError(f"dataset {self.name}: 'seed' applies to a 'degradation' only")
-        if self.seed is not None and self.seed < 0:
-            raise ValueError(f"dataset {self.name}: 'seed' must be >= 0, got {self.seed}")
+            raise OptionsError(f"dataset {self.name}: 'seed' applies to a 'degradation' only")
         if self.degradation is not None and not self.degradation.strip():
-            raise ValueError(f"dataset {self.name}: 'degradation' is empty")
+            raise OptionsError(f"dataset {self.name}: 'degradation' is empty")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,9 +49,9 @@ class TestOptions:
 
     model: str  # built-in name, weights file, or "bicubic" for the bicubic baseline
     datasets: list[TestDatasetOptions]
-    scale: int | None = None  # default: the model's scale (required for bicubic)
+    scale: Annotated[int, Range(1, 16)] | None = None  # default: the model's scale (required for bicubic)
     test_y_channel: bool = True  # score BT.601 Y (papers); false: all RGB channels
-    crop_border: int | None = None  # pixels ignored at each edge; default: the scale
+    crop_border: Annotated[int, Range(0, 1024)] | None = None  # pixels ignored at each edge; default: the scale
     save: Path | None = None  # save SR images as <save>/<dataset>/<stem>.png
     csv: Path | None = None  # per-image and mean scores as CSV
     json: Path | None = None  # the same as JSON (with the protocol and model description)
@@ -55,14 +61,14 @@ class TestOptions:
     engine: EngineOptions = flat(EngineOptions(precision="fp32"))
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if not self.datasets:
-            raise ValueError("'datasets' lists no dataset")
+            raise OptionsError("'datasets' lists no dataset")
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
-            raise ValueError(f"dataset names must be unique, got {names}")
-        if self.scale is not None and self.scale < 1:
-            raise ValueError(f"'scale' must be a positive integer, got {self.scale}")
+            raise OptionsError(f"dataset names must be unique, got {names}")
+        for name in names:  # each names a folder of the saved SR images: one folder each, inside ``save``
+            if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+                raise OptionsError(f"dataset name {name!r} must be a plain folder name (no '/', '\\', '.' or '..')")
         if self.model == BICUBIC and self.scale is None:
-            raise ValueError("'scale' is required for the bicubic baseline (e.g. scale 4)")
-        if self.crop_border is not None and self.crop_border < 0:
-            raise ValueError(f"'crop_border' must be >= 0, got {self.crop_border}")
+            raise OptionsError("'scale' is required for the bicubic baseline (e.g. scale 4)")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from esrgan.degradations import DegradationOptions, degraded_lr_file
+from esrgan.errors import InputError, NotFoundError
 from esrgan.image import (
     IMAGE_EXTENSIONS,
     bicubic_degrade,
@@ -62,6 +63,7 @@ __all__ = [
     "SHIPPED_OPTIONS",
     "DatasetScore",
     "Degradation",
+    "ImageFailure",
     "ImageScore",
     "Pair",
     "SRFunction",
@@ -100,21 +102,39 @@ class ImageScore:
     seconds: float  # time to make the SR image
 
 
+@dataclass(frozen=True)
+class ImageFailure:
+    """An image of a dataset that could not be scored.
+
+    Attributes:
+        image: file stem.
+        error: the one-line reason (naming the file).
+        bug: True when the failure was not an expected one (a bug: its traceback was logged).
+    """
+
+    image: str
+    error: str
+    bug: bool = False
+
+
 @dataclass
 class DatasetScore:
+    """The scores of one dataset; the means are over the images that were scored (NaN if none was)."""
+
     name: str
     hr: str
     lr: str | None
     images: list[ImageScore] = field(default_factory=list)
+    failed: list[ImageFailure] = field(default_factory=list)
     degradation: Degradation | None = None  # the LR images were made by it (``lr`` is None then)
 
     @property
     def psnr(self) -> float:
-        return sum(s.psnr for s in self.images) / len(self.images)
+        return sum(s.psnr for s in self.images) / len(self.images) if self.images else float("nan")
 
     @property
     def ssim(self) -> float:
-        return sum(s.ssim for s in self.images) / len(self.images)
+        return sum(s.ssim for s in self.images) / len(self.images) if self.images else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------------ pairing
@@ -122,18 +142,18 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[Pair]:
     """(stem, HR file, LR file or None) for every HR image of ``ds``, sorted by stem.
 
     Raises:
-        FileNotFoundError, NotADirectoryError: a folder is missing.
-        ValueError: no images, duplicate stems, an HR image without an LR partner or an LR image without an HR.
+        NotFoundError: a folder is missing or not a folder.
+        InputError: no images, duplicate stems, an HR image without an LR partner or an LR image without an HR.
     """
 
     def images(folder: Path, what: str) -> dict[str, Path]:
         if not folder.exists():
-            raise FileNotFoundError(f"{ds.name}: {what} folder not found: {folder}")
+            raise NotFoundError(f"{ds.name}: {what} folder not found: {folder}")
         if not folder.is_dir():
-            raise NotADirectoryError(f"{ds.name}: {what} path is not a folder: {folder}")
+            raise NotFoundError(f"{ds.name}: {what} path is not a folder: {folder}")
         found = images_by_stem(folder)
         if not found:
-            raise ValueError(f"{ds.name}: no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(f"{ds.name}: no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
         return found
 
     hr = images(ds.hr, "HR")
@@ -143,7 +163,7 @@ def list_pairs(ds: TestDatasetOptions, scale: int) -> list[Pair]:
     lr_keys = pair_by_stem(list(hr), list(lr), scale, str(ds.lr))
     unpaired = sorted(set(lr) - set(lr_keys))
     if unpaired:
-        raise ValueError(f"LR image {lr[unpaired[0]]} has no HR image in {ds.hr} ({len(unpaired)} unpaired LR files)")
+        raise InputError(f"LR image {lr[unpaired[0]]} has no HR image in {ds.hr} ({len(unpaired)} unpaired LR files)")
     return [(stem, hr[stem], lr[key]) for stem, key in zip(hr, lr_keys, strict=True)]
 
 
@@ -162,7 +182,7 @@ def load_degradation(spec: str, seed: int = 0) -> Degradation:
         if name not in shipped or len(path.parts) > 1:
             close = difflib.get_close_matches(name, shipped, n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise FileNotFoundError(
+            raise NotFoundError(
                 f"degradation {spec!r} is neither a file nor a shipped block; {hint}shipped: {', '.join(shipped)}"
             )
         path = SHIPPED_OPTIONS / f"{name}.yml"
@@ -200,7 +220,7 @@ def _check_lr_size(lr: np.ndarray, hr: np.ndarray, scale: int, lr_path: Path, hr
     lh, lw = lr.shape[:2]
     hh, hw = hr.shape[:2]
     if (lh * scale, lw * scale) != (hh, hw):
-        raise ValueError(
+        raise InputError(
             f"{lr_path}: LR is {lw}x{lh} (WxH); x{scale} gives {lw * scale}x{lh * scale}, but {hr_path} "
             f"mod-cropped to a multiple of {scale} is {hw}x{hh}"
         )
@@ -216,12 +236,13 @@ def load_pair(
     luma for a gray HR image) or, without either, MATLAB bicubic downscaling of the mod-cropped HR.
 
     Raises:
-        ValueError: the HR image is smaller than the scale, or the LR image's size does not match.
+        InputError: an image cannot be read, the HR image is smaller than the scale, or the LR image's size does
+            not match.
     """
     hr_full = load_uint8(hr_path)
     hr = mod_crop(hr_full, scale)
     if hr.shape[0] == 0 or hr.shape[1] == 0:
-        raise ValueError(f"{hr_path}: image is smaller than the scale {scale}")
+        raise InputError(f"{hr_path}: image is smaller than the scale {scale}")
     if lr_path is None and degradation is not None:
         lr, _ = degraded_lr_file(hr_path, degradation.options, scale, degradation.seed)
         return (luma_u8(lr) if hr.ndim == 2 else lr), hr
@@ -274,13 +295,13 @@ def score_image(
         The score and the SR image (uint8, HR's shape).
 
     Raises:
-        ValueError: the SR image's shape differs from the HR image's.
+        InputError: the SR image's shape differs from the HR image's.
     """
     start = time.perf_counter()
     sr = upscale(lr)
     seconds = time.perf_counter() - start
     if sr.shape != hr.shape:
-        raise ValueError(f"{stem}: SR is {sr.shape} but HR is {hr.shape}")
+        raise InputError(f"{stem}: SR is {sr.shape} but HR is {hr.shape}")
     psnr = calculate_psnr(sr, hr, crop_border, test_y_channel=test_y_channel)
     ssim = calculate_ssim(sr, hr, crop_border, test_y_channel=test_y_channel)
     return ImageScore(stem, hr.shape[0], hr.shape[1], psnr, ssim, seconds), sr

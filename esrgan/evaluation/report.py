@@ -35,7 +35,7 @@ __all__ = [
 
 
 def _fmt(x: float, digits: int) -> str:
-    return "inf" if math.isinf(x) else f"{x:.{digits}f}"
+    return "inf" if math.isinf(x) else "-" if math.isnan(x) else f"{x:.{digits}f}"
 
 
 def lr_source(result: DatasetScore) -> str:
@@ -55,6 +55,9 @@ def format_table(result: DatasetScore) -> str:
         lines.append(row)
     total = sum(s.seconds for s in result.images)
     lines.append(f"{MEAN_ROW:<{width}}  {'':>9}  {_fmt(result.psnr, 4):>8}  {_fmt(result.ssim, 4):>6}  {total:>5.1f}s")
+    if result.failed:
+        names = ", ".join(f.image for f in result.failed)
+        lines.append(f"not scored: {len(result.failed)} image(s) ({names}; the reasons are logged above)")
     return "\n".join(lines)
 
 
@@ -85,8 +88,8 @@ def results_csv(results: list[DatasetScore]) -> str:
 def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, model: dict[str, Any] | None) -> str:
     """JSON text with the protocol, the model description and every score (an infinite PSNR is ``"inf"``)."""
 
-    def num(x: float) -> float | str:
-        return "inf" if math.isinf(x) else x
+    def num(x: float) -> float | str | None:
+        return "inf" if math.isinf(x) else None if math.isnan(x) else x
 
     doc = {
         "model": opts.model,
@@ -108,7 +111,8 @@ def results_json(results: list[DatasetScore], opts: TestOptions, scale: int, mod
                 "degradation": _degradation_json(r),
                 "num_images": len(r.images),
                 "psnr": num(r.psnr),
-                "ssim": r.ssim,
+                "ssim": num(r.ssim),
+                "failed": [{"image": f.image, "error": f.error} for f in r.failed],
                 "images": [
                     {
                         "image": s.image,

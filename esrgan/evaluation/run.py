@@ -1,5 +1,9 @@
 """One evaluation run (what ``esrgan test`` does): options in, the scores of every dataset out, one at a time.
 
+An image that cannot be scored (unreadable, wrong size, ...) is reported in one line, recorded in its dataset's
+``failed`` list, and the run goes on; so does it after an unexpected error on one image (logged with its
+traceback and recorded as a bug), as ``esrgan upscale`` does.
+
 evaluation = Evaluation.prepare(opts)          # pairs listed, outputs checked, the model loaded
 for result in evaluation.run():                # DatasetScore per dataset, in the options' order
     print(format_table(result))
@@ -16,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from esrgan.errors import OptionsError, OutputError, OutputExistsError, is_expected
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import (
     DatasetScore,
     Degradation,
+    ImageFailure,
     Pair,
     SRFunction,
     bicubic_sr,
@@ -46,11 +52,11 @@ def make_sr(opts: TestOptions, on_tile: TileProgress | None = None) -> tuple[SRF
     (None for the bicubic baseline). ``on_tile`` is the engine's progress callback (:class:`esrgan.inference.Upscaler`).
 
     Raises:
-        ValueError: the model's scale differs from ``opts.scale``, or it does not map RGB to RGB.
+        OptionsError: the model's scale differs from ``opts.scale``, or it does not map RGB to RGB.
     """
     if opts.model == BICUBIC:
         if opts.scale is None:
-            raise ValueError("the bicubic baseline needs a scale")  # TestOptions checks it too
+            raise OptionsError("the bicubic baseline needs a scale")  # TestOptions checks it too
         return bicubic_sr(opts.scale), opts.scale, None
 
     from esrgan.inference import Upscaler
@@ -58,9 +64,9 @@ def make_sr(opts: TestOptions, on_tile: TileProgress | None = None) -> tuple[SRF
 
     net, info = load_model(opts.model)
     if opts.scale is not None and opts.scale != info.scale:
-        raise ValueError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
+        raise OptionsError(f"model {opts.model} upscales x{info.scale} but scale {opts.scale} was asked")
     if info.in_channels != 3 or info.out_channels != 3:
-        raise ValueError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
+        raise OptionsError(f"model {opts.model} has {info.in_channels}->{info.out_channels} channels; need RGB (3->3)")
     upscaler = Upscaler.from_options(net, opts.engine, on_tile=on_tile)
     log.info(
         "model %s: %s x%d, %.2fM parameters; device %s, %s",
@@ -83,19 +89,28 @@ def make_sr(opts: TestOptions, on_tile: TileProgress | None = None) -> tuple[SRF
 
 
 def check_outputs(opts: TestOptions, plans: list[tuple[TestDatasetOptions, list[Pair]]]) -> None:
-    """Refuse to replace an existing CSV, JSON or saved SR file unless ``opts.overwrite``.
+    """Refuse, before any work, an output that is one of the inputs (whatever ``opts.overwrite`` says), and an
+    existing CSV, JSON or saved SR file unless ``opts.overwrite``.
+
+    Every output has its own name: the SR images are ``save/<dataset>/<stem>.png``, dataset names are unique
+    folder names (:class:`TestOptions`) and stems are unique within a dataset (:func:`list_pairs`).
 
     Raises:
-        FileExistsError: naming the first existing file.
+        OutputError: an output would replace an input image, naming both.
+        OutputExistsError: naming the first existing file.
     """
-    if opts.overwrite:
-        return
     targets = [p for p in (opts.csv, opts.json) if p is not None]
     if opts.save is not None:
         targets += [opts.save / ds.name / f"{stem}.png" for ds, pairs in plans for stem, _, _ in pairs]
+    inputs = {p.resolve() for _, pairs in plans for _, hr, lr in pairs for p in (hr, lr) if p}
+    for p in targets:
+        if p.resolve() in inputs:
+            raise OutputError(f"{p}: an output would replace this input image; choose another save folder")
+    if opts.overwrite:
+        return
     for p in targets:
         if p.exists():
-            raise FileExistsError(f"{p} already exists; the overwrite option replaces it")
+            raise OutputExistsError(f"{p} already exists; the overwrite option replaces it")
 
 
 @dataclass
@@ -141,18 +156,38 @@ class Evaluation:
         if opts.save is not None:
             (opts.save / ds.name).mkdir(parents=True, exist_ok=True)
         for stem, hr_path, lr_path in pairs:
-            lr, hr = load_pair(hr_path, lr_path, self.scale, degradation)
-            score, sr = score_image(
-                stem, lr, hr, self.upscale, crop_border=self.crop_border, test_y_channel=opts.test_y_channel
-            )
-            result.images.append(score)
-            log.debug("%s/%s: %.4f dB, SSIM %.4f", ds.name, stem, score.psnr, score.ssim)
-            if opts.save is not None:
-                self._save(opts.save / ds.name / f"{stem}.png", sr)
+            try:
+                self._score_pair(result, stem, hr_path, lr_path, degradation)
+            except Exception as exc:  # one bad image must not stop the run: reported with its path, and on we go
+                result.failed.append(_failure(stem, hr_path, exc))
         return result
+
+    def _score_pair(
+        self, result: DatasetScore, stem: str, hr_path: Path, lr_path: Path | None, degradation: Degradation | None
+    ) -> None:
+        opts = self.opts
+        lr, hr = load_pair(hr_path, lr_path, self.scale, degradation)
+        score, sr = score_image(stem, lr, hr, self.upscale, crop_border=self.crop_border,
+                                test_y_channel=opts.test_y_channel)  # fmt: skip
+        if opts.save is not None:
+            self._save(opts.save / result.name / f"{stem}.png", sr)
+        result.images.append(score)
+        log.debug("%s/%s: %.4f dB, SSIM %.4f", result.name, stem, score.psnr, score.ssim)
 
     def _save(self, out: Path, sr: np.ndarray) -> None:
         if out.resolve() in self.inputs:
-            raise ValueError(f"{out}: refusing to overwrite an input image; choose another save folder")
+            raise OutputError(f"{out}: refusing to overwrite an input image; choose another save folder")
         pixels = (sr if sr.ndim == 3 else sr[:, :, None]).astype(np.float32) / 255.0
         write_image(out, ImageData(pixels=pixels), overwrite=self.opts.overwrite)
+
+
+def _failure(stem: str, hr_path: Path, exc: Exception) -> ImageFailure:
+    """Log an image's failure (one line, or its traceback for an unexpected error) and describe it."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if not is_expected(exc):
+        log.critical("%s: unexpected error", hr_path, exc_info=True)
+        return ImageFailure(stem, f"{hr_path}: unexpected error ({type(exc).__name__}: {message})", bug=True)
+    if str(hr_path) not in message and stem not in message:
+        message = f"{hr_path}: {message}"
+    log.error("%s", message)
+    return ImageFailure(stem, message)

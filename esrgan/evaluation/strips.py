@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from esrgan.errors import OptionsError
 from esrgan.evaluation.options import BICUBIC, TestDatasetOptions, TestOptions
 from esrgan.evaluation.protocol import SRFunction, load_pair, luma_u8
 from esrgan.evaluation.run import Evaluation, make_sr
@@ -71,12 +72,12 @@ def draw_strip(rows: Sequence[StripRow], headers: Sequence[str], zoom: int = 1) 
         ValueError: no rows, or rows whose panel counts or sizes differ from each other or from ``headers``.
     """
     if not rows:
-        raise ValueError("no crops to draw")
+        raise OptionsError("no crops to draw")
     side = rows[0].panels[0].shape[0]
     cols = len(headers)
     for row in rows:
         if len(row.panels) != cols or any(p.shape != (side, side, 3) for p in row.panels):
-            raise ValueError(f"every row needs {cols} panels of {side}x{side}x3")
+            raise OptionsError(f"every row needs {cols} panels of {side}x{side}x3")
     panel = side * zoom
     strip = np.full((*strip_size(len(rows), cols, panel), 3), BACKGROUND, np.uint8)
     for c, name in enumerate(headers):
@@ -135,7 +136,7 @@ def strip_rows(
     multiple of ``scale``) picked by :func:`pick_crops`, each ``[LR nearest-upscaled, SR of each of upscales, HR]``.
     An image smaller than a crop is skipped with a warning."""
     if size % scale:
-        raise ValueError(f"the crop size {size} is not a multiple of the scale {scale}")
+        raise OptionsError(f"the crop size {size} is not a multiple of the scale {scale}")
     rows = []
     for stem, lr, hr in images:
         if min(hr.shape[:2]) < size:
@@ -180,11 +181,11 @@ def sample_strip(
         FileNotFoundError: a missing folder, model or degradation block.
     """
     if not models:
-        raise ValueError("'models' is empty: a strip compares one model or more")
+        raise OptionsError("'models' is empty: a strip compares one model or more")
     if labels is not None and len(labels) != len(models):
-        raise ValueError(f"'labels' names {len(labels)} columns for {len(models)} models")
+        raise OptionsError(f"'labels' names {len(labels)} columns for {len(models)} models")
     if min(size, crops, zoom) < 1:
-        raise ValueError(f"'size', 'crops' and 'zoom' must be positive, got {size}, {crops}, {zoom}")
+        raise OptionsError(f"'size', 'crops' and 'zoom' must be positive, got {size}, {crops}, {zoom}")
     order = sorted(range(len(models)), key=lambda i: models[i] == BICUBIC)  # bicubic takes the others' scale
     base = TestOptions(model=models[order[0]], datasets=[dataset], scale=scale)
     base = base if engine is None else dataclasses.replace(base, engine=engine)
@@ -196,7 +197,7 @@ def sample_strip(
     chosen = [p for p in pairs if images is None or p[0] in images]
     missing = sorted(set(images or ()) - {p[0] for p in chosen})
     if missing:
-        raise ValueError(f"no HR image called {missing[0]} in {dataset.hr}")
+        raise OptionsError(f"no HR image called {missing[0]} in {dataset.hr}")
     degradation = evaluation.degradations.get(dataset.name)
     if degradation is not None:
         log.info("LR degraded by %s", degradation.describe())
@@ -206,6 +207,6 @@ def sample_strip(
         loaded.append((stem, lr, hr))
     rows = strip_rows(loaded, [upscales[i] for i in range(len(models))], evaluation.scale, size, crops)
     if not rows:
-        raise ValueError(f"no image in {dataset.hr} holds a {size}x{size} crop")
+        raise OptionsError(f"no image in {dataset.hr} holds a {size}x{size} crop")
     headers = [f"LR x{evaluation.scale} (nearest)", *(labels or [_label(m) for m in models]), "HR"]
     return draw_strip(rows, headers, zoom)

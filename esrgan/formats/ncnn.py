@@ -20,6 +20,7 @@ File format (ncnn ``docs/developer-guide/param-and-model-file-structure.md`` and
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,12 +30,17 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from esrgan.errors import ModelFileError, NotFoundError, quote
+
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0
 INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
 # ncnn fused activation_type of Convolution: 0 none, 1 relu, 2 leaky relu (activation_params[0] = slope).
 ACT_NONE, ACT_RELU, ACT_LRELU = 0, 1, 2
+# Largest integer parameter accepted: far above any channel count or weight count of a real layer (2^31 weights
+# would be an 8 GB blob), small enough that no product of two of them overflows what numpy and torch index.
+MAX_PARAM = 1 << 31
 
 ParamValue = int | float | str | list[int | float]
 
@@ -49,9 +55,38 @@ class Layer:
     tops: list[str]
     params: dict[int, ParamValue]
     weights: list[np.ndarray] = field(default_factory=list)
+    where: str = "<param>"  # the file, for messages
 
     def get(self, key: int, default: Any) -> Any:
         return self.params.get(key, default)
+
+    def integer(self, key: int, default: int) -> int:
+        """Scalar parameter ``key`` as an integer; ModelFileError (naming the file and layer) when the file gives
+        a list, a string, a fraction or a number beyond what any layer takes."""
+        value = self.params.get(key, default)
+        if isinstance(value, int) and abs(value) <= MAX_PARAM:
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_PARAM:
+            return int(value)
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "an integer an ncnn layer takes")  # fmt: skip
+
+    def number(self, key: int, default: float) -> float:
+        """Scalar parameter ``key`` as a finite float; ModelFileError when it is a list, a string or not finite."""
+        value = self.params.get(key, default)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "a finite number")  # fmt: skip
+
+    def numbers(self, key: int, default: list[float]) -> list[float]:
+        """Array parameter ``key`` as finite floats (a scalar counts as a one-item array)."""
+        value = self.params.get(key, default)
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(v, int | float) and math.isfinite(v) for v in items):
+            return [float(v) for v in items]
+        raise ModelFileError(f"{self.where}: layer {self.name} ({self.type}): parameter {key}={quote(value)} is not "
+                             "a list of finite numbers")  # fmt: skip
 
 
 def ncnn_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -62,10 +97,10 @@ def ncnn_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     elif p.suffix == ".bin":
         param, bin_ = p.with_suffix(".param"), p
     else:
-        raise ValueError(f"{p}: an ncnn model is a .param + .bin pair; got a {p.suffix or 'suffix-less'} file")
+        raise ModelFileError(f"{p}: an ncnn model is a .param + .bin pair; got a {p.suffix or 'suffix-less'} file")
     for f in (param, bin_):
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: not found (ncnn models need both {param.name} and {bin_.name})")
+            raise NotFoundError(f"{f}: not found (ncnn models need both {param.name} and {bin_.name})")
     return param, bin_
 
 
@@ -84,13 +119,13 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines or lines[0] != str(MAGIC):
         first = lines[0][:40] if lines else ""
-        raise ValueError(f"{where}: not an ncnn text .param file (first line {first!r}, expected magic {MAGIC})")
+        raise ModelFileError(f"{where}: not an ncnn text .param file (first line {first!r}, expected magic {MAGIC})")
     try:
         layer_count, _blob_count = (int(v) for v in lines[1].split())
     except (IndexError, ValueError):
-        raise ValueError(f"{where}: line 2 must be '<layer count> <blob count>'") from None
+        raise ModelFileError(f"{where}: line 2 must be '<layer count> <blob count>'") from None
     if len(lines) - 2 != layer_count:
-        raise ValueError(f"{where}: header announces {layer_count} layers but the file has {len(lines) - 2}")
+        raise ModelFileError(f"{where}: header announces {layer_count} layers but the file has {len(lines) - 2}")
     layers = []
     for lineno, line in enumerate(lines[2:], start=3):
         tokens = line.split()
@@ -99,25 +134,27 @@ def parse_param(text: str, where: str = "<param>") -> list[Layer]:
             bottoms = tokens[4 : 4 + n_in]
             tops = tokens[4 + n_in : 4 + n_in + n_out]
             if len(bottoms) != n_in or len(tops) != n_out or any("=" in b for b in bottoms + tops):
-                raise ValueError(f"expected {n_in} input and {n_out} output blob names")
+                raise ModelFileError(f"expected {n_in} input and {n_out} output blob names")
             params = dict(_parse_kv(tok) for tok in tokens[4 + n_in + n_out :])
         except (IndexError, ValueError) as exc:
-            raise ValueError(f"{where}: line {lineno} is not a valid ncnn layer line ({exc}): {line[:80]!r}") from None
-        layers.append(Layer(ltype, name, bottoms, tops, params))
+            raise ModelFileError(
+                f"{where}: line {lineno} is not a valid ncnn layer line ({exc}): {line[:80]!r}"
+            ) from None
+        layers.append(Layer(ltype, name, bottoms, tops, params, where=where))
     return layers
 
 
 def _parse_kv(token: str) -> tuple[int, ParamValue]:
     key_s, sep, value = token.partition("=")
     if not sep:
-        raise ValueError(f"parameter {token!r} has no '='")
+        raise ModelFileError(f"parameter {token!r} has no '='")
     key = int(key_s)
     if key <= -23300:  # array of key -23300 - k: "count,v1,...,vn"
         items = value.split(",")
         count = int(items[0])
         values = [_parse_number(v) for v in items[1:]]
         if len(values) != count:
-            raise ValueError(f"array {token!r} announces {count} values but has {len(values)}")
+            raise ModelFileError(f"array {token!r} announces {count} values but has {len(values)}")
         return -key - 23300, [v for v in values if not isinstance(v, str)]
     return key, _parse_number(value)
 
@@ -140,9 +177,11 @@ class _BlobReader:
         self.kinds: Counter[str] = Counter()
 
     def _take(self, nbytes: int, what: str) -> int:
+        if nbytes < 0:
+            raise ModelFileError(f"{self.where}: {what} declares a negative weight count")
         start = self.offset
         if start + nbytes > len(self.data):
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: truncated: {what} needs {nbytes} bytes at offset {start}, the file has {len(self.data)}"
             )
         self.offset += nbytes
@@ -158,7 +197,7 @@ class _BlobReader:
         if tag == TAG_FP32:
             self.kinds["fp32"] += 1
             return self.raw(count, what)
-        raise ValueError(
+        raise ModelFileError(
             f"{self.where}: {what} has weight tag 0x{tag:08X} at offset {self.offset - 4} (int8/bf16/quantised "
             f"storage): only fp32 (tag 0) and fp16 (tag 0x{TAG_FP16:08X}) ncnn weights are supported"
         )
@@ -176,14 +215,14 @@ def read_weights(layers: list[Layer], data: bytes, where: str) -> str:
         what = f"layer {layer.name} ({layer.type})"
         if layer.type == "Convolution":
             if layer.get(8, 0):
-                raise ValueError(f"{where}: {what} is int8-quantised (int8_scale_term): not supported")
-            layer.weights = [reader.auto(int(layer.get(6, 0)), what)]
+                raise ModelFileError(f"{where}: {what} is int8-quantised (int8_scale_term): not supported")
+            layer.weights = [reader.auto(layer.integer(6, 0), what)]
             if layer.get(5, 0):
-                layer.weights.append(reader.raw(int(layer.get(0, 0)), what + " bias"))
+                layer.weights.append(reader.raw(layer.integer(0, 0), what + " bias"))
         elif layer.type == "PReLU":
-            layer.weights = [reader.raw(int(layer.get(0, 0)), what)]
+            layer.weights = [reader.raw(layer.integer(0, 0), what)]
     if reader.offset != len(data):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: {len(data) - reader.offset} bytes left after reading the weights the .param asks for "
             f"({reader.offset} of {len(data)}): the .bin does not belong to this .param"
         )

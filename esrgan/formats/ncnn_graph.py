@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from esrgan.errors import ModelFileError
 from esrgan.formats.ncnn import ACT_LRELU, ACT_NONE, ACT_RELU, INTERP_MODES, Layer
 
 # Layer types the graph walker and the interpreter understand; any other type (with or without weights) makes a
@@ -50,7 +51,7 @@ class Graph:
         self.where = where
         unknown = sorted({layer.type for layer in layers} - set(SUPPORTED_LAYERS))
         if unknown:
-            raise ValueError(
+            raise ModelFileError(
                 f"{where}: ncnn graph not recognised: layer types {', '.join(unknown)} are not part of {networks} "
                 f"graphs (supported: {', '.join(SUPPORTED_LAYERS)})"
             )
@@ -63,7 +64,7 @@ class Graph:
         inputs = [layer for layer in layers if layer.type == "Input"]
         outputs = [top for layer in layers for top in layer.tops if top not in consumed]
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(
+            raise ModelFileError(
                 f"{where}: ncnn graph not recognised: expected one input and one output, found {len(inputs)} "
                 f"input(s) and {len(outputs)} unconsumed output blob(s)"
             )
@@ -72,10 +73,12 @@ class Graph:
         self.trailing_resize: tuple[str, float] | None = None
         last = self.producer[self.output]
         if last.type == "Interp" and self.resolve(last.bottoms[0]) != self.input:
-            hs, ws = float(last.get(1, 1.0)), float(last.get(2, 1.0))
-            mode = INTERP_MODES.get(int(last.get(0, 0)), f"type {last.get(0, 0)}")
+            hs, ws = last.number(1, 1.0), last.number(2, 1.0)
+            mode = INTERP_MODES.get(last.integer(0, 0), f"type {last.get(0, 0)}")
             if hs != ws or last.get(3, 0) or last.get(4, 0):
-                raise ValueError(f"{where}: the graph ends with a resize to a fixed or anisotropic size: not supported")
+                raise ModelFileError(
+                    f"{where}: the graph ends with a resize to a fixed or anisotropic size: not supported"
+                )
             self.trailing_resize = (mode, hs)
             self.output = last.bottoms[0]
             layers = [layer for layer in layers if layer is not last]
@@ -93,24 +96,25 @@ class Graph:
         """The layers of these types, in graph order."""
         return [layer for layer in self.layers if layer.type in types]
 
-    def fail(self, arch: str, why: str) -> ValueError:
+    def fail(self, arch: str, why: str) -> ModelFileError:
         """The one-line error for a graph that looked like ``arch`` but is wired otherwise (raise it)."""
-        return ValueError(f"{self.where}: ncnn graph not recognised as {arch}: {why}")
+        return ModelFileError(f"{self.where}: ncnn graph not recognised as {arch}: {why}")
 
     def conv_shape(self, conv: Layer) -> tuple[int, int]:
-        """(out, in) channels of a Convolution layer; ValueError unless it is a 3x3, stride 1, pad 1 conv with bias."""
-        out = int(conv.get(0, 0))
-        kw = int(conv.get(1, 0))
-        kh = int(conv.get(11, kw))
+        """(out, in) channels of a Convolution layer; ModelFileError unless it is a 3x3, stride 1, pad 1 conv with
+        bias."""
+        out = conv.integer(0, 0)
+        kw = conv.integer(1, 0)
+        kh = conv.integer(11, kw)
         geometry_ok = (
             kw == kh == 3
             and conv.get(3, 1) == conv.get(13, conv.get(3, 1)) == 1
             and conv.get(2, 1) == conv.get(12, conv.get(2, 1)) == 1
             and conv_pads(conv) == (1, 1, 1, 1)
         )
-        size = int(conv.get(6, 0))
+        size = conv.integer(6, 0)
         if not geometry_ok or out <= 0 or size % (out * 9) or not conv.get(5, 0):
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: layer {conv.name} is not a 3x3/stride-1/pad-1 convolution with bias, as the "
                 f"supported networks use"
             )
@@ -118,30 +122,30 @@ class Graph:
 
     def act_of(self, conv: Layer) -> tuple[str, float]:
         """Activation applied to a conv's output: fused in the conv or a following PReLU/ReLU layer."""
-        kind = int(conv.get(9, ACT_NONE))
+        kind = conv.integer(9, ACT_NONE)
         if kind == ACT_RELU:
             return "relu", 0.0
         if kind == ACT_LRELU:
-            params = conv.get(10, [0.0])
-            return "lrelu", float(params[0]) if params else 0.0
+            params = conv.numbers(10, [0.0])
+            return "lrelu", params[0] if params else 0.0
         if kind != ACT_NONE:
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.where}: layer {conv.name} fuses activation type {kind}: not used by the supported networks"
             )
         users = [layer for layer in self.layers if layer.bottoms and self.resolve(layer.bottoms[0]) == conv.tops[0]]
         if len(users) == 1 and users[0].type == "PReLU":
-            return "prelu", float(users[0].get(0, 0))
+            return "prelu", users[0].number(0, 0)
         if len(users) == 1 and users[0].type == "ReLU":
-            slope = float(users[0].get(0, 0.0))
+            slope = users[0].number(0, 0.0)
             return ("lrelu", slope) if slope else ("relu", 0.0)
         return "none", 0.0
 
 
 def conv_pads(conv: Layer) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) padding of a Convolution layer."""
-    left = int(conv.get(4, 0))
-    top = int(conv.get(14, left))
-    return left, int(conv.get(15, left)), top, int(conv.get(16, top))
+    left = conv.integer(4, 0)
+    top = conv.integer(14, left)
+    return left, conv.integer(15, left), top, conv.integer(16, top)
 
 
 def run_graph(layers: Sequence[Layer], input_blob: str, output_blob: str, x: torch.Tensor) -> torch.Tensor:
@@ -161,27 +165,27 @@ def run_graph(layers: Sequence[Layer], input_blob: str, output_blob: str, x: tor
 
 
 def _conv(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-    out = int(layer.get(0, 0))
-    kw = int(layer.get(1, 0))
-    kh = int(layer.get(11, kw))
+    out = layer.integer(0, 0)
+    kw = layer.integer(1, 0)
+    kh = layer.integer(11, kw)
     w = torch.from_numpy(layer.weights[0]).view(out, -1, kh, kw)
     b = torch.from_numpy(layer.weights[1]) if len(layer.weights) > 1 else None
-    x = F.pad(ins[0], conv_pads(layer), value=float(layer.get(18, 0.0)))
-    stride = (int(layer.get(13, layer.get(3, 1))), int(layer.get(3, 1)))
-    dilation = (int(layer.get(12, layer.get(2, 1))), int(layer.get(2, 1)))
+    x = F.pad(ins[0], conv_pads(layer), value=layer.number(18, 0.0))
+    stride = (layer.integer(13, layer.integer(3, 1)), layer.integer(3, 1))
+    dilation = (layer.integer(12, layer.integer(2, 1)), layer.integer(2, 1))
     y = F.conv2d(x, w, b, stride, 0, dilation)
-    act = int(layer.get(9, ACT_NONE))
+    act = layer.integer(9, ACT_NONE)
     if act == ACT_RELU:
         y = F.relu(y)
     elif act == ACT_LRELU:
-        y = F.leaky_relu(y, float(layer.get(10, [0.0])[0]))
+        y = F.leaky_relu(y, (layer.numbers(10, [0.0]) or [0.0])[0])
     elif act != ACT_NONE:
-        raise ValueError(f"layer {layer.name}: fused activation type {act} not supported")
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: fused activation type {act} not supported")
     return [y]
 
 
 def _eltwise(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-    op = int(layer.get(0, 0))
+    op = layer.integer(0, 0)
     coeffs = layer.get(1, []) or [1.0] * len(ins)
     if op == 0:
         y = ins[0]
@@ -192,7 +196,7 @@ def _eltwise(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     elif op == 2:
         y = torch.stack(ins).amax(0)
     else:
-        raise ValueError(f"layer {layer.name}: Eltwise op {op} not supported")
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: Eltwise op {op} not supported")
     return [y]
 
 
@@ -203,27 +207,27 @@ def _binary(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
         2: torch.mul,
         3: torch.div,
     }
-    op = int(layer.get(0, 0))
+    op = layer.integer(0, 0)
     if op not in ops:
-        raise ValueError(f"layer {layer.name}: BinaryOp {op} not supported")
-    b = float(layer.get(2, 0.0)) if layer.get(1, 0) else ins[1]
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: BinaryOp {op} not supported")
+    b = layer.number(2, 0.0) if layer.get(1, 0) else ins[1]
     return [ops[op](ins[0], b)]
 
 
 def _interp(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-    mode = INTERP_MODES.get(int(layer.get(0, 0)))
+    mode = INTERP_MODES.get(layer.integer(0, 0))
     if mode is None:
-        raise ValueError(f"layer {layer.name}: Interp resize type {layer.get(0, 0)} not supported")
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: Interp resize type {layer.get(0, 0)} not supported")
     kwargs: dict[str, Any] = {} if mode == "nearest" else {"align_corners": bool(layer.get(6, 0))}
-    oh, ow = int(layer.get(3, 0)), int(layer.get(4, 0))
+    oh, ow = layer.integer(3, 0), layer.integer(4, 0)
     if oh and ow:
         return [F.interpolate(ins[0], size=(oh, ow), mode=mode, **kwargs)]
-    scale = (float(layer.get(1, 1.0)), float(layer.get(2, 1.0)))
+    scale = (layer.number(1, 1.0), layer.number(2, 1.0))
     return [F.interpolate(ins[0], scale_factor=scale, mode=mode, **kwargs)]
 
 
 def _relu(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-    slope = float(layer.get(0, 0.0))
+    slope = layer.number(0, 0.0)
     return [F.leaky_relu(ins[0], slope) if slope else F.relu(ins[0])]
 
 
@@ -233,20 +237,20 @@ def _prelu(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _shuffle(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(1, 0) != 0:
-        raise ValueError(f"layer {layer.name}: PixelShuffle mode {layer.get(1, 0)} not supported")
-    return [F.pixel_shuffle(ins[0], int(layer.get(0, 1)))]
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: PixelShuffle mode {layer.get(1, 0)} not supported")
+    return [F.pixel_shuffle(ins[0], layer.integer(0, 1))]
 
 
 def _reorg(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(1, 0) != 0:
-        raise ValueError(f"layer {layer.name}: Reorg mode {layer.get(1, 0)} not supported")
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: Reorg mode {layer.get(1, 0)} not supported")
     # Reorg (mode 0) puts pixel (i*s + sh, j*s + sw) of channel q into channel q*s*s + sh*s + sw: pixel_unshuffle.
-    return [F.pixel_unshuffle(ins[0], int(layer.get(0, 1)))]
+    return [F.pixel_unshuffle(ins[0], layer.integer(0, 1))]
 
 
 def _concat(layer: Layer, ins: list[torch.Tensor]) -> list[torch.Tensor]:
     if layer.get(0, 0) != 0:
-        raise ValueError(f"layer {layer.name}: Concat along axis {layer.get(0, 0)} not supported")
+        raise ModelFileError(f"{layer.where}: layer {layer.name}: Concat along axis {layer.get(0, 0)} not supported")
     return [torch.cat(ins, dim=1)]  # ncnn axis 0 of a (C, H, W) blob is the channel axis
 
 

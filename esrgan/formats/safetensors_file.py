@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from esrgan.errors import ModelFileError
 from esrgan.formats import first_line
 
 # A real header is a few hundred KB at most; a larger "length" means the first bytes are something else.
@@ -19,7 +20,7 @@ def looks_like_safetensors(head: bytes) -> bool:
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """(tensors on the CPU, the header's string metadata); ValueError (one line) for a damaged file."""
+    """(tensors on the CPU, the header's string metadata); ModelFileError (one line) for a damaged file."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -27,6 +28,6 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
         tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated safetensors file ({first_line(exc)})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: corrupt or truncated safetensors file ({first_line(exc)})") from None
     return tensors, dict(header)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from esrgan.errors import ModelFileError
 from esrgan.formats import first_line
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -30,40 +32,47 @@ def is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return any(n.endswith("/constants.pkl") for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # zipfile raises many kinds on damaged bytes (UnicodeDecodeError for a mangled name, ...)
         return False  # torch.load reports the damage
 
 
 def refuse_torchscript(path: Path, head: bytes) -> None:
-    """ValueError if ``path`` (starting with ``head``) is a TorchScript archive."""
+    """ModelFileError if ``path`` (starting with ``head``) is a TorchScript archive."""
     if head.startswith(ZIP_MAGIC) and is_torchscript(path):
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: a TorchScript archive (a compiled program, not plain weights): if you trust it, save its "
             f"torch.jit.load(...).state_dict() with torch.save and load that file"
         )
 
 
 def read_torch_file(path: Path) -> Any:
-    """The object in a torch.save file, on the CPU; ValueError (one line) for unsafe pickles and damaged files."""
+    """The object in a torch.save file, on the CPU; ModelFileError (one line) for unsafe pickles and damaged
+    files."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # An open file, not the path: torch.load picks its reader by the file's name (a zip .pth renamed
+        # .safetensors went to the safetensors reader); the loader sniffed the content already.
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # Damaged files make torch warn ("Detected pickle protocol 175 ...") on stderr, lines beside the one
+            # this function's error gives.
+            warnings.simplefilter("ignore")
+            return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: not a plain weights file: it holds a pickled Python object ({found.group(1)}) that could "
                 f"run code when loaded; refused without executing anything (re-save only the state dict, or use "
                 f".safetensors)"
             ) from None
         found = re.search(r"Unsupported operand (\d+)", str(exc))
         if found:  # e.g. pickle protocol 5 (FRAME, 149): the weights-only reader stops before any object is built
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: not a plain weights file: its pickle uses an instruction (opcode {found.group(1)}) the "
                 f"weights-only reader does not run; refused without executing anything (re-save only the state "
                 f"dict with torch.save's default protocol, or use .safetensors)"
             ) from None
-        raise ValueError(f"{path}: corrupt PyTorch file ({first_line(exc)}); re-download or re-export it") from None
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError) as exc:
-        raise ValueError(
+        raise ModelFileError(f"{path}: corrupt PyTorch file ({first_line(exc)}); re-download or re-export it") from None
+    except Exception as exc:  # torch.load parses the file's bytes: whatever it raises on them, the file is damaged
+        raise ModelFileError(
             f"{path}: corrupt or truncated PyTorch file ({first_line(exc)}); re-download or re-export it"
         ) from None

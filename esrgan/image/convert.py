@@ -5,8 +5,14 @@ Inside the package images are float RGB in [0, 1]; these are the conversions at 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+from esrgan.errors import InputError
+
+if TYPE_CHECKING:  # imported where a tensor is made: the image package itself costs no torch
+    import torch
 
 __all__ = ["from_tensor", "to_float", "to_tensor", "to_uint8", "to_unit"]
 
@@ -15,7 +21,7 @@ def to_unit(arr: np.ndarray) -> tuple[np.ndarray, int]:
     """Integer or float samples -> float32 in [0, 1] (float clipped), plus the bit depth they came in (8, 16, 32).
 
     Raises:
-        ValueError: a sample type other than uint8, uint16, float32 or float64.
+        InputError: a sample type other than uint8, uint16, float32 or float64.
     """
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / 255.0, 8
@@ -23,7 +29,7 @@ def to_unit(arr: np.ndarray) -> tuple[np.ndarray, int]:
         return arr.astype(np.float32) / 65535.0, 16
     if arr.dtype in (np.float32, np.float64):
         return np.clip(arr.astype(np.float32), 0.0, 1.0), 32
-    raise ValueError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
+    raise InputError(f"unsupported sample type {arr.dtype} (supported: 8-bit, 16-bit, float)")
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -45,6 +51,8 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """(H, W, C) float array in [0, 1] -> (1, C, H, W) float32 tensor (same colour order)."""
+    import torch
+
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.image.io import IMAGE_EXTENSIONS
+from esrgan.errors import InputError, NotFoundError
+from esrgan.image.probe import IMAGE_EXTENSIONS
 
 __all__ = ["images_by_stem", "list_images", "pair_by_stem"]
 
@@ -23,14 +24,14 @@ def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name.
 
     Raises:
-        FileNotFoundError: the folder does not exist.
-        ValueError: it holds no images.
+        NotFoundError: the folder does not exist.
+        InputError: it holds no images.
     """
     if not folder.is_dir():
-        raise FileNotFoundError(f"input folder not found: {folder}")
+        raise NotFoundError(f"input folder not found: {folder}")
     files = _image_files(folder)
     if not files:
-        raise ValueError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        raise InputError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -38,12 +39,12 @@ def images_by_stem(folder: Path) -> dict[str, Path]:
     """Image files directly in ``folder`` keyed by file stem, sorted by name; empty if there are none.
 
     Raises:
-        ValueError: two images share a stem (``a.png`` and ``a.jpg``), so a stem would not name one image.
+        InputError: two images share a stem (``a.png`` and ``a.jpg``), so a stem would not name one image.
     """
     found: dict[str, Path] = {}
     for p in _image_files(folder):
         if p.stem in found:
-            raise ValueError(f"{folder}: two images share the stem {p.stem!r} ({found[p.stem].name}, {p.name})")
+            raise InputError(f"{folder}: two images share the stem {p.stem!r} ({found[p.stem].name}, {p.name})")
         found[p.stem] = p
     return found
 
@@ -52,7 +53,7 @@ def pair_by_stem(hr_keys: Sequence[str], lr_keys: Sequence[str], scale: int, lr_
     """LR key for each HR key: the same stem, or the stem + ``x{scale}`` (DIV2K naming).
 
     Raises:
-        ValueError: an HR image without an LR partner (one line, naming the first one).
+        InputError: an HR image without an LR partner (one line, naming the first one).
     """
     available = set(lr_keys)
     paired = []
@@ -62,5 +63,5 @@ def pair_by_stem(hr_keys: Sequence[str], lr_keys: Sequence[str], scale: int, lr_
                 paired.append(candidate)
                 break
         else:
-            raise ValueError(f"no LR image for HR {key!r} in {lr_root} (expected stem {key!r} or '{key}x{scale}')")
+            raise InputError(f"no LR image for HR {key!r} in {lr_root} (expected stem {key!r} or '{key}x{scale}')")
     return paired

@@ -1,11 +1,14 @@
 """Image files in and out: the only place where image files meet the package's RGB float convention.
 
-Reading decodes PNG, JPEG, WebP, BMP and TIFF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
+Reading decodes PNG, JPEG, WebP, BMP, TIFF and GIF (8-bit, 16-bit and float; gray, gray+alpha, RGB, RGBA and
 palette) with the package's one decoder (:mod:`esrgan.image.decode`), applies the EXIF orientation (read with
 Pillow, header only, because OpenCV ignores it for unchanged-depth reads), and returns RGB float32 pixels in [0, 1]
-plus a separate alpha plane and the metadata worth keeping (ICC profile, EXIF: :mod:`esrgan.image.metadata`).
-Writing goes the other way, puts the metadata into the encoded file (:mod:`esrgan.image.embed`), and is atomic:
-the file appears complete under its final name or not at all.
+plus a separate, straight (not premultiplied) alpha plane and the metadata worth keeping (ICC profile, EXIF:
+:mod:`esrgan.image.metadata`). The header is read first (:mod:`esrgan.image.probe`): files in other formats are
+refused whatever their name, images above ``max_pixels`` are refused before the file is even read in full, and of
+an animation or a multi-page TIFF only the first frame is read (with a warning). Writing goes the other way, puts
+the metadata into the encoded file (:mod:`esrgan.image.embed`), and is atomic: the file appears complete under its
+final name or not at all.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from esrgan.errors import NotFoundError, OptionsError
 from esrgan.fileio import atomic_path
 from esrgan.image.convert import to_unit
-from esrgan.image.decode import decode, split_channels
+from esrgan.image.decode import check_encoded, decode, split_channels
 from esrgan.image.embed import embed_metadata
 from esrgan.image.metadata import Header, ImageMetadata, read_header
+from esrgan.image.probe import IMAGE_EXTENSIONS, ImageHeader, check_image_file
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # Formats that can store 16-bit samples / an alpha channel when OpenCV writes them.
 _HIGH_DEPTH_EXTS = (".png", ".tif", ".tiff")
 _ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
@@ -96,59 +100,78 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 def _read_bytes(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise NotFoundError(f"{path}: no such file")
     return np.fromfile(path, dtype=np.uint8)
 
 
-def read_image(path: str | os.PathLike[str]) -> ImageData:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> ImageData:
     """Read an image file.
 
+    Args:
+        path: a PNG, JPEG, WebP, BMP, TIFF or GIF file (recognised by its content, not its name).
+        max_pixels: refuse images with more pixels (width x height from the header, checked before the file is
+            read in full or decoded: a 50000x50000 PNG of 1 KB is refused in microseconds); None or 0: no limit.
+
     Returns:
-        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied, and the file's ICC
-        profile and EXIF (orientation reset to 1) as ``metadata``.
+        ImageData with RGB (or gray) float32 pixels in [0, 1], EXIF orientation applied, straight alpha, and the
+        file's ICC profile and EXIF (orientation reset to 1) as ``metadata``.
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+        NotFoundError: the path does not exist or is not a file.
+        InputError: the file is empty, corrupt, truncated or not a supported image format (one line, with the
+            path), whatever the decoder's own failure was.
+        LimitError: more than ``max_pixels`` pixels.
     """
     path = Path(path)
-    arr = decode(_read_bytes(path), str(path))
-    return _image_data(arr, read_header(path), str(path), path)
+    probed = check_image_file(path, max_pixels)
+    arr = decode(_read_bytes(path), str(path), header=probed)
+    return _image_data(arr, read_header(path), probed, str(path), path)
 
 
-def read_image_bytes(data: bytes, name: str = "<bytes>") -> ImageData:
+def read_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> ImageData:
     """:func:`read_image` for a file's bytes (an image piped to standard input); ``name`` names it in messages.
 
     Raises:
-        ValueError: empty, corrupt or not an image OpenCV can decode.
+        InputError: empty, corrupt, truncated or not a supported image format.
+        LimitError: more than ``max_pixels`` pixels (None or 0: no limit), checked before decoding.
     """
-    arr = decode(data, name)
-    return _image_data(arr, read_header(data, name), name, None)
+    probed = check_encoded(data, name, max_pixels)
+    arr = decode(data, name, header=probed)
+    return _image_data(arr, read_header(data, name), probed, name, None)
 
 
-def _image_data(arr: np.ndarray, header: Header, name: str, path: Path | None) -> ImageData:
-    """Decoded samples and the header's facts -> :class:`ImageData` (orientation applied, gray kept gray)."""
+def _image_data(arr: np.ndarray, header: Header, probed: ImageHeader, name: str, path: Path | None) -> ImageData:
+    """Decoded samples and the headers' facts -> :class:`ImageData` (orientation applied, gray kept gray, alpha
+    straight)."""
     pixels, alpha = split_channels(_apply_orientation(arr, header.orientation), name)
     if header.mode in _GRAY_MODES and pixels.shape[2] == 3:
         # OpenCV expands gray+alpha PNGs to BGRA; keep them gray so gray in gives gray out.
         pixels = pixels[:, :, :1]
 
+    if alpha is None and probed.channels in (2, 4):
+        log.warning("%s: the decoder dropped the alpha channel the file has; reading it opaque", name)
     unit, depth = to_unit(np.ascontiguousarray(pixels))
     alpha_unit = to_unit(np.ascontiguousarray(alpha))[0] if alpha is not None else None
+    if alpha_unit is not None and probed.alpha == "premultiplied":
+        # TIFF with associated alpha: the file stores colour x alpha; the package's convention is straight colour.
+        np.divide(unit, alpha_unit[:, :, None], out=unit, where=alpha_unit[:, :, None] > 0)
+        np.clip(unit, 0.0, 1.0, out=unit)
     return ImageData(pixels=unit, alpha=alpha_unit, bit_depth=depth, path=path, metadata=header.metadata or None)
 
 
-def read_unchanged(path: str | os.PathLike[str]) -> np.ndarray:
+def read_unchanged(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as stored: (H, W) or (H, W, C) in OpenCV's channel order (BGR[A]), 8/16-bit or float.
 
     For tools that write OpenCV arrays back (the data preparation scripts); EXIF orientation is not applied.
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is empty, corrupt or not an image OpenCV can decode.
+        NotFoundError: the path does not exist.
+        InputError: the file is empty, corrupt, truncated or not a supported image format.
+        LimitError: more than ``max_pixels`` pixels (None or 0: no limit).
     """
     path = Path(path)
-    return decode(_read_bytes(path), str(path))
+    probed = check_image_file(path, max_pixels)
+    return decode(_read_bytes(path), str(path), header=probed)
 
 
 def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -179,7 +202,7 @@ def write_image(
     path = Path(path)
     if not path.parent.is_dir():
         _check_format(path)
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+        raise NotFoundError(f"{path.parent}: output folder does not exist")
     return write_encoded(path, encode_image(path, image, quality=quality), overwrite=overwrite)
 
 
@@ -220,9 +243,12 @@ def encode_image(path: str | os.PathLike[str], image: ImageData, *, quality: int
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     elif ext == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fast; level 9 costs ~5x the time for ~5% size
-    ok, buf = cv2.imencode(ext, arr, params)
+    try:
+        ok, buf = cv2.imencode(ext, arr, params)
+    except cv2.error:  # e.g. sizes above what the format stores (JPEG 65535, WebP 16383 pixels a side)
+        ok = False
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode {arr.shape} {arr.dtype} as {ext}")
+        raise OptionsError(f"{path}: cannot store a {arr.shape[1]}x{arr.shape[0]} {arr.dtype} image as {ext}; try .png")
     data = buf.tobytes()
     if image.metadata:
         channels = 1 if arr.ndim == 2 else arr.shape[2]
@@ -243,5 +269,5 @@ def write_encoded(path: str | os.PathLike[str], data: bytes, *, overwrite: bool 
 def _check_format(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise ValueError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+        raise OptionsError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
     return ext

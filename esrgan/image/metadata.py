@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,14 @@ def read_header(source: str | os.PathLike[str] | bytes, name: str = "") -> Heade
     def stream() -> Any:
         return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
+    # Pillow warns (on stderr, several lines) about damaged TIFF tags and large images; the decoder reports what
+    # matters about the file in one line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_header(Image, stream, path)
+
+
+def _read_header(Image: Any, stream: Any, path: str) -> Header:  # noqa: N803 (the PIL.Image module)
     try:
         with stream() as f, Image.open(f) as im:
             return _header(im.getexif(), im.info.get("icc_profile"), im.mode, path, im.size)

@@ -25,11 +25,14 @@ References: MATLAB ``imresize.m`` (``contributions``, ``cubic``); BasicSR ``basi
 from __future__ import annotations
 
 import math
-from typing import TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from esrgan.errors import InputError
+
+if TYPE_CHECKING:  # imported where a tensor is resized: the image package itself costs no torch
+    import torch
 
 __all__ = [
     "bicubic_degrade",
@@ -42,7 +45,7 @@ __all__ = [
     "resize",
 ]
 
-A = TypeVar("A", np.ndarray, torch.Tensor)
+A = TypeVar("A", np.ndarray, "torch.Tensor")
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -166,6 +169,8 @@ def _imresize_numpy(
 def _imresize_torch(
     img: torch.Tensor, scale: float | None, shape: tuple[int, int] | None, antialiasing: bool, quantize: bool
 ) -> torch.Tensor:
+    import torch
+
     if img.ndim < 2 or not img.is_floating_point():
         raise ValueError(
             f"imresize: torch input must be a float tensor (..., H, W), got {img.dtype} {tuple(img.shape)}"
@@ -253,7 +258,7 @@ def bicubic_degrade(hr: np.ndarray, scale: int) -> np.ndarray:
         raise ValueError(f"scale must be a positive integer, got {scale}")
     cropped = mod_crop(hr, scale)
     if min(cropped.shape[:2]) == 0:
-        raise ValueError(f"image of {hr.shape[0]}x{hr.shape[1]} is smaller than the scale {scale}")
+        raise InputError(f"image of {hr.shape[0]}x{hr.shape[1]} is smaller than the scale {scale}")
     return imresize(cropped, 1 / scale)
 
 
@@ -270,5 +275,7 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    import torch.nn.functional as F
+
     out = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking)
     return out.clamp_(0.0, 1.0)

@@ -4,7 +4,9 @@
 orientation; :mod:`esrgan.image`), map the image onto the network's channels and upscale it and its alpha
 (:mod:`esrgan.inference.pipeline`), resize to ``outscale``, and write atomically with the input's bit depth, alpha,
 gray-ness, ICC profile and EXIF where the output format can store them. The output format follows the target's
-extension, or the input's (:func:`output_extension`). An input file is never written over.
+extension, or the input's (:func:`output_extension`). An input file is never written over. The input's header is
+checked before it is decoded (:mod:`esrgan.image.probe`): an image above ``max_pixels``, or whose output would
+exceed ``max_output_pixels``, is refused before any pixel is decoded or computed.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Literal
 
 import torch
 
-from esrgan.defaults import OUTPUT_FORMATS
+from esrgan.errors import OutputExistsError
 from esrgan.image import (
     ImageData,
+    check_encoded,
+    check_image_file,
     encode_image,
     from_tensor,
     read_image,
@@ -28,15 +32,19 @@ from esrgan.image import (
     to_tensor,
     write_encoded,
 )
+from esrgan.inference.limits import InputTooLargeError, OutputTooLargeError, OverwritesInputError, check_sizes
+from esrgan.inference.naming import output_extension
 from esrgan.inference.pipeline import AlphaMode, upscale_image
 from esrgan.inference.upscaler import Upscaler
 
 __all__ = [
     "InputTooLargeError",
+    "OutputTooLargeError",
     "OverwritesInputError",
     "PreparedFile",
     "UpscaledBytes",
     "UpscaledFile",
+    "check_sizes",
     "finish_file",
     "output_extension",
     "prepare_file",
@@ -46,22 +54,6 @@ __all__ = [
 ]
 
 Existing = Literal["overwrite", "skip", "error"]
-
-
-class InputTooLargeError(ValueError):
-    """An input has more pixels than ``max_pixels`` allows (checked after decoding, before the engine runs)."""
-
-    def __init__(self, path: Path, pixels: int, limit: int) -> None:
-        self.path, self.pixels, self.limit = path, pixels, limit
-        super().__init__(f"{path}: {pixels / 1e6:.1f} MP is above max_pixels {limit} (0 allows any size)")
-
-
-class OverwritesInputError(ValueError):
-    """The output would replace an input file."""
-
-    def __init__(self, source: Path, target: Path) -> None:
-        self.source, self.target = source, target
-        super().__init__(f"{source}: output {target} would overwrite an input")
 
 
 @dataclass(frozen=True)
@@ -81,26 +73,6 @@ class UpscaledFile:
     skipped: bool = False
 
 
-def output_extension(source: str | os.PathLike[str], image: ImageData, requested: str = "auto") -> str:
-    """The output file's extension (with the dot) for ``image`` read from ``source``.
-
-    ``requested`` "png", "jpg", "webp" or "tif" is used as is. "auto" keeps the input's format (``.jpeg`` written
-    as ``.jpg``, ``.tiff`` as ``.tif``) unless it cannot store what the image has: transparency needs PNG, WebP
-    or TIFF, and samples deeper than 8 bits PNG or TIFF; PNG is chosen then.
-    """
-    if requested not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {requested!r}: use one of {', '.join(OUTPUT_FORMATS)}")
-    if requested != "auto":
-        return "." + requested
-    ext = Path(source).suffix.lower()
-    ext = {".jpeg": ".jpg", ".tiff": ".tif"}.get(ext, ext)
-    if image.alpha is not None and ext not in (".png", ".webp", ".tif"):
-        return ".png"
-    if image.bit_depth > 8 and ext not in (".png", ".tif"):
-        return ".png"
-    return ext
-
-
 def upscale_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -111,8 +83,10 @@ def upscale_file(
     alpha_mode: AlphaMode = "model",
     quality: int = 95,
     max_pixels: int = 0,
+    max_output_pixels: int = 0,
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
+    written: Collection[Path] = (),
     keep_metadata: bool = True,
 ) -> UpscaledFile:
     """Upscale the image file ``source`` into ``target``.
@@ -127,9 +101,13 @@ def upscale_file(
         alpha_mode: "model" upscales transparency with the network, "bicubic" resizes it.
         quality: JPEG / WebP quality, 1-100.
         max_pixels: refuse inputs with more pixels than this (0: no limit).
+        max_output_pixels: refuse inputs whose output would have more pixels than this, at the network's scale
+            or at ``outscale``, whichever is larger (0: no limit).
         existing: what to do when ``target`` exists: "overwrite" it, "skip" this file, or raise ("error").
         inputs: other files that must not be written over (e.g. the other inputs of a batch), as resolved paths
             (``Path.resolve()``; a set keeps the check cheap for big batches); ``source`` never is.
+        written: outputs written earlier in the same batch, as resolved paths: never replaced (an
+            :class:`~esrgan.errors.OutputExistsError` instead), whatever ``existing`` says.
         keep_metadata: write the input's ICC profile and EXIF into the output where its format holds them
             (:mod:`esrgan.image.metadata`); False writes neither.
 
@@ -137,12 +115,17 @@ def upscale_file(
         The source, the output file and its size, or ``skipped=True``.
 
     Raises:
-        InputTooLargeError: more than ``max_pixels`` pixels.
-        OverwritesInputError: ``target`` is ``source`` or one of ``inputs``.
-        FileExistsError: ``existing="error"`` and ``target`` exists.
-        OSError, ValueError: the file cannot be read or written, or the image does not fit the network.
+        InputTooLargeError: more than ``max_pixels`` pixels (a :class:`~esrgan.errors.LimitError`).
+        OutputTooLargeError: the output would have more than ``max_output_pixels`` pixels.
+        OverwritesInputError: ``target`` is ``source`` or one of ``inputs`` (an :class:`~esrgan.errors.OutputError`).
+        OutputExistsError: ``existing="error"`` and ``target`` exists, or ``target`` is in ``written``.
+        NotFoundError, InputError: the file is missing, or not an image the package reads (corrupt, truncated,
+            another format).
+        OSError: the file cannot be read or written.
     """
-    prepared = prepare_file(source, target, ext=ext, max_pixels=max_pixels, existing=existing, inputs=inputs)
+    factor = max(float(upscaler.scale), outscale or 0.0)
+    prepared = prepare_file(source, target, ext=ext, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                            factor=factor, existing=existing, inputs=inputs, written=written)  # fmt: skip
     if isinstance(prepared, UpscaledFile):
         return prepared
     result = upscale_image_data(upscaler, prepared.image, outscale=outscale, alpha_mode=alpha_mode)
@@ -168,24 +151,31 @@ def prepare_file(
     *,
     ext: str | None = None,
     max_pixels: int = 0,
+    max_output_pixels: int = 0,
+    factor: float = 0.0,
     existing: Existing = "overwrite",
     inputs: Collection[Path] = (),
+    written: Collection[Path] = (),
 ) -> PreparedFile | UpscaledFile:
-    """The first half of :func:`upscale_file` (arguments as there): read ``source``, check its size, decide the
-    output file, refuse to write over an input. Returns an :class:`UpscaledFile` with ``skipped=True`` when
-    ``existing="skip"`` and the output exists, else what the engine needs.
+    """The first half of :func:`upscale_file` (arguments as there; ``factor``: the larger of the network's scale
+    and the output scale, for ``max_output_pixels``): check ``source``'s header (size, format) and read it, decide
+    the output file, refuse to write over an input or an earlier output of the batch. Returns an
+    :class:`UpscaledFile` with ``skipped=True`` when ``existing="skip"`` and the output exists, else what the
+    engine needs.
 
     The second half runs the engine and encodes (:func:`upscale_image_data`, :func:`esrgan.image.encode_image`),
     then :func:`finish_file` writes; the halves may run in different processes (:mod:`esrgan.cluster`).
     """
     source = Path(source)
+    check_sizes(check_image_file(source), source, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                factor=factor)  # fmt: skip
     image = read_image(source)
-    if max_pixels and image.height * image.width > max_pixels:
-        raise InputTooLargeError(source, image.height * image.width, max_pixels)
     target = Path(target) if ext is None else Path(f"{target}{output_extension(source, image, ext)}")
     resolved = target.resolve()
     if resolved == source.resolve() or resolved in inputs:
         raise OverwritesInputError(source, target)
+    if resolved in written:
+        raise OutputExistsError(f"{source}: output {target} was written by this run for another input; not replaced")
     if existing == "skip" and target.exists():
         return UpscaledFile(source, target, skipped=True)
     return PreparedFile(source, target, image)
@@ -221,6 +211,7 @@ def upscale_bytes(
     alpha_mode: AlphaMode = "model",
     quality: int = 95,
     max_pixels: int = 0,
+    max_output_pixels: int = 0,
     keep_metadata: bool = True,
 ) -> UpscaledBytes:
     """:func:`upscale_file` for an encoded image in memory (an image piped to standard input, or to be written to
@@ -234,12 +225,13 @@ def upscale_bytes(
         Others: as for :func:`upscale_file`.
 
     Raises:
-        InputTooLargeError: more than ``max_pixels`` pixels.
-        ValueError: the bytes are not an image this package decodes, or the image does not fit the network.
+        InputTooLargeError, OutputTooLargeError: the limits, checked from the header before decoding.
+        InputError: the bytes are not an image this package decodes (corrupt, truncated, another format).
     """
+    factor = max(float(upscaler.scale), outscale or 0.0)
+    check_sizes(check_encoded(data, name), Path(name), max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                factor=factor)  # fmt: skip
     image = read_image_bytes(data, name)
-    if max_pixels and image.height * image.width > max_pixels:
-        raise InputTooLargeError(Path(name), image.height * image.width, max_pixels)
     suffix = ext if ext.startswith(".") else output_extension(f"{name}{sniff_extension(data) or '.png'}", image, ext)
     result = upscale_image_data(upscaler, image, outscale=outscale, alpha_mode=alpha_mode)
     if not keep_metadata:

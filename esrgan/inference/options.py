@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from esrgan.defaults import (
     BACKEND_CHOICES,
@@ -22,10 +22,16 @@ from esrgan.defaults import (
     PRECISIONS,
     BackendName,
     PrecisionName,
-    TileSize,
 )
+from esrgan.errors import OptionsError, quote
+from esrgan.options import Range
 
 __all__ = ["EngineOptions"]
+
+# Ranges of the numbers (the command-line flags take their types from these declarations).
+TILE = Range(0, 65536)  # input pixels per tile side; 0: whole images ("auto" is allowed besides)
+TILE_PAD = Range(0, 1024)
+TILE_BATCH = Range(1, 1024)
 
 # Backends that run on any device and can torch.compile; the others are compiled for the CPU.
 _TORCH = ("auto", "torch")
@@ -39,13 +45,15 @@ class EngineOptions:
     sub-section: see :func:`esrgan.options.flat`.
 
     Raises:
-        ValueError: a value out of range, an unknown name, or a combination no backend runs.
+        OptionsError: a value out of range, an unknown name, or a combination no backend runs.
     """
 
     # "auto": the largest tile that fits in free memory (on the CPU at most 256, which is faster); 0: whole
     # images; N: tiles of at most N input pixels per side.
-    tile: TileSize = DEFAULT_TILE
-    tile_pad: int = DEFAULT_TILE_PAD  # context per tile side in input pixels; neighbours blend over 2 * tile_pad
+    tile: Annotated[int, TILE] | Literal["auto"] = DEFAULT_TILE
+    tile_pad: Annotated[int, TILE_PAD] = (
+        DEFAULT_TILE_PAD  # context per tile side in input pixels; neighbours blend over 2 * tile_pad
+    )
     ensemble: bool = False  # average the 8 flips/rotations (x8 self-ensemble, 8x slower)
     # auto: fp16 on CUDA, bf16 on CPUs with native bf16, fp32 elsewhere (esrgan.device.resolve_precision); with
     # backend auto on the CPU, bf16 only where measured faster and within 50 dB (esrgan.backends.calibrate)
@@ -56,46 +64,49 @@ class EngineOptions:
     # onnxruntime or openvino (CPU only, compiled once and cached on disk)
     backend: BackendName = DEFAULT_BACKEND
     compile: bool = False  # torch.compile the network (torch backend; checked against eager on first use)
-    tile_batch: int = 1  # same-shaped tiles stacked into one network call (helps GPUs with small tiles)
+    tile_batch: Annotated[int, TILE_BATCH] = (
+        1  # same-shaped tiles stacked into one network call (helps GPUs with small tiles)
+    )
     # precision int8 only: a folder of images to calibrate the quantization on; None: scikit-image's photographs
     int8_calibration: str | None = None
 
     def __post_init__(self) -> None:
-        if not (self.tile == "auto" or (_is_int(self.tile) and self.tile >= 0)):
-            raise ValueError(f"tile must be 'auto', 0 (no tiling) or a positive size in pixels, got {self.tile!r}")
-        if not (_is_int(self.tile_pad) and self.tile_pad >= 0):
-            raise ValueError(f"tile_pad must be an integer >= 0, got {self.tile_pad!r}")
-        if not (_is_int(self.tile_batch) and self.tile_batch >= 1):
-            raise ValueError(f"tile_batch must be an integer >= 1, got {self.tile_batch!r}")
+        if not (self.tile == "auto" or (_is_int(self.tile) and TILE.contains(self.tile))):
+            raise OptionsError(
+                f"tile must be 'auto', 0 (no tiling) or a size in pixels up to {TILE.hi:.0f}, got {quote(self.tile)}"
+            )
+        TILE_PAD.check(self.tile_pad, "tile_pad")
+        TILE_BATCH.check(self.tile_batch, "tile_batch")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+            raise OptionsError(f"unknown precision {quote(self.precision)}: use one of {', '.join(PRECISIONS)}")
         if self.backend not in BACKEND_CHOICES:
-            raise ValueError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+            raise OptionsError(f"unknown backend {quote(self.backend)}: use one of {', '.join(BACKEND_CHOICES)}")
         if not isinstance(self.device, str) or not self.device.strip():
-            raise ValueError(f"device must be a name such as auto, cpu, cuda or cuda:1, got {self.device!r}")
+            raise OptionsError(f"device must be a name such as auto, cpu, cuda or cuda:1, got {quote(self.device)}")
         if self.compile and self.backend not in _TORCH:
-            raise ValueError(f"compile applies to the torch backend only, not {self.backend}")
+            raise OptionsError(f"compile applies to the torch backend only, not {self.backend}")
         if self.precision == "int8":
             self._check_int8()
         elif self.int8_calibration is not None:
-            raise ValueError(f"int8_calibration applies to precision int8 only, not {self.precision}")
+            raise OptionsError(f"int8_calibration applies to precision int8 only, not {self.precision}")
         if self.backend not in _TORCH and self.device.strip().lower() not in ("auto", "cpu"):
-            raise ValueError(
-                f"the {self.backend} backend runs on the CPU only, not {self.device}: use device cpu or backend torch"
+            raise OptionsError(
+                f"the {self.backend} backend runs on the CPU only, not {self.device[:40]}: use device cpu or backend "
+                "torch"
             )
 
     def _check_int8(self) -> None:
         """int8 runs on OpenVINO on the CPU; its calibration folder is a non-empty path or None."""
         if self.backend not in ("auto", "openvino"):
-            raise ValueError(f"precision int8 runs on the openvino backend only, not {self.backend}")
+            raise OptionsError(f"precision int8 runs on the openvino backend only, not {self.backend}")
         if self.compile:
-            raise ValueError("compile applies to the torch backend only; precision int8 runs on openvino")
+            raise OptionsError("compile applies to the torch backend only; precision int8 runs on openvino")
         if self.device.strip().lower() not in ("auto", "cpu"):
-            raise ValueError(f"precision int8 runs on the CPU only, not {self.device}: use device cpu or auto")
+            raise OptionsError(f"precision int8 runs on the CPU only, not {self.device[:40]}: use device cpu or auto")
         if self.int8_calibration is not None and not (
             isinstance(self.int8_calibration, str) and self.int8_calibration.strip()
         ):
-            raise ValueError(f"int8_calibration must be a folder of images, got {self.int8_calibration!r}")
+            raise OptionsError(f"int8_calibration must be a folder of images, got {quote(self.int8_calibration)}")
 
     def with_default_device(self, device: str) -> EngineOptions:
         """These options with device "auto" replaced by ``device`` (an explicit device is kept).

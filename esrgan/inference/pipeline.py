@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from esrgan.errors import InputError, OptionsError
 from esrgan.image.resize import output_size, resize
 
 AlphaMode = Literal["model", "bicubic"]
@@ -43,7 +44,7 @@ def run_channels(upscale: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     if c == 3 and net_channels == 4:
         opaque = torch.ones_like(x[:, :1])
         return upscale(torch.cat([x, opaque], dim=1))[:, :3]
-    raise ValueError(f"cannot map a {c}-channel image onto a {net_channels}-channel network")
+    raise InputError(f"cannot map a {c}-channel image onto a {net_channels}-channel network")
 
 
 def upscale_image(
@@ -86,4 +87,4 @@ def upscale_image(
         return sr, resize(run_channels(upscale, alpha, net_channels), target)
     if alpha_mode == "bicubic":
         return sr, resize(alpha, target)
-    raise ValueError(f"alpha mode must be 'model' or 'bicubic', got {alpha_mode!r}")
+    raise OptionsError(f"alpha mode must be 'model' or 'bicubic', got {alpha_mode!r}")

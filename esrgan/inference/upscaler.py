@@ -24,6 +24,7 @@ from esrgan.backends import Runner, make_runner
 from esrgan.backends.calibrate import Choice, decide
 from esrgan.defaults import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_TILE, DEFAULT_TILE_PAD, TileSize
 from esrgan.device import PRECISIONS, cpu_has_native_bf16, free_memory_bytes, resolve_device, resolve_precision
+from esrgan.errors import OutOfMemoryError
 from esrgan.inference.ensemble import NUM_TRANSFORMS, self_ensemble
 from esrgan.inference.options import EngineOptions
 from esrgan.inference.progress import LayerTrace, WorkMeter, trace_layers
@@ -390,7 +391,7 @@ class Upscaler:
                 tried = tile or max(x.shape[-2:])
                 smaller = tried // 2 // self.size_multiple * self.size_multiple
                 if smaller < max(MIN_TILE, self.size_rule.minimum):
-                    raise RuntimeError(
+                    raise OutOfMemoryError(
                         f"out of memory on {self.device} even with tile {tried}: free memory on the device, "
                         f"or use a smaller tile_pad, precision fp16/bf16 or device cpu"
                     ) from exc

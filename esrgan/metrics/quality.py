@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from esrgan.errors import InputError, OptionsError
+
 __all__ = ["calculate_psnr", "calculate_ssim", "gaussian_window", "rgb_to_y", "to_float255"]
 
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
@@ -77,7 +79,7 @@ def _prepare(img: Any, ref: Any, crop_border: int, test_y_channel: bool) -> tupl
         )
     h, w = b.shape[:2]
     if crop_border < 0 or 2 * crop_border >= min(h, w):
-        raise ValueError(f"crop_border must be in [0, {(min(h, w) - 1) // 2}] for a {h}x{w} image, got {crop_border}")
+        raise OptionsError(f"crop_border must be in [0, {(min(h, w) - 1) // 2}] for a {h}x{w} image, got {crop_border}")
     if test_y_channel:
         a, b = _luma255(a)[:, :, None], _luma255(b)[:, :, None]
     if crop_border:
@@ -124,7 +126,7 @@ def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
     c2 = (0.03 * 255) ** 2
     g = gaussian_window(11, 1.5)
     if min(a.shape) < g.size:
-        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {a.shape[0]}x{a.shape[1]}")
+        raise InputError(f"SSIM needs at least 11x11 pixels after cropping, got {a.shape[0]}x{a.shape[1]}")
     mu1, mu2 = _filter_valid(a, g), _filter_valid(b, g)
     s11 = _filter_valid(a * a, g) - mu1 * mu1
     s22 = _filter_valid(b * b, g) - mu2 * mu2

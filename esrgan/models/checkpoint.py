@@ -39,6 +39,7 @@ from torch import nn
 from esrgan import __version__
 from esrgan.archs import REGISTRY, ArchSpec, SRNetwork, as_sr_network, find, get, names
 from esrgan.device import resolve_device
+from esrgan.errors import ModelFileError, NotFoundError, OptionsError
 from esrgan.fileio import atomic_path, file_sha256
 from esrgan.formats.ncnn import is_ncnn_param
 from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
@@ -137,8 +138,8 @@ def build_network(arch: str, hparams: Mapping[str, Any]) -> nn.Module:
     """A freshly initialised network (train mode) from an architecture name and its constructor arguments.
 
     Raises:
-        ValueError: unknown architecture (with the closest name), a size out of the architecture's bounds (checked
-            before anything is built), or an argument its constructor does not take.
+        OptionsError: unknown architecture (with the closest name), a size out of the architecture's bounds
+            (checked before anything is built), or an argument its constructor does not take.
     """
     return find(arch).build(hparams, f"bad hyper-parameters for {arch}")
 
@@ -158,9 +159,11 @@ def load_model(
         (network in eval mode, float32, parameters with requires_grad False; :class:`ModelInfo`).
 
     Raises:
-        FileNotFoundError: the file (or the ncnn sibling) does not exist.
-        ValueError: unknown name (with the closest one), unsafe pickle, corrupt/empty file, discriminator or
-            unknown architecture; always one line naming the file and what was found.
+        NotFoundError: the file (or the ncnn sibling) does not exist.
+        OptionsError: an unknown built-in name (with the closest one).
+        ModelFileError: unsafe pickle, corrupt/empty/truncated file, discriminator, unknown architecture, sizes out
+            of the architecture's bounds, weights that do not fit, or weights that are not all finite; always one
+            line naming the file and what was found. Reading is bounded in time and memory by the file's size.
     """
     path, builtin = _resolve(spec)
     loaded = read_model_file(path)
@@ -215,16 +218,16 @@ def save_model(net: nn.Module, path: str | os.PathLike[str], *, extra: Mapping[s
     path = Path(path)
     net = unwrap(net)
     if not isinstance(net, SRNetwork) or (spec := get(net.arch_name)) is None:
-        raise ValueError(f"cannot save {type(net).__name__}: only {', '.join(names())} carry their hyper-parameters")
+        raise OptionsError(f"cannot save {type(net).__name__}: only {', '.join(names())} carry their hyper-parameters")
     extra = dict(extra or {})
     clash = sorted(set(extra) & set(RESERVED_META))
     if clash:
-        raise ValueError(f"extra metadata may not set {', '.join(clash)}: save_model fills them in")
+        raise OptionsError(f"extra metadata may not set {', '.join(clash)}: save_model fills them in")
     _check_plain(extra, "extra")
     meta = {"arch": spec.name, "hparams": dict(net.hparams()), "version": __version__, **extra}
     state = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in net.state_dict().items()}
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: folder does not exist (cannot save {path.name})")
+        raise NotFoundError(f"{path.parent}: folder does not exist (cannot save {path.name})")
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
@@ -250,12 +253,12 @@ def read_model_file(path: str | os.PathLike[str]) -> LoadedWeights:
     """Read a model file of any supported format into weights under our names (no network built yet)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
+        raise NotFoundError(f"model file not found: {path}")
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a model file ({SUPPORTED})")
+        raise ModelFileError(f"{path} is a folder, not a model file ({SUPPORTED})")
     size = path.stat().st_size
     if size == 0:
-        raise ValueError(f"{path}: empty file (0 bytes), not a model; re-download or re-export it")
+        raise ModelFileError(f"{path}: empty file (0 bytes), not a model; re-download or re-export it")
     kind = _sniff(path)
     if kind == "ncnn":
         m = ncnn.read_ncnn(path, verify=False)
@@ -278,7 +281,7 @@ def read_model_file(path: str | os.PathLike[str]) -> LoadedWeights:
 def convert_checkpoint(obj: Any, *, where: str = "<checkpoint>", container: str = "pth") -> LoadedWeights:
     """Pick the generator weights out of a loaded checkpoint object and convert them (see module docstring)."""
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{where}: holds a {type(obj).__name__}, not a dict of tensors ({SUPPORTED})")
+        raise ModelFileError(f"{where}: holds a {type(obj).__name__}, not a dict of tensors ({SUPPORTED})")
     meta = obj.get("esrgan") if isinstance(obj.get("esrgan"), Mapping) else None
     for entry in WEIGHT_ENTRIES:
         value = obj.get(entry)
@@ -288,11 +291,11 @@ def convert_checkpoint(obj: Any, *, where: str = "<checkpoint>", container: str 
         return convert_state_dict(obj, meta=meta, where=where, container=container)
     keys = ", ".join(map(str, list(obj)[:6]))
     if "optimizers" in obj or "schedulers" in obj:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: a training state (keys {keys}) with optimizer state but no network weights; "
             f"load the matching generator file (net_g_*.pth) instead"
         )
-    raise ValueError(f"{where}: no weight tensors found (top-level keys {keys}); {SUPPORTED}")
+    raise ModelFileError(f"{where}: no weight tensors found (top-level keys {keys}); {SUPPORTED}")
 
 
 def convert_state_dict(
@@ -316,14 +319,15 @@ def convert_state_dict(
     """
     sd = _strip_prefixes({k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, where)
     if not sd:
-        raise ValueError(f"{where}: no weight tensors found; {SUPPORTED}")
+        raise ModelFileError(f"{where}: no weight tensors found; {SUPPORTED}")
+    _check_storage(sd, where)
     spec, layout = _detect(sd, where)
     if spec is None:
         return _load_foreign(sd, where, container, entry, refusal=layout)
     reason = f"{spec.name}: {layout} layout recognised from its keys"
     sd = spec.to_canonical(sd, layout, where)
     hparams = spec.hparams_from(sd, where)
-    spec.validate_hparams(hparams, where)
+    validate_file_hparams(spec, hparams, where)
     notes: list[str] = []
     hparams, confirmed = _prefer_metadata(spec, hparams, sd, meta, notes, where)
     if not confirmed:
@@ -333,9 +337,18 @@ def convert_state_dict(
     fmt = f"{container}:{layout}" + (f"[{entry}]" if entry else "")
     bad = [k for k, v in sd.items() if not (v.is_floating_point())]
     if bad:
-        raise ValueError(f"{where}: tensor {bad[0]} has dtype {sd[bad[0]].dtype}, not floating point")
+        raise ModelFileError(f"{where}: tensor {bad[0]} has dtype {sd[bad[0]].dtype}, not floating point")
     sd = {k: v.to(torch.float32).contiguous() for k, v in sd.items()}
     return LoadedWeights(spec.name, hparams, sd, fmt, notes, reason=reason)
+
+
+def validate_file_hparams(spec: ArchSpec, hparams: Mapping[str, Any], where: str) -> None:
+    """The architecture's bounds (:attr:`ArchSpec.validate_hparams`) on sizes read from a model file: a
+    :class:`~esrgan.errors.ModelFileError` naming the file when one is out of them, before anything is built."""
+    try:
+        spec.validate_hparams(hparams, where)
+    except OptionsError as exc:
+        raise ModelFileError(f"{exc} (the file's tensors declare it)") from None
 
 
 def _load_foreign(
@@ -348,9 +361,9 @@ def _load_foreign(
         version = spandrel_bridge.spandrel_version()
         hint = f"spandrel {version} does not recognise it either" if version else unrecognised_hint(sd)
         if refusal:
-            raise ValueError(f"{where}: {refusal}; {SUPPORTED}; {hint}")
+            raise ModelFileError(f"{where}: {refusal}; {SUPPORTED}; {hint}")
         first = ", ".join(list(sd)[:5])
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: unrecognised architecture ({len(sd)} tensors, first keys {first}); {SUPPORTED}; {hint}"
         )
     net, reason = found
@@ -371,8 +384,8 @@ def _resolve(spec: str | os.PathLike[str]) -> tuple[Path, zoo.BuiltinModel | Non
     if builtin is not None:
         return zoo.builtin_files(builtin)[0], builtin
     if os.sep in text or "/" in text or path.suffix.lower() in MODEL_SUFFIXES:
-        raise FileNotFoundError(f"model file not found: {path}")
-    raise ValueError(zoo.unknown_name_message(text))
+        raise NotFoundError(f"model file not found: {path}")
+    raise OptionsError(zoo.unknown_name_message(text))
 
 
 def _sniff(path: Path) -> str:
@@ -384,15 +397,15 @@ def _sniff(path: Path) -> str:
     if path.suffix == ".bin" and is_ncnn_param(path.with_suffix(".param")):
         return "ncnn"
     if path.suffix == ".param":
-        raise ValueError(f"{path}: not an ncnn text .param file (no 7767517 magic); {SUPPORTED}")
+        raise ModelFileError(f"{path}: not an ncnn text .param file (no 7767517 magic); {SUPPORTED}")
     if looks_like_safetensors(head):
         return "safetensors"
     refuse_torchscript(path, head)
     if looks_like_torch(head):
         return "torch"
     if path.suffix == ".bin":
-        raise FileNotFoundError(f"{path.with_suffix('.param')}: not found (an ncnn .bin needs its .param beside it)")
-    raise ValueError(f"{path}: not a PyTorch, safetensors or ncnn file (starts with {head[:8]!r}); {SUPPORTED}")
+        raise NotFoundError(f"{path.with_suffix('.param')}: not found (an ncnn .bin needs its .param beside it)")
+    raise ModelFileError(f"{path}: not a PyTorch, safetensors or ncnn file (starts with {head[:8]!r}); {SUPPORTED}")
 
 
 def _header_meta(header: Mapping[str, str], path: Path) -> dict[str, Any] | None:
@@ -401,13 +414,13 @@ def _header_meta(header: Mapping[str, str], path: Path) -> dict[str, Any] | None
         return None
     try:
         meta = json.loads(header["esrgan"])
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: the 'esrgan' metadata in the safetensors header is not JSON") from None
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: thousands of nested brackets
+        raise ModelFileError(f"{path}: the 'esrgan' metadata in the safetensors header is not JSON") from None
     return meta if isinstance(meta, dict) else None
 
 
 def _check_plain(value: Any, where: str) -> None:
-    """ValueError unless value only holds what ``torch.load(weights_only=True)`` reads back."""
+    """OptionsError unless value only holds what ``torch.load(weights_only=True)`` reads back."""
     if value is None or isinstance(value, str | int | float | bool | torch.Tensor):
         return
     if isinstance(value, list | tuple):
@@ -417,10 +430,10 @@ def _check_plain(value: Any, where: str) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str | int):
-                raise ValueError(f"{where} has a {type(k).__name__} key: use str keys")
+                raise OptionsError(f"{where} has a {type(k).__name__} key: use str keys")
             _check_plain(v, f"{where}[{k!r}]")
         return
-    raise ValueError(f"{where} is a {type(value).__name__}: only str/int/float/bool/None, lists and dicts of them")
+    raise OptionsError(f"{where} is a {type(value).__name__}: only str/int/float/bool/None, lists and dicts of them")
 
 
 def _strip_prefixes(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
@@ -430,9 +443,35 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch.
         while name.startswith(PREFIXES):
             name = name.removeprefix("module.").removeprefix("_orig_mod.")
         if name in out:
-            raise ValueError(f"{where}: {key!r} and another key both mean {name!r} once prefixes are removed")
+            raise ModelFileError(f"{where}: {key!r} and another key both mean {name!r} once prefixes are removed")
         out[name] = value
     return out
+
+
+def _check_storage(sd: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse tensors that claim more elements than the file holds data for.
+
+    A pickled tensor is a view (size, stride, offset) of a storage read from the file: a 2 KB file can describe a
+    billion-element tensor with stride 0, or many full-size views of one storage. Everything after loading copies
+    tensors (float32, contiguous), so such a file would allocate gigabytes from nothing; the data actually stored
+    bounds what is used instead.
+    """
+    storages: dict[int, int] = {}
+    used = 0
+    for key, v in sd.items():
+        nbytes = v.untyped_storage().nbytes()
+        if v.numel() * v.element_size() > nbytes:
+            raise ModelFileError(
+                f"{where}: tensor {key} claims {v.numel():,} values but its data holds {nbytes:,} bytes (overlapping "
+                "or repeated views); not a weights file as torch.save writes them"
+            )
+        storages[v.untyped_storage().data_ptr()] = nbytes
+        used += v.numel() * v.element_size()
+    if used > 2 * sum(storages.values()) + (1 << 20):
+        raise ModelFileError(
+            f"{where}: its tensors are {used:,} bytes of views of {sum(storages.values()):,} bytes of data "
+            "(repeated views of the same data); not a weights file as torch.save writes them"
+        )
 
 
 def _is_discriminator(keys: frozenset[str]) -> bool:
@@ -451,14 +490,14 @@ def _detect(sd: dict[str, torch.Tensor], where: str) -> tuple[ArchSpec | None, s
     keys = frozenset(sd)
     first = ", ".join(list(sd)[:5])
     if _is_discriminator(keys):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: a discriminator (keys {first}, ...), not a super-resolution generator; load the generator "
             f"file (net_g_*.pth) instead"
         )
     for spec in REGISTRY:
         try:
             layout = spec.detect(keys)
-        except ValueError as exc:  # a known variant the room cannot load (spandrel may: ESRGAN+)
+        except ModelFileError as exc:  # a known variant the room cannot load (spandrel may: ESRGAN+)
             return None, str(exc)
         if layout is not None:
             return spec, layout
@@ -498,13 +537,13 @@ def _fits(spec: ArchSpec, claimed: dict[str, Any], sd: dict[str, torch.Tensor], 
         spec.validate_hparams(claimed, where)
         with torch.device("meta"):
             net = spec.net(**claimed)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # OptionsError (out of bounds) or a constructor refusing the values
         return False
     return {k: tuple(v.shape) for k, v in net.state_dict().items()} == {k: tuple(v.shape) for k, v in sd.items()}
 
 
 def _assemble(loaded: LoadedWeights, where: str) -> nn.Module:
-    """Build the network without initialising it and put the weights in; ValueError listing any misfit."""
+    """Build the network without initialising it and put the weights in; ModelFileError listing any misfit."""
     with torch.device("meta"):  # no random init: every parameter is replaced by a loaded tensor below
         net = build_network(loaded.arch, loaded.hparams)
     expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
@@ -514,9 +553,12 @@ def _assemble(loaded: LoadedWeights, where: str) -> nn.Module:
     problems += [f"{k} is {got[k]} not {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: weights do not fit {loaded.arch}({_fmt(loaded.hparams)}): {'; '.join(problems[:3])}{more}"
         )
+    non_finite = next((k for k, v in loaded.state_dict.items() if not bool(torch.isfinite(v).all())), None)
+    if non_finite is not None:  # NaN weights made an all-black image that exited 0
+        raise ModelFileError(f"{where}: tensor {non_finite} holds NaN or infinite values; re-download or re-export it")
     net.load_state_dict(loaded.state_dict, strict=True, assign=True)
     net.eval()
     net.requires_grad_(False)

@@ -7,12 +7,14 @@ smoothly, without the noise that blending output images gives.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from esrgan.errors import OptionsError
 from esrgan.models.checkpoint import ModelInfo, load_model
 
 log = logging.getLogger(__name__)
@@ -28,12 +30,12 @@ def parse_interp_spec(text: str) -> tuple[list[str], list[float]]:
     """
     parts = text.split(":")
     if len(parts) < 3:
-        raise ValueError(f"interpolation spec {text!r} must look like A:B:ALPHA or A:B:C:W1,W2,W3")
+        raise OptionsError(f"interpolation spec {text!r} must look like A:B:ALPHA or A:B:C:W1,W2,W3")
     *models, numbers = parts
     try:
         values = [float(v) for v in numbers.split(",")]
     except ValueError:
-        raise ValueError(
+        raise OptionsError(
             f"interpolation spec {text!r}: {numbers!r} is not a number or a comma-separated list"
         ) from None
     return models, interp_weights(len(models), values)
@@ -42,16 +44,18 @@ def parse_interp_spec(text: str) -> tuple[list[str], list[float]]:
 def interp_weights(n_models: int, values: Sequence[float]) -> list[float]:
     """Weights for ``n_models`` from either one alpha (two models: [1 - alpha, alpha]) or one weight per model."""
     if n_models < 2:
-        raise ValueError(f"interpolation needs at least two models, got {n_models}")
+        raise OptionsError(f"interpolation needs at least two models, got {n_models}")
     if len(values) == 1 and n_models == 2:
         alpha = float(values[0])
         weights = [1.0 - alpha, alpha]
     elif len(values) == n_models:
         weights = [float(v) for v in values]
     else:
-        raise ValueError(f"{n_models} models need one weight each (got {len(values)})")
+        raise OptionsError(f"{n_models} models need one weight each (got {len(values)})")
+    if not all(math.isfinite(w) for w in weights):
+        raise OptionsError(f"interpolation weights must be finite numbers, got {weights}")
     if abs(sum(weights) - 1.0) > 1e-6:
-        raise ValueError(f"interpolation weights must sum to 1, got {weights} (sum {sum(weights):g})")
+        raise OptionsError(f"interpolation weights must sum to 1, got {weights} (sum {sum(weights):g})")
     return weights
 
 
@@ -79,7 +83,7 @@ def interpolate_models(
                 if first.hparams.get(k) != info.hparams.get(k)
             ]
             what = f"{first.arch} vs {info.arch}" if info.arch != first.arch else "; ".join(diff)
-            raise ValueError(
+            raise OptionsError(
                 f"cannot interpolate {first.path} and {info.path}: architectures differ ({what}); "
                 "only models of the same shape can be interpolated"
             )

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from esrgan.archs import REGISTRY, ArchSpec, as_sr_network, get
+from esrgan.errors import ModelFileError, OptionsError
 from esrgan.fileio import write_bytes_atomic
+from esrgan.formats import first_line
 from esrgan.formats.ncnn import INTERP_MODES, GraphWriter, Layer, ncnn_pair, parse_param, read_weights
 from esrgan.formats.ncnn_graph import Graph, run_graph
 
@@ -73,6 +75,10 @@ class NcnnModel:
             with torch.no_grad():
                 expected = net(x.to(param.device, param.dtype)).float().cpu()
                 got = run_graph(g.layers, g.input, g.output, x)
+        except (RuntimeError, ValueError, IndexError, KeyError, TypeError) as exc:
+            # The graph's own parameters (paddings, strides, scales the network does not have) make torch refuse
+            # to run it: the file is not the network it was recognised as.
+            raise g.fail(self.arch, f"running the graph failed ({first_line(exc)})") from None
         finally:
             torch.set_num_threads(threads)
         if got.shape != expected.shape:
@@ -110,11 +116,14 @@ def _recognise(g: Graph) -> tuple[ArchSpec, dict[str, Any], list[tuple[Layer, st
         assert spec.ncnn is not None
         if spec.ncnn.matches(types):
             hparams, params = spec.ncnn.recognise(g)
-            spec.validate_hparams(hparams, g.where)
+            try:
+                spec.validate_hparams(hparams, g.where)
+            except OptionsError as exc:
+                raise ModelFileError(f"{exc} (the ncnn graph declares it)") from None
             return spec, hparams, params
     summary = ", ".join(f"{n} {t}" for t, n in types.most_common())
     wanted = " or ".join(f"{spec.name} ({spec.ncnn.signature})" for spec in _ncnn_specs() if spec.ncnn)
-    raise ValueError(f"{g.where}: ncnn graph not recognised as {wanted}; it has {summary}")
+    raise ModelFileError(f"{g.where}: ncnn graph not recognised as {wanted}; it has {summary}")
 
 
 def _state_dict(params: list[tuple[Layer, str]]) -> dict[str, torch.Tensor]:
@@ -122,8 +131,8 @@ def _state_dict(params: list[tuple[Layer, str]]) -> dict[str, torch.Tensor]:
     sd: dict[str, torch.Tensor] = {}
     for layer, name in params:
         if layer.type == "Convolution":
-            out, kw = int(layer.get(0, 0)), int(layer.get(1, 0))
-            sd[f"{name}.weight"] = torch.from_numpy(layer.weights[0]).view(out, -1, int(layer.get(11, kw)), kw)
+            out, kw = layer.integer(0, 0), layer.integer(1, 0)
+            sd[f"{name}.weight"] = torch.from_numpy(layer.weights[0]).view(out, -1, layer.integer(11, kw), kw)
             if len(layer.weights) > 1:
                 sd[f"{name}.bias"] = torch.from_numpy(layer.weights[1])
         elif layer.type == "PReLU":
@@ -141,9 +150,9 @@ def describe_param(param_path: str | os.PathLike[str]) -> GraphSummary:
     num_params = 0
     for layer in g.layers:
         if layer.type == "Convolution":
-            num_params += int(layer.get(6, 0)) + (int(layer.get(0, 0)) if layer.get(5, 0) else 0)
+            num_params += layer.integer(6, 0) + (layer.integer(0, 0) if layer.get(5, 0) else 0)
         elif layer.type == "PReLU":
-            num_params += int(layer.get(0, 0))
+            num_params += layer.integer(0, 0)
     return GraphSummary(spec.name, hparams, num_params, g.trailing_resize)
 
 
@@ -209,7 +218,7 @@ def write_ncnn(
     arch = as_sr_network(net).arch_name
     spec = get(arch)
     if spec is None or spec.ncnn is None:
-        raise ValueError(f"cannot write {arch} as ncnn: only {' and '.join(s.name for s in _ncnn_specs())}")
+        raise OptionsError(f"cannot write {arch} as ncnn: only {' and '.join(s.name for s in _ncnn_specs())}")
     w = GraphWriter(fp16)
     out = spec.ncnn.write(w, net, w.add("Input", [], {}))
     if trailing_resize is not None:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from esrgan.archs import names as registered_names
+from esrgan.errors import MissingPackageError, ModelFileError
 from esrgan.models.signatures import spandrel_version as spandrel_version  # torch-free: `esrgan models` asks
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def import_spandrel(where: str) -> Any:
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
         why = " (spandrel imports it for LaMa and RestoreFormer)" if missing == "torchvision" else ""
-        raise ValueError(
+        raise MissingPackageError(
             f"{where}: needs spandrel, which is installed but cannot be imported: no module {missing!r}{why}; "
             f"install {missing} for your torch build (see the README, 'Other architectures')"
         ) from None
@@ -181,11 +182,11 @@ def load_with_spandrel(sd: Mapping[str, torch.Tensor], where: str) -> tuple[Span
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         text = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else "")
         first = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: spandrel detected {arch.id} but could not build it from the tensors ({first})"
         ) from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: a {arch.id} {descriptor.purpose.lower()} model (image and mask in): esrgan runs image-to-image "
             "models only"
         )

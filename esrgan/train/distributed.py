@@ -25,6 +25,8 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
+from esrgan.errors import InputError, OptionsError
+
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +71,7 @@ def init_from_env(device: torch.device) -> tuple[DistInfo, torch.device]:
     elif device.type == "cpu":
         backend = "gloo"
     else:
-        raise ValueError(f"distributed training supports cuda and cpu devices, not {device.type}")
+        raise OptionsError(f"distributed training supports cuda and cpu devices, not {device.type}")
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30))
     log.info("process %d of %d (%s, %s)", rank, world_size, backend, device)
@@ -193,7 +195,7 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
         start_iter: int = 0,
     ) -> None:
         if dataset_size <= 0:
-            raise ValueError("the training set is empty")
+            raise InputError("the training set is empty")
         self.n = dataset_size
         self.batch_size = batch_size
         self.total_iter = total_iter

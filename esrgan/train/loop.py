@@ -29,7 +29,9 @@ from esrgan import __version__
 from esrgan.archs import Described, as_sr_network
 from esrgan.data import ImageSource
 from esrgan.device import resolve_device, torch_threads
-from esrgan.fileio import write_text_atomic
+from esrgan.errors import NonFiniteLossError as NonFiniteLossError
+from esrgan.errors import NotFoundError, OptionsError, OutputExistsError
+from esrgan.fileio import remove_partial_files, write_text_atomic
 from esrgan.models import save_model
 from esrgan.options import to_dict
 from esrgan.train import build
@@ -66,16 +68,7 @@ from esrgan.train.validate import validate
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the last good checkpoint
-    (``last_state``, None if none was written yet)."""
-
-    def __init__(self, message: str, last_state: Path | None = None) -> None:
-        super().__init__(message)
-        self.last_state = last_state
-
-
-class RunExistsError(FileExistsError):
+class RunExistsError(OutputExistsError):
     """A new run (``resume=None``) was asked for in a run folder that holds training states."""
 
     def __init__(self, run_dir: Path, iteration: int) -> None:
@@ -241,6 +234,9 @@ def _setup(opts: TrainOptions, resume: str | None, dist: DistInfo, device: torch
     dirs = RunDirs.of(opts)
     # ---- where to start: a fresh run or a saved training state (rank 0 decides, all ranks load the same file)
     resume_path = broadcast_object(_resume_path(resume, dirs.checkpoints, dirs.run) if dist.is_main else None, dist)
+    if dist.is_main:  # a run killed while saving left full-size temporary files: never valid, never used
+        for leftover in [p for d in (dirs.checkpoints, dirs.models, dirs.samples) for p in remove_partial_files(d)]:
+            log.info("removed %s, left by an interrupted run", leftover)
     state = load_state(resume_path) if resume_path is not None else None
     # ---- data (first: a wrong folder fails before anything slow happens); distillation: the teacher's targets
     teacher, targets, val_reference = None, None, None
@@ -366,7 +362,7 @@ def _resume_path(resume: str | None, ckpt_dir: Path, run_dir: Path) -> Path | No
         return path
     path = Path(resume)
     if not path.is_file():
-        raise FileNotFoundError(f"resume={resume!r}: no such training state (resume='auto' takes the latest)")
+        raise NotFoundError(f"resume={resume!r}: no such training state (resume='auto' takes the latest)")
     return path
 
 
@@ -408,7 +404,7 @@ def _teacher_and_targets(
             log.warning("%d of %d teacher-target pairs are smaller than the %d-pixel LR patch and are not used, "
                         "e.g. %s", len(small), len(stems), lr_patch, small[0])  # fmt: skip
         if not kept:
-            raise ValueError(
+            raise OptionsError(
                 f"no source image is large enough for data.train.patch_size {d.patch_size} at the "
                 f"downscales {t.lr_downscales}; use a smaller patch_size or smaller lr_downscales"
             )
@@ -447,13 +443,13 @@ def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistIn
     """Load a training state into the freshly built objects; returns the completed iteration count."""
     meta = state["esrgan"]
     if meta.get("stage") != opts.stage:
-        raise ValueError(
+        raise OptionsError(
             f"{path} is a {meta.get('stage')}-stage state but the options say stage {opts.stage}; to start the GAN "
             "stage from PSNR weights set network_g.pretrained to the exported models/net_g_latest.pth instead"
         )
     mine = _describe(t.net_g)
     if meta.get("arch") != mine["arch"] or meta.get("hparams") != mine["hparams"]:
-        raise ValueError(
+        raise OptionsError(
             f"{path} holds {meta.get('arch')} {meta.get('hparams')}, the options build "
             f"{mine['arch']} {mine['hparams']}; use the options of that run"
         )
@@ -462,14 +458,14 @@ def _restore(state: dict[str, Any], path: Path, opts: TrainOptions, dist: DistIn
     t.opt_g.load_state_dict(state["optimizers"]["g"])
     if t.net_d is not None and t.opt_d is not None:
         if state["net_d"] is None:
-            raise ValueError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
+            raise OptionsError(f"{path} has no discriminator; it cannot resume a GAN-stage run")
         t.net_d.load_state_dict(state["net_d"])
         t.opt_d.load_state_dict(state["optimizers"]["d"])
     if t.scaler is not None and state["scaler"] is not None:
         t.scaler.load_state_dict(state["scaler"])
     if t.feature is not None:
         if state.get("feature") is None:
-            raise ValueError(f"{path} has no feature-matching adapter; resume it without losses.feature")
+            raise OptionsError(f"{path} has no feature-matching adapter; resume it without losses.feature")
         unwrap_ddp(t.feature).load_state_dict(state["feature"])
     rngs = state["rng"]
     if len(rngs) != dist.world_size:

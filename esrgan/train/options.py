@@ -2,8 +2,10 @@
 
 Every key of a training YAML file is a field below; :func:`esrgan.options.load_options` validates a file against
 :class:`TrainOptions` (unknown key → error with the closest valid key; wrong type → error naming the key). Checks
-that involve several keys live in ``__post_init__`` and raise ``ValueError`` (reported with the file's name).
-Nothing here builds objects: ``esrgan/train/build.py`` does that.
+that involve several keys live in ``__post_init__`` and raise ``OptionsError`` (reported with the file's name);
+the range of every number is declared on its field (``Annotated[int, Range(1, 4096)]``) and checked when the file
+is read; the generator's sizes are checked by its architecture's ``validate_hparams`` (one declaration, in the
+architecture's room, shared with model files). Nothing here builds objects: ``esrgan/train/build.py`` does that.
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from esrgan.archs import DISCRIMINATORS, find
 from esrgan.archs.vgg import VGG19_LAYERS
 from esrgan.defaults import PrecisionName
 from esrgan.degradations.options import DegradationOptions
+from esrgan.errors import OptionsError
 from esrgan.inference.options import EngineOptions
-from esrgan.options import flat
+from esrgan.options import Range, flat
 
 # The engine defaults of the validation and teacher sections (see ValDataOptions and TeacherOptions).
 VAL_ENGINE = EngineOptions(tile=0, precision="fp32", backend="torch")
 TEACHER_ENGINE = EngineOptions(tile=256, backend="torch")
+ITERATIONS = Range(1, 1_000_000_000)  # a billion iterations: decades at the fastest measured step rate
+EVERY = Range(0, 1_000_000_000)  # "every N iterations", 0: never / only at the end
+WEIGHT = Range(0, 1000)  # loss weights
 
 
 @dataclass(frozen=True)
@@ -37,30 +43,26 @@ class TrainDataOptions:
     lr: Path | None = None  # folder of LR images with the same file stems; null: made from HR on the fly
     meta_info: Path | None = None  # optional BasicSR meta-info file listing the HR images to use
     cache: bool = False  # decode all images into memory once (small sets such as T91; workers share it)
-    patch_size: int = 128  # HR patch side; the LR patch is patch_size / scale
+    patch_size: Annotated[int, Range(1, 4096)] = 128  # HR patch side; the LR patch is patch_size / scale
     hflip: bool = True  # random horizontal flips
     rot90: bool = True  # random vertical flips and 90° rotations (with hflip: all 8 dihedral transforms)
-    batch_size: int = 16  # per process (torchrun: per GPU)
-    num_workers: int = 4  # DataLoader worker processes; 0 loads in the training process
-    prefetch_factor: int = 2  # batches each worker prepares ahead
+    batch_size: Annotated[int, Range(1, 4096)] = 16  # per process (torchrun: per GPU)
+    num_workers: Annotated[int, Range(0, 256)] = 4  # DataLoader worker processes; 0 loads in the training process
+    prefetch_factor: Annotated[int, Range(1, 64)] = 2  # batches each worker prepares ahead
     # HR only: degrade with Real-ESRGAN's high-order model (its option names) instead of MATLAB bicubic.
     degradation: DegradationOptions | None = None
     # Training pair pool (Real-ESRGAN's queue_size): batches are drawn from a shuffled pool of this many recent
     # samples, a multiple of batch_size; 0: no pool.
-    queue_size: int = 0
+    queue_size: Annotated[int, Range(0, 1_000_000)] = 0
 
     def __post_init__(self) -> None:
-        if self.patch_size <= 0 or self.batch_size <= 0:
-            raise ValueError(f"patch_size and batch_size must be positive, got {self.patch_size}, {self.batch_size}")
-        if self.num_workers < 0 or self.prefetch_factor <= 0:
-            raise ValueError("num_workers must be >= 0 and prefetch_factor > 0")
-        if self.queue_size < 0 or self.queue_size % self.batch_size:
-            raise ValueError(f"queue_size ({self.queue_size}) must be a multiple of batch_size ({self.batch_size})")
+        if self.queue_size % self.batch_size:
+            raise OptionsError(f"queue_size ({self.queue_size}) must be a multiple of batch_size ({self.batch_size})")
         if self.degradation is not None:
             if self.lr is not None:
-                raise ValueError("degradation makes the LR images from HR: set data.train.lr to null")
+                raise OptionsError("degradation makes the LR images from HR: set data.train.lr to null")
             if self.degradation.crop_pad_size < self.patch_size:
-                raise ValueError(
+                raise OptionsError(
                     f"degradation.crop_pad_size ({self.degradation.crop_pad_size}) must be >= patch_size "
                     f"({self.patch_size}): the patch is cut from the degraded region"
                 )
@@ -73,8 +75,9 @@ class ValDataOptions:
     # Folder of HR images. Stage distill: null scores the student against the teacher's outputs on ``lr``.
     hr: Path | None = None
     lr: Path | None = None  # folder of LR images with the same stems; null: MATLAB bicubic of the mod-cropped HR
-    every: int = 5000  # validate every N iterations (and at the end); 0: only at the end
-    save_samples: int = 5  # how many images to save as LR-bicubic | SR | HR strips each time (0: none)
+    every: Annotated[int, EVERY] = 5000  # validate every N iterations (and at the end); 0: only at the end
+    # How many images to save as LR-bicubic | SR | HR strips each time (0: none).
+    save_samples: Annotated[int, Range(0, 1000)] = 5
     # The inference engine's keys (tile, tile_pad, ensemble, precision, device, backend, compile, tile_batch) in
     # this section. Defaults: whole images in fp32 (scores comparable across runs), on the training device (device
     # auto), backend torch (the only one allowed: the weights change between validations, and a compiled backend
@@ -82,12 +85,10 @@ class ValDataOptions:
     engine: EngineOptions = flat(VAL_ENGINE)
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.save_samples < 0:
-            raise ValueError("val.every and val.save_samples must be >= 0")
         if self.hr is None and self.lr is None:
-            raise ValueError("data.val needs hr (reference images), lr (inputs), or both")
+            raise OptionsError("data.val needs hr (reference images), lr (inputs), or both")
         if self.engine.backend != "torch":
-            raise ValueError(
+            raise OptionsError(
                 f"val.backend must be torch, not {self.engine.backend}: the weights change between validations"
             )
 
@@ -112,13 +113,13 @@ class GeneratorOptions:
         try:
             spec = find(self.arch)
         except ValueError as exc:  # the known names, with the closest one
-            raise ValueError(f"arch: {exc}") from None
+            raise OptionsError(f"arch: {exc}") from None
         params = [p for p in inspect.signature(spec.net).parameters if p != "self"]
         for key in self.hparams:
             if key not in params:
                 close = difflib.get_close_matches(key, params, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(params)})"
-                raise ValueError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
+                raise OptionsError(f"unknown {self.arch} hparam 'hparams.{key}'{hint}")
         spec.validate_hparams(self.hparams, "hparams")  # ranges, before anything is built
 
 
@@ -137,7 +138,7 @@ class TeacherOptions:
 
     model: str  # a built-in name (e.g. realesrgan-x4plus) or any weights file esrgan.models.load_model reads
     targets: Literal["precomputed", "online"] = "precomputed"
-    lr_downscales: list[int] = field(default_factory=lambda: [4])
+    lr_downscales: list[Annotated[int, Range(1, 16)]] = field(default_factory=lambda: [4])
     # The teacher's inference engine: its keys (tile, tile_pad, ensemble, precision, device, backend, compile,
     # tile_batch) in this section. Precomputed targets (and the validation reference) use all of them, online
     # targets only the precision. tile 256 when precomputing (0: whole images); precision auto: fp16 on CUDA, bf16
@@ -146,13 +147,11 @@ class TeacherOptions:
     engine: EngineOptions = flat(TEACHER_ENGINE)
 
     def __post_init__(self) -> None:
-        if not self.lr_downscales or min(self.lr_downscales) < 1:
-            raise ValueError(
-                f"teacher.lr_downscales must be a non-empty list of factors >= 1, got {self.lr_downscales}"
-            )
+        if not self.lr_downscales:
+            raise OptionsError("teacher.lr_downscales must be a non-empty list of factors, e.g. [4]")
         moved = self.engine.device.strip().lower() != "auto" or self.engine.backend != "torch"
         if self.targets == "online" and moved:
-            raise ValueError(
+            raise OptionsError(
                 "teacher.targets online runs the teacher on the training device with torch: remove teacher.device "
                 "and teacher.backend, or use targets: precomputed"
             )
@@ -164,25 +163,17 @@ class DiscriminatorOptions:
     multiple of 32), or Real-ESRGAN's U-Net with spectral normalisation (one logit per pixel, any patch >= 8)."""
 
     arch: Literal["VGGStyleDiscriminator", "UNetDiscriminatorSN"] = "VGGStyleDiscriminator"
-    num_feat: int = 64
+    num_feat: Annotated[int, Range(1, 1024)] = 64
     skip_connection: bool = True  # UNetDiscriminatorSN: skip connections between encoder and decoder
-
-    def __post_init__(self) -> None:
-        if self.num_feat <= 0:
-            raise ValueError(f"network_d.num_feat must be positive, got {self.num_feat}")
 
 
 @dataclass(frozen=True)
 class OptimizerOptions:
     """Adam."""
 
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0 or not all(0 <= b < 1 for b in self.betas) or self.weight_decay < 0:
-            raise ValueError(f"need lr > 0, 0 <= betas < 1, weight_decay >= 0; got {self}")
+    lr: Annotated[float, Range(0, 1, lo_open=True)] = 2e-4
+    betas: tuple[Annotated[float, Range(0, 1, hi_open=True)], Annotated[float, Range(0, 1, hi_open=True)]] = (0.9, 0.99)
+    weight_decay: Annotated[float, Range(0, 1)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -197,29 +188,27 @@ class SchedulerOptions:
     """
 
     kind: Literal["constant", "multistep", "cosine_restart"] = "constant"
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.5
-    periods: list[int] = field(default_factory=list)
-    restart_weights: list[float] = field(default_factory=list)  # one per period; empty: all 1
-    eta_min: float = 1e-7
-    warmup_iter: int = 0
+    milestones: list[Annotated[int, ITERATIONS]] = field(default_factory=list)
+    gamma: Annotated[float, Range(0, 1, lo_open=True)] = 0.5
+    periods: list[Annotated[int, ITERATIONS]] = field(default_factory=list)
+    restart_weights: list[Annotated[float, Range(0, 1)]] = field(default_factory=list)  # one per period; empty: 1
+    eta_min: Annotated[float, Range(0, 1)] = 1e-7
+    warmup_iter: Annotated[int, EVERY] = 0
 
     def __post_init__(self) -> None:
         if self.kind == "multistep" and (not self.milestones or sorted(self.milestones) != self.milestones):
-            raise ValueError("scheduler.milestones must be a non-empty increasing list for kind: multistep")
+            raise OptionsError("scheduler.milestones must be a non-empty increasing list for kind: multistep")
         if self.kind == "cosine_restart":
-            if not self.periods or min(self.periods) <= 0:
-                raise ValueError("scheduler.periods must be a non-empty list of positive lengths for cosine_restart")
+            if not self.periods:
+                raise OptionsError("scheduler.periods must be a non-empty list of lengths for cosine_restart")
             if self.restart_weights and len(self.restart_weights) != len(self.periods):
-                raise ValueError("scheduler.restart_weights must have one weight per period (or be empty)")
-        if self.warmup_iter < 0 or self.eta_min < 0:
-            raise ValueError("scheduler.warmup_iter and scheduler.eta_min must be >= 0")
+                raise OptionsError("scheduler.restart_weights must have one weight per period (or be empty)")
 
 
 @dataclass(frozen=True)
 class PixelLossOptions:
     kind: Literal["l1", "mse", "charbonnier"] = "l1"
-    weight: float = 1.0
+    weight: Annotated[float, WEIGHT] = 1.0
     gt_usm: bool = False  # compare with the USM-sharpened HR patch (Real-ESRGAN's l1_gt_usm)
 
 
@@ -227,8 +216,8 @@ class PixelLossOptions:
 class PerceptualLossOptions:
     """VGG19 feature loss. Names: conv1_1..conv5_4 (before ReLU), relu1_1..relu5_4, pool1..pool5."""
 
-    weight: float = 1.0
-    layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    weight: Annotated[float, WEIGHT] = 1.0
+    layers: dict[str, Annotated[float, WEIGHT]] = field(default_factory=lambda: {"conv5_4": 1.0})
     criterion: Literal["l1", "mse"] = "l1"
     # torchvision's vgg19-dcbb9e9d.pth; null: <torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth
     weights: Path | None = None
@@ -237,12 +226,12 @@ class PerceptualLossOptions:
 
     def __post_init__(self) -> None:
         if not self.layers:
-            raise ValueError("perceptual.layers must name at least one VGG19 layer")
+            raise OptionsError("perceptual.layers must name at least one VGG19 layer")
         for name in self.layers:
             if name not in VGG19_LAYERS:
                 close = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ValueError(f"unknown VGG19 layer 'perceptual.layers.{name}'{hint}")
+                raise OptionsError(f"unknown VGG19 layer 'perceptual.layers.{name}'{hint}")
 
 
 @dataclass(frozen=True)
@@ -252,7 +241,7 @@ class FeatureLossOptions:
     ``criterion``. Module names are as in ``net.named_modules()``; null picks the last feature map before the
     upsampler (RRDBNet: ``conv_body``; SRVGGNetCompact: the last activation)."""
 
-    weight: float = 0.1
+    weight: Annotated[float, WEIGHT] = 0.1
     student: str | None = None
     teacher: str | None = None
     criterion: Literal["l1", "mse"] = "l1"
@@ -266,7 +255,7 @@ class GanLossOptions:
     discriminator); null: the discriminator's own (VGGStyleDiscriminator: ragan, UNetDiscriminatorSN: vanilla).
     """
 
-    weight: float = 5e-3
+    weight: Annotated[float, WEIGHT] = 5e-3
     kind: Literal["ragan", "vanilla"] | None = None
     gt_usm: bool = False  # D's real examples are the USM-sharpened HR patches (Real-ESRGAN's gan_gt_usm)
 
@@ -283,44 +272,31 @@ class LossOptions:
 class OptimOptions:
     """Optimisation: iterations, optimisers, schedule, EMA, clipping."""
 
-    total_iter: int
+    total_iter: Annotated[int, ITERATIONS]
     optim_g: OptimizerOptions = field(default_factory=OptimizerOptions)
     optim_d: OptimizerOptions = field(default_factory=lambda: OptimizerOptions(lr=1e-4))
     scheduler: SchedulerOptions = field(default_factory=SchedulerOptions)
-    ema_decay: float = 0.999  # EMA of the generator's weights (saved as params_ema); 0: EMA = current weights
-    grad_clip: float = 0.0  # clip the gradient norm of each network to this (0: no clipping)
+    # EMA of the generator's weights (saved as params_ema); 0: EMA = current weights.
+    ema_decay: Annotated[float, Range(0, 1, hi_open=True)] = 0.999
+    grad_clip: Annotated[float, Range(0, 1e6)] = 0.0  # clip the gradient norm of each network to this (0: no clipping)
     # Stop this invocation after this many minutes (0: no limit), with a final validation and checkpoint; the
     # schedule is not shortened, so --resume auto continues exactly where it stopped.
-    max_minutes: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.total_iter <= 0:
-            raise ValueError(f"total_iter must be positive, got {self.total_iter}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.grad_clip < 0 or self.max_minutes < 0:
-            raise ValueError(f"grad_clip and max_minutes must be >= 0, got {self.grad_clip}, {self.max_minutes}")
+    max_minutes: Annotated[float, Range(0, 10_000_000)] = 0.0
 
 
 @dataclass(frozen=True)
 class LoggingOptions:
-    every: int = 100  # log losses, learning rates, timings every N iterations
+    every: Annotated[int, ITERATIONS] = 100  # log losses, learning rates, timings every N iterations
     tensorboard: bool = True  # also write TensorBoard events when the tensorboard package is installed
     plot: bool = True  # redraw <experiment>/curves.png at each log and validation
-
-    def __post_init__(self) -> None:
-        if self.every <= 0:
-            raise ValueError(f"logging.every must be positive, got {self.every}")
 
 
 @dataclass(frozen=True)
 class CheckpointOptions:
-    every: int = 5000  # write the training state and the exported generator every N iterations (and at the end)
-    keep: int = 3  # training states to keep (older ones are deleted; exported generators are all kept); 0: all
-
-    def __post_init__(self) -> None:
-        if self.every <= 0 or self.keep < 0:
-            raise ValueError("checkpoint.every must be positive and checkpoint.keep >= 0")
+    # Write the training state and the exported generator every N iterations (and at the end).
+    every: Annotated[int, ITERATIONS] = 5000
+    # Training states to keep (older ones are deleted; exported generators are all kept); 0: all.
+    keep: Annotated[int, Range(0, 100_000)] = 3
 
 
 @dataclass(frozen=True)
@@ -340,65 +316,63 @@ class TrainOptions:
     losses: LossOptions = field(default_factory=LossOptions)
     logging: LoggingOptions = field(default_factory=LoggingOptions)
     checkpoint: CheckpointOptions = field(default_factory=CheckpointOptions)
-    seed: int = 0
+    seed: Annotated[int, Range(0, 2**32 - 1)] = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N (torchrun: each process uses cuda:LOCAL_RANK)
     # Autocast dtype: bf16 (CPU or CUDA) or fp16 (CUDA, with a grad scaler); auto: fp16 on CUDA, bf16 on CPUs with
     # native bf16 instructions, fp32 elsewhere (esrgan.device.resolve_precision).
     precision: PrecisionName = "fp32"
     channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16 and on tensor cores)
-    threads: int = 0  # torch intra-op threads on the CPU (0: torch's default)
+    threads: Annotated[int, Range(0, 1024)] = 0  # torch intra-op threads on the CPU (0: torch's default)
     experiments_root: Path = Path("experiments")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
-            raise ValueError(f"name must be letters, digits, '.', '_', '+', '-' (a folder name), got {self.name!r}")
+            raise OptionsError(f"name must be letters, digits, '.', '_', '+', '-' (a folder name), got {self.name!r}")
         if self.scale not in (1, 2, 3, 4, 8):
-            raise ValueError(f"scale must be 1, 2, 3, 4 or 8, got {self.scale}")
+            raise OptionsError(f"scale must be 1, 2, 3, 4 or 8, got {self.scale}")
         if self.data.train.patch_size % self.scale:
-            raise ValueError(
+            raise OptionsError(
                 f"data.train.patch_size ({self.data.train.patch_size}) must be a multiple of scale ({self.scale})"
             )
         if self.data.train.degradation is not None and self.data.train.degradation.crop_pad_size % self.scale:
-            raise ValueError(
+            raise OptionsError(
                 f"data.train.degradation.crop_pad_size ({self.data.train.degradation.crop_pad_size}) must be a "
                 f"multiple of scale ({self.scale})"
             )
         if self.stage == "gan":
             if self.losses.gan is None or self.network_d is None:
-                raise ValueError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
+                raise OptionsError("stage gan needs losses.gan and network_d (set them, or use stage: psnr)")
             d, patch = DISCRIMINATORS[self.network_d.arch], self.data.train.patch_size
             if patch % d.patch_multiple:
-                raise ValueError(
+                raise OptionsError(
                     f"stage gan: data.train.patch_size ({patch}) must be a multiple of {d.patch_multiple} "
                     "(the VGG-style discriminator halves it five times; UNetDiscriminatorSN takes any size)"
                 )
             if patch < d.min_patch:
-                raise ValueError(f"{d.arch_name} needs data.train.patch_size >= {d.min_patch}, got {patch}")
+                raise OptionsError(f"{d.arch_name} needs data.train.patch_size >= {d.min_patch}, got {patch}")
         elif self.losses.gan is not None or self.network_d is not None:
-            raise ValueError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
+            raise OptionsError(f"stage {self.stage} has no discriminator: remove losses.gan and network_d")
         if self.stage == "psnr" and self.losses.perceptual is not None:
-            raise ValueError("stage psnr uses the pixel loss only: remove losses.perceptual (or use stage gan)")
+            raise OptionsError("stage psnr uses the pixel loss only: remove losses.perceptual (or use stage gan)")
         if self.stage == "distill":
             if self.teacher is None:
-                raise ValueError("stage distill needs a teacher section (teacher.model: a built-in name or a file)")
+                raise OptionsError("stage distill needs a teacher section (teacher.model: a built-in name or a file)")
             if self.teacher.targets == "online" and self.teacher.lr_downscales != [self.scale]:
-                raise ValueError(
+                raise OptionsError(
                     f"teacher.targets online makes LR crops at the training scale: set teacher.lr_downscales to "
                     f"[{self.scale}] or use targets: precomputed"
                 )
             if self.losses.feature is not None and self.teacher.targets != "online":
-                raise ValueError("losses.feature needs the teacher's inner features: set teacher.targets to online")
+                raise OptionsError("losses.feature needs the teacher's inner features: set teacher.targets to online")
             if self.data.train.degradation is not None or self._sharpened_targets():
-                raise ValueError(
+                raise OptionsError(
                     "stage distill trains on its teacher's outputs: remove data.train.degradation and the losses' "
                     "gt_usm (they make LR inputs from, and sharpen, HR targets)"
                 )
         elif self.teacher is not None or self.losses.feature is not None:
-            raise ValueError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
+            raise OptionsError("teacher and losses.feature belong to stage distill: remove them or set stage: distill")
         if self.data.val is not None and self.data.val.hr is None and self.stage != "distill":
-            raise ValueError("data.val.hr is required (only stage distill can score against its teacher instead)")
-        if self.threads < 0 or self.seed < 0:
-            raise ValueError(f"threads and seed must be >= 0, got {self.threads} and {self.seed}")
+            raise OptionsError("data.val.hr is required (only stage distill can score against its teacher instead)")
 
     def _sharpened_targets(self) -> bool:
         lo = self.losses

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from esrgan.errors import InputError, NotFoundError
 from esrgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,14 @@ def load_state(path: Path) -> dict[str, Any]:
         ValueError: not a training state written by ``esrgan train`` (the message names the missing keys).
     """
     if not path.is_file():
-        raise FileNotFoundError(f"training state not found: {path}")
+        raise NotFoundError(f"training state not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: cannot load as a training state ({exc})") from exc
+        raise InputError(f"{path}: cannot load as a training state ({exc})") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{path}: not an esrgan training state (missing {', '.join(missing)}); training states are the "
             "checkpoints/state_*.pth files of a run"
         )

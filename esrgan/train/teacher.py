@@ -30,8 +30,9 @@ from torch import nn
 
 from esrgan.archs import as_sr_network, get
 from esrgan.data import ImageSource
+from esrgan.errors import InputError, OptionsError
 from esrgan.fileio import write_text_atomic
-from esrgan.image import ImageData, from_tensor, imresize, mod_crop, to_tensor, write_image
+from esrgan.image import ImageData, check_image_file, from_tensor, imresize, mod_crop, to_tensor, write_image
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,12 @@ def usable_pairs(lr_dir: Path, stems: Sequence[str], min_lr_side: int) -> tuple[
 
 
 def _png_size(path: Path) -> tuple[int, int]:
-    """(height, width) from a PNG file's IHDR chunk (its first 24 bytes)."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        raise ValueError(f"{path}: not a complete teacher-target PNG; delete it and rerun to remake the pair")
-    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+    """(height, width) of a teacher-target PNG from its header (:mod:`esrgan.image.probe`: nothing is decoded)."""
+    try:
+        header = check_image_file(path)
+    except InputError as exc:
+        raise InputError(f"{exc}; delete {path.name} and rerun to remake the pair") from None
+    return header.height, header.width
 
 
 def default_feature_layer(net: nn.Module) -> str:
@@ -165,7 +166,7 @@ def default_feature_layer(net: nn.Module) -> str:
     arch = as_sr_network(net).arch_name
     spec = get(arch)
     if spec is None:
-        raise ValueError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
+        raise OptionsError(f"no default feature layer for {arch}; name one in losses.feature.student/teacher")
     return spec.feature_layer(net)
 
 
@@ -187,7 +188,7 @@ class FeatureTap:
 
             close = difflib.get_close_matches(name, list(modules), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"{type(net).__name__} has no module named {name!r}{hint}")
+            raise OptionsError(f"{type(net).__name__} has no module named {name!r}{hint}")
         self.name = name
         self.output: torch.Tensor | None = None
         self._handle = modules[name].register_forward_hook(self._hook)

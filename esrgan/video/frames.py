@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from esrgan.errors import OptionsError
 from esrgan.inference.pipeline import output_size, resize
 
 __all__ = ["fit_frames", "frame_size", "frames_to_tensor", "tensor_to_frames"]
@@ -65,7 +66,7 @@ def frame_size(width: int, height: int, scale: int, outscale: float | None) -> t
     """
     factor = scale if outscale is None else outscale
     if not factor > 0:
-        raise ValueError(f"outscale must be positive, got {outscale}")
+        raise OptionsError(f"outscale must be positive, got {outscale}")
     out_h, out_w = output_size(height, width, factor)
     return _even(out_w, width * factor), _even(out_h, height * factor)
 

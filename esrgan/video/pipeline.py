@@ -26,12 +26,14 @@ from typing import Any
 import av
 import torch
 
+from esrgan.errors import NotFoundError
 from esrgan.inference.pipeline import run_channels
 from esrgan.video.frames import fit_frames, frame_size, frames_to_tensor, tensor_to_frames
 from esrgan.video.probe import VideoError, VideoInfo, ffmpeg_reason, probe_video
 from esrgan.video.reader import Frame, VideoReader
 from esrgan.video.remux import assemble
 from esrgan.video.segments import (
+    MANIFEST,
     Manifest,
     Segment,
     commit_segment,
@@ -83,14 +85,14 @@ class VideoResult:
 def check_paths(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Validate an input/output pair before any work; returns them as Paths.
 
-    Raises FileNotFoundError (missing input or output folder) or VideoError (output equals input, or is a folder).
+    Raises NotFoundError (missing input or output folder) or VideoError (output equals input, or is a folder).
     """
     src, dst = Path(src), Path(dst)
     if not src.exists():
-        raise FileNotFoundError(f"input video not found: {src}")
+        raise NotFoundError(f"input video not found: {src}")
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {parent} (create it first)")
+        raise NotFoundError(f"output folder does not exist: {parent} (create it first)")
     if dst.is_dir():
         raise VideoError(f"output is a folder: {dst}; give a file name such as {dst / (src.stem + '_up.mp4')}")
     if src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst)):
@@ -242,6 +244,12 @@ def plan_job(
     info = probe_video(src)
     settings = replace(settings, encode=resolve_encode_settings(settings.encode, dst))
     parts = parts_folder(dst)
+    if settings.resume and dst.exists() and not (parts / MANIFEST).exists():
+        # The earlier run finished (its work folder is gone): resuming would silently redo it all and replace it.
+        raise VideoError(
+            f"{dst} already exists and there is nothing to resume (no {parts.name}): that run finished; delete "
+            "the output or choose another one to make it again"
+        )
     manifest = open_parts(parts, src, resume_identity(settings, engine), settings.resume)
     if manifest.frames_done:
         log.info(

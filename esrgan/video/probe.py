@@ -19,16 +19,14 @@ import av.container
 import av.stream
 import av.video.stream
 
+from esrgan.errors import NotFoundError, VideoError
+
 __all__ = ["Colour", "VideoError", "VideoInfo", "probe_video"]
 
 # AVColorSpace → swscale's matrix name (PyAV's Colorspace enum).
 SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
 SPC_UNSPECIFIED, SPC_BT709, SPC_SMPTE170M = 2, 1, 6
 RANGE_UNSPECIFIED, RANGE_MPEG, RANGE_JPEG = 0, 1, 2
-
-
-class VideoError(ValueError):
-    """A user-facing problem with a video file or setting; the message is one line and names the path."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class VideoInfo:
 def open_input(path: Path) -> av.container.InputContainer:
     """Open a media file for reading; a missing file, a folder or a non-media file is a one-line error."""
     if not path.exists():
-        raise FileNotFoundError(f"input video not found: {path}")
+        raise NotFoundError(f"input video not found: {path}")
     if path.is_dir():
         raise VideoError(f"input is a folder, not a video: {path}")
     try:

@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from esrgan.errors import OptionsError
 from esrgan.fileio import write_text_atomic
 from esrgan.video.probe import VideoError
 from esrgan.video.settings import EncodeSettings, VideoSettings
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "Segment", "parts_folder", "resume_identity"]
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "Manifest", "Segment", "parts_folder", "resume_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def resume_identity(settings: VideoSettings, engine: Mapping[str, Any]) -> dict[
             identity[f.name] = value
     clash = sorted(set(identity) & set(engine))
     if clash:
-        raise ValueError(f"engine describes {', '.join(clash)}, which are video settings; rename those keys")
+        raise OptionsError(f"engine describes {', '.join(clash)}, which are video settings; rename those keys")
     return _normalised({**identity, **engine})
 
 

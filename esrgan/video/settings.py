@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from esrgan.defaults import DEFAULT_PIX_FMT, DEFAULT_SEGMENT_FRAMES
+from esrgan.errors import OptionsError
+from esrgan.options import Range
 
 __all__ = ["EncodeSettings", "VideoSettings"]
 
 # Input channels a network may take (frames are RGB; see esrgan.inference.pipeline.run_channels).
 CHANNELS = (1, 3, 4)
+# Ranges of the numbers (the command-line flags take their types from these declarations).
+CRF = Range(0, 63)  # the widest range of the bundled encoders (VP9, AV1); x264/x265 take 0..51 (checked by FFmpeg)
+OUTSCALE = Range(0, 32, lo_open=True)
+SEGMENT_FRAMES = Range(1, 2**31 - 1)
+BATCH_SIZE = Range(1, 256)
 
 
 @dataclass(frozen=True)
@@ -26,9 +34,13 @@ class EncodeSettings:
     none. :func:`esrgan.video.resolve_encode_settings` checks them against FFmpeg and fills in the defaults."""
 
     codec: str | None = None
-    crf: float | None = None
+    crf: Annotated[float, CRF] | None = None
     preset: str | None = None
     pix_fmt: str = DEFAULT_PIX_FMT
+
+    def __post_init__(self) -> None:
+        if self.crf is not None:
+            CRF.check(self.crf, "crf")
 
 
 def _not_identity() -> dict[str, bool]:
@@ -55,27 +67,25 @@ class VideoSettings:
     """
 
     scale: int
-    outscale: float | None = None
+    outscale: Annotated[float, OUTSCALE] | None = None
     channels: int = 3
     encode: EncodeSettings = EncodeSettings()
     start: float | None = None
     duration: float | None = None
-    segment_frames: int = DEFAULT_SEGMENT_FRAMES
-    batch_size: int = field(default=1, metadata=_not_identity())
+    segment_frames: Annotated[int, SEGMENT_FRAMES] = DEFAULT_SEGMENT_FRAMES
+    batch_size: Annotated[int, BATCH_SIZE] = field(default=1, metadata=_not_identity())
     resume: bool = field(default=False, metadata=_not_identity())
 
     def __post_init__(self) -> None:
         if not (isinstance(self.scale, int) and self.scale >= 1):
-            raise ValueError(f"scale must be a whole number >= 1, got {self.scale!r}")
-        if self.outscale is not None and not (self.outscale > 0 and math.isfinite(self.outscale)):
-            raise ValueError(f"outscale must be a positive number, got {self.outscale}")
+            raise OptionsError(f"scale must be a whole number >= 1, got {self.scale!r}")
+        if self.outscale is not None:
+            OUTSCALE.check(self.outscale, "outscale")
         if self.channels not in CHANNELS:
-            raise ValueError(f"channels must be one of {', '.join(map(str, CHANNELS))}, got {self.channels}")
+            raise OptionsError(f"channels must be one of {', '.join(map(str, CHANNELS))}, got {self.channels}")
         if self.start is not None and not (self.start >= 0 and math.isfinite(self.start)):
-            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
+            raise OptionsError(f"start must be >= 0 seconds, got {self.start}")
         if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
-            raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
-        if self.segment_frames < 1:
-            raise ValueError(f"segment_frames must be at least 1, got {self.segment_frames}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise OptionsError(f"duration must be > 0 seconds, got {self.duration}")
+        SEGMENT_FRAMES.check(self.segment_frames, "segment_frames")
+        BATCH_SIZE.check(self.batch_size, "batch_size")

@@ -61,7 +61,9 @@ def test_files_over_two_workers_end_as_upscale_file_ends_them(tmp_path: Path) ->
         pool.close()
     assert [o.task for o in outcomes] == tasks, "outcomes in task order"
     assert len(ended) == 7
-    assert isinstance(outcomes[0].error, ValueError) and "bad.png: cannot decode" in str(outcomes[0].error)
+    assert isinstance(outcomes[0].error, ValueError) and "bad.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file" in str(
+        outcomes[0].error
+    )
     for outcome in outcomes[1:]:
         assert outcome.error is None and outcome.result is not None
         assert outcome.result.target.read_bytes() == (tmp_path / "local" / outcome.result.target.name).read_bytes()

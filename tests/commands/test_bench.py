@@ -140,5 +140,19 @@ def test_bad_arguments_are_one_line_errors(
     assert "bad size 'big'" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_one_line_before_any_measurement(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It printed a traceback (AssertionError: Torch not compiled with CUDA enabled) and called itself a bug."""
+    monkeypatch.setattr(bm, "run_jobs", lambda *a, **k: pytest.fail("measured before checking the device"))
+    assert main(["bench", "--device", "cuda", "--no-peak", "--in-process", "-q"]) == 2
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert [r.getMessage() for r in errors] == [
+        "--device: device 'cuda' requested but CUDA is not available here; use device cpu"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+
+
 def test_registered() -> None:
     assert "bench" in build_parser().format_help()

@@ -60,8 +60,7 @@ def test_train_and_test_take_a_shipped_name(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(loop, "fit", fit)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(_StopError):
-        main(["train", "-opt", "train_RRDBNet_PSNR_x4_cpu"])
+    assert main(["train", "-opt", "train_RRDBNet_PSNR_x4_cpu"]) == 3  # the stand-in's error: not an expected kind
     assert seen == ["RRDBNet_PSNR_x4_cpu"]
 
     by_name = options_from_args(build_parser().parse_args(["test", "-opt", "test_bicubic_x4"]))

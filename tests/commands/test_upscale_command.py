@@ -9,13 +9,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 import torch
 from PIL import Image
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cli import main
 from esrgan.models import save_model
+from tests.commands.images import photo, save_rgb
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +23,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random x2 SRVGGNetCompact: fast, and its output depends on the input (not an identity)."""
     path = tmp_path_factory.mktemp("model") / "tiny_x2.pth"
     save_model(SRVGGNetCompact(num_feat=8, num_conv=1, upscale=2), path)
-    return path
-
-
-def photo(h: int = 24, w: int = 32) -> np.ndarray:
-    """A crop of a real photo, (h, w, 3) uint8 RGB."""
-    return skimage.data.coffee()[100 : 100 + h, 200 : 200 + w]
-
-
-def save_rgb(path: Path, rgb: np.ndarray) -> Path:
-    cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
     return path
 
 
@@ -110,7 +100,7 @@ def test_skip_existing_recursive_and_max_pixels(
     assert (out / "a_x2.png").stat().st_mtime_ns == mtime
     big = ["upscale", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "o2"), "-m", str(tiny_model), "-q"]
     assert main([*big, "--max-pixels", "100"]) == 1
-    message = f"{tmp_path / 'in' / 'a.png'}: 0.0 MP is above --max-pixels 100; pass --max-pixels 0 to allow it"
+    message = f"{tmp_path / 'in' / 'a.png'}: 32x24 is 0.0 MP, above --max-pixels 100; pass --max-pixels 0 to allow"
     assert message in caplog.text
     assert main([*big, "--max-pixels", "0"]) == 0
 

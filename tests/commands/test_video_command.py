@@ -239,6 +239,24 @@ def test_user_errors_exit_2_with_one_line(
     assert not dst.exists() or dst == src
 
 
+def test_output_frames_are_bounded_before_the_engine(
+    files: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model may declare any scale (issue 12, kind 3): the frames it would make are checked against
+    --max-output-pixels once it is loaded, before the engine is prepared; one line naming the flag, exit 2."""
+    from esrgan.inference.upscaler import Upscaler
+
+    monkeypatch.setattr(Upscaler, "from_options", lambda *a, **k: pytest.fail("prepared the engine"))
+    dst = tmp_path / "o.mp4"
+    assert run(files, files["mp4"], dst, "--max-output-pixels", "10000") == 2  # 128x96 at x2 = 12288
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [
+        f"{files['mp4']}: the output frames would be {2 * W}x{2 * H} (0.0 MP), above --max-output-pixels 10000; "
+        "lower -s/--outscale, or pass --max-output-pixels 0 to allow it"
+    ]
+    assert not dst.exists()
+
+
 def test_help_names_models_and_the_library_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["video", "in.mp4", "-o", "out.mp4"])
     assert args.segment_frames == esrgan.video.DEFAULT_SEGMENT_FRAMES == 300

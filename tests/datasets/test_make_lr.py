@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from esrgan.datasets.make_lr import main
 from esrgan.image import bicubic_degrade
@@ -33,4 +34,6 @@ def test_make_lr_scales_gray_16bit_and_overwrite(tmp_path: Path, photo_rgb: np.n
     assert main([str(src), str(out), "--scale", "4", "-q", "--workers", "1"]) == 2  # outputs exist
     assert main([str(src), str(out), "--scale", "2", "-q", "--workers", "1"]) == 0  # a new scale is fine
     assert main([str(src), str(out), "--scale", "4", "-q", "--workers", "1", "--overwrite"]) == 0
-    assert main([str(src), str(out), "--scale", "0", "-q"]) == 2
+    with pytest.raises(SystemExit) as refused:  # the flag's declared range: 1..16
+        main([str(src), str(out), "--scale", "0", "-q"])
+    assert refused.value.code == 2

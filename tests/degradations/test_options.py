@@ -67,30 +67,39 @@ def test_defaults_are_the_published_values() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"sinc_prob": 1.5}, "sinc_prob must be a probability"),
-        ({"second_order_prob": -0.1}, "second_order_prob must be a probability"),
+        ({"sinc_prob": 1.5}, r"'sinc_prob' must be 0\.\.1, got 1\.5"),
+        ({"second_order_prob": -0.1}, r"'second_order_prob' must be 0\.\.1"),
         ({"kernel_prob": [1.0, 0.0]}, "kernel_list and kernel_prob must be non-empty and of equal length"),
-        ({"kernel_list2": ["iso"], "kernel_prob2": [-1.0]}, "kernel_prob2 must be non-negative weights"),
+        ({"kernel_list2": ["iso"], "kernel_prob2": [-1.0]}, r"'kernel_prob2\[0\]' must be 0\.\.1000"),
         ({"kernel_list": ["isotropic"], "kernel_prob": [1]}, "did you mean 'iso'"),
-        ({"blur_kernel_size": 20}, "blur_kernel_size must be odd and >= 7"),
-        ({"blur_kernel_size2": 5}, "blur_kernel_size2 must be odd and >= 7"),
+        ({"blur_kernel_size": 20}, "blur_kernel_size must be odd"),
+        ({"blur_kernel_size2": 5}, r"'blur_kernel_size2' must be 7\.\.51"),
+        ({"blur_kernel_size": 10001}, r"'blur_kernel_size' must be 7\.\.51"),
         ({"blur_sigma": [0, 3]}, "blur_sigma must be positive"),
         ({"blur_sigma2": [2, 1]}, "blur_sigma2 must be .low, high."),
         ({"betag_range": [1.5, 4]}, "betag_range must be .low, high. with 0 < low <= 1 <= high"),
         ({"resize_prob": [0, 0, 0]}, "resize_prob must be non-negative weights with a positive sum"),
         ({"resize_range2": [1.1, 1.2]}, "resize_range2 must be .down, up."),
-        ({"noise_range": [-1, 3]}, "noise_range must be"),
-        ({"jpeg_range2": [30, 101]}, "jpeg_range2 qualities must be 1-100"),
-        ({"jpeg_range": [0, 90]}, "jpeg_range must be"),
+        ({"noise_range": [-1, 3]}, r"'noise_range\[0\]' must be 0\.\.255"),
+        ({"jpeg_range2": [30, 101]}, r"'jpeg_range2\[1\]' must be 1\.\.100"),
+        ({"jpeg_range": [0, 90]}, r"'jpeg_range\[0\]' must be 1\.\.100"),
+        ({"jpeg_range": [90, 30]}, "jpeg_range must be .low, high."),
         ({"resize_modes": []}, "resize_modes must name at least one"),
         ({"resize_modes": ["nearest"]}, "resize_modes\\[0\\]' must be one of"),
-        ({"crop_pad_size": 0}, "crop_pad_size must be positive"),
+        ({"crop_pad_size": 0}, r"'crop_pad_size' must be 1\.\.4096"),
         ({"gausian_noise_prob": 0.5}, "did you mean 'gaussian_noise_prob'"),
     ],
 )
 def test_invalid_values_name_the_key(change: dict[str, object], message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         from_dict(DegradationOptions, change, source="deg.yml")
+
+
+def test_objects_built_in_python_are_held_to_the_declared_ranges() -> None:
+    with pytest.raises(OptionsError, match=r"sinc_prob must be 0\.\.1, got 2"):
+        DegradationOptions(sinc_prob=2)
+    with pytest.raises(OptionsError, match=r"noise_range\[1\] must be 0\.\.255, got 1000"):
+        DegradationOptions(noise_range=(1.0, 1000.0))
 
 
 def test_frozen_and_typed() -> None:

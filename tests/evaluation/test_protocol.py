@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
 from esrgan.degradations import DegradationOptions, degraded_lr_file
+from esrgan.errors import NotFoundError
 from esrgan.evaluation import TestDatasetOptions as DatasetOptions  # not Test*: pytest would collect them
 from esrgan.evaluation import (
     bicubic_sr,
@@ -63,9 +64,9 @@ def test_pairing_errors_name_the_set_and_the_file(tmp_path: Path, coffee: np.nda
     _write(tmp_path / "LR" / "stray.png", coffee)
     with pytest.raises(ValueError, match=r"stray\.png has no HR image .*\(1 unpaired LR files\)"):
         list_pairs(DatasetOptions("t", tmp_path / "HR", tmp_path / "LR"), 2)
-    with pytest.raises(FileNotFoundError, match="t: LR folder not found"):
+    with pytest.raises(NotFoundError, match="t: LR folder not found"):
         list_pairs(DatasetOptions("t", tmp_path / "HR", tmp_path / "nowhere"), 2)
-    with pytest.raises(NotADirectoryError, match="t: HR path is not a folder"):
+    with pytest.raises(NotFoundError, match="t: HR path is not a folder"):
         list_pairs(DatasetOptions("t", tmp_path / "HR" / "a.png"), 2)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="t: no images in"):

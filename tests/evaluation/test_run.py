@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 
 from esrgan.datasets.make_degraded_lr import main as make_degraded_lr
+from esrgan.errors import OutputError
 from esrgan.evaluation import (
     Evaluation,
     bicubic_sr,
@@ -67,11 +68,9 @@ def test_saved_images_are_what_was_scored_and_inputs_are_safe(hr_dir: Path, tmp_
     with pytest.raises(FileExistsError, match=r"cat\.png already exists"):
         Evaluation.prepare(_opts(hr_dir, save=tmp_path / "sr"))
     # A save folder that is the input folder: refused before anything is written over an input.
-    evaluation = Evaluation.prepare(_opts(hr_dir, save=hr_dir.parent, overwrite=True,
-                                          datasets=[DatasetOptions("HR", hr_dir)]))  # fmt: skip
     before = (hr_dir / "cat.png").read_bytes()
-    with pytest.raises(ValueError, match="refusing to overwrite an input image"):
-        list(evaluation.run())
+    with pytest.raises(OutputError, match=r"cat\.png: an output would replace this input image"):
+        Evaluation.prepare(_opts(hr_dir, save=hr_dir.parent, overwrite=True, datasets=[DatasetOptions("HR", hr_dir)]))
     assert (hr_dir / "cat.png").read_bytes() == before
 
 

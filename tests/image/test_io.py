@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import resource
+import struct
+import time
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from esrgan.errors import InputError, LimitError
 from esrgan.image import ImageData, read_image, read_unchanged, write_image
 
 
@@ -137,8 +145,159 @@ def test_read_unchanged_keeps_opencv_order_depth_and_gray(tmp_path: Path) -> Non
     with pytest.raises(FileNotFoundError, match=r"missing\.png"):
         read_unchanged(tmp_path / "missing.png")
     (tmp_path / "junk.png").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match=r"junk\.png: cannot decode"):
+    with pytest.raises(InputError, match=r"junk\.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file"):
         read_unchanged(tmp_path / "junk.png")
+
+
+# ------------------------------------------------------------------------------------ hostile and odd files
+def _png_header(width: int, height: int, depth: int = 8, colour: int = 2) -> bytes:
+    """57 bytes: a PNG that declares any size (no pixel data)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+def _valid_1bit_png(width: int, height: int) -> bytes:
+    """A complete, decodable 1-bit gray PNG of any size, compressed to a few hundred kilobytes."""
+    row = b"\0" + bytes((width + 7) // 8)
+    z = zlib.compressobj(9)
+    data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    png = _png_header(width, height, 1, 0)
+    ihdr_end = 8 + 25
+    idat = struct.pack(">I", len(data)) + b"IDAT" + data + struct.pack(">I", zlib.crc32(b"IDAT" + data))
+    return png[:ihdr_end] + idat + png[-12:]
+
+
+def test_max_pixels_refuses_a_400_mp_image_before_decoding(tmp_path: Path) -> None:
+    """A real, valid 20000x20000 PNG: refused from its header, fast and without the gigabytes a decode takes."""
+    big = tmp_path / "big.png"
+    big.write_bytes(_valid_1bit_png(20000, 20000))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    with pytest.raises(LimitError, match=r"big\.png: 20000x20000 is 400\.0 MP, above the limit of max_pixels="):
+        read_image(big, max_pixels=25_000_000)
+    assert time.perf_counter() - start < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - peak < 300  # MB above this process's peak
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((10, 20, 3), np.uint8))
+    assert read_image(small, max_pixels=200).width == 20  # the limit itself is allowed
+    with pytest.raises(LimitError):
+        read_image(small, max_pixels=199)
+
+
+def test_decoder_failures_are_one_line_input_errors(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(50000, 50000))  # no limit asked: OpenCV itself refuses, with cv2.error
+    with pytest.raises(InputError, match=r"bomb\.png: cannot decode this PNG file") as info:
+        read_image(bomb)
+    assert "\n" not in str(info.value)
+    ppm = tmp_path / "photo.png"  # OpenCV decodes PPM (and PFM, HDR, JPEG 2000 ...) whatever the name
+    ppm.write_bytes(b"P6\n2 2\n255\n" + bytes(12))
+    with pytest.raises(InputError, match=r"photo\.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file"):
+        read_image(ppm)
+
+
+def test_a_png_named_jpg_is_read_by_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(cv2.imencode(".png", np.full((4, 6, 3), 7, np.uint8))[1].tobytes())
+    assert read_image(path).pixels.shape == (4, 6, 3)
+
+
+def _rgba_tiff(rgba: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "TIFF", compression="tiff_lzw")  # ExtraSamples = 2: unassociated
+    return buf.getvalue()
+
+
+def test_rgba_tiff_with_unassociated_alpha_is_not_premultiplied(tmp_path: Path) -> None:
+    """libtiff's RGBA interface, which OpenCV uses for 8-bit TIFFs, premultiplied the colour by the alpha."""
+    rgba = np.random.default_rng(0).integers(0, 256, (16, 24, 4), dtype=np.uint8)
+    path = tmp_path / "straight.tif"
+    path.write_bytes(_rgba_tiff(rgba))
+    img = read_image(path)
+    assert img.alpha is not None
+    np.testing.assert_array_equal(np.round(img.pixels * 255).astype(np.uint8), rgba[:, :, :3])
+    np.testing.assert_array_equal(np.round(img.alpha * 255).astype(np.uint8), rgba[:, :, 3])
+
+
+def test_rgba_tiff_with_associated_alpha_comes_out_straight(tmp_path: Path) -> None:
+    rgba = np.random.default_rng(1).integers(1, 256, (16, 24, 4), dtype=np.uint8)
+    stored = rgba.copy()
+    stored[:, :, :3] = (rgba[:, :, :3].astype(np.uint32) * rgba[:, :, 3:] + 127) // 255  # premultiplied
+    data = _rgba_tiff(stored)
+    unassociated = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # tag 338, SHORT, 1 value: 2
+    assert data.count(unassociated) == 1
+    path = tmp_path / "associated.tif"
+    path.write_bytes(data.replace(unassociated, unassociated[:-2] + b"\x01\x00"))
+    img = read_image(path)
+    expected = stored[:, :, :3] / np.maximum(rgba[:, :, 3:], 1)  # what the file means, within its 8-bit rounding
+    assert np.abs(img.pixels - np.clip(expected, 0, 1)).max() < 1e-6
+    assert np.abs(img.pixels * 255 - rgba[:, :, :3]).max() <= 255 / (2 * rgba[:, :, 3:].min()) + 1
+
+
+def test_animations_say_only_the_first_frame_is_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    frames = [Image.fromarray(np.full((8, 10, 3), 40 * i, np.uint8)) for i in range(3)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with caplog.at_level(logging.WARNING):
+        img = read_image(path)
+    assert "anim.gif: GIF with 3 frames: only the first is read" in caplog.text
+    assert img.pixels.shape == (8, 10, 3) and img.pixels.max() == 0  # frame 0
+
+
+# ----------------------------------------------------------------------------------------- property-based
+def _seed_files() -> list[bytes]:
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    seeds = [cv2.imencode(ext, img)[1].tobytes() for ext in (".png", ".jpg", ".webp", ".bmp", ".tif")]
+    seeds.append(_rgba_tiff(rng.integers(0, 256, (12, 16, 4), dtype=np.uint8)))
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "GIF")
+    return [*seeds, buf.getvalue(), _png_header(3000, 3000)]
+
+
+SEEDS = _seed_files()
+
+
+def _image_or_package_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "fuzz.png"
+    path.write_bytes(data)
+    try:
+        img = read_image(path, max_pixels=4_000_000)
+        assert img.pixels.dtype == np.float32 and img.pixels.ndim == 3 and img.pixels.shape[2] in (1, 3)
+        assert np.isfinite(img.pixels).all() and img.pixels.min() >= 0 and img.pixels.max() <= 1
+    except (InputError, LimitError) as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    # No example may make the decoder allocate what a file merely claims: a 267-byte PNG whose IDAT claimed 503 MB
+    # made OpenCV allocate it (found by make fuzz). An image within max_pixels needs < 100 MB here.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - _RSS_MB_AT_START < 1000
+
+
+_RSS_MB_AT_START = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+# One file, rewritten by every example: the function-scoped tmp_path is fine here.
+_ONE_FILE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.filterwarnings("error")  # a warning would print lines of its own on stderr
+@_ONE_FILE
+@given(data=st.binary(max_size=2048))
+def test_property_any_bytes_read_or_one_input_error(tmp_path: Path, data: bytes) -> None:
+    _image_or_package_error(tmp_path, data)
+
+
+@pytest.mark.filterwarnings("error")
+@_ONE_FILE
+@given(seed=st.sampled_from(SEEDS), flips=st.lists(st.tuples(st.integers(0, 10**5), st.integers(0, 255)), max_size=8),
+       cut=st.integers(0, 10**5))  # fmt: skip
+def test_property_mutated_images(tmp_path: Path, seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(seed)
+    for at, value in flips:
+        data[at % len(data)] = value
+    _image_or_package_error(tmp_path, bytes(data[: max(1, len(data) - cut % len(data))]))
 
 
 def test_encode_then_write_encoded_is_write_image(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

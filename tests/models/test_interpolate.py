@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
+from esrgan.errors import OptionsError
 from esrgan.models import save_model
 from esrgan.models.interpolate import interp_weights, interpolate_models, parse_interp_spec
 
@@ -45,3 +46,12 @@ def test_weight_parsing() -> None:
         interp_weights(3, [0.2, 0.2, 0.2])
     with pytest.raises(ValueError, match="A:B:ALPHA"):
         parse_interp_spec("a.pth:0.5")
+
+
+@pytest.mark.parametrize("values", [[float("nan")], [float("inf"), float("-inf")], [0.5, float("nan")]])
+def test_non_finite_weights_are_refused(values: list[float]) -> None:
+    """inf + -inf = nan, and abs(nan - 1) > 1e-6 is False: the sum check alone let an all-NaN model through."""
+    with pytest.raises(OptionsError, match="interpolation weights must be finite numbers"):
+        interp_weights(2, values)
+    with pytest.raises(OptionsError, match="must be finite"):
+        parse_interp_spec("a:b:" + ",".join(map(str, values)))

@@ -156,6 +156,24 @@ def test_existing_run_is_not_overwritten(
         fit(opts, resume=str(tmp_path / "missing.pth"))
 
 
+def test_resume_removes_the_partial_files_of_a_killed_run(make_options: MakeOptions, tmp_path: Path) -> None:
+    """SIGKILL during a save leaves a full-size '.state_N.pth.<hex>.part' (no finally runs); --resume cleans up."""
+    opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 2}, data={"val": None}))
+    fit(opts)
+    run = tmp_path / "exp" / "psnr"
+    leftovers = [
+        run / "checkpoints" / ".state_00000004.pth.0badc0de.part",
+        run / "models" / ".net_g_latest.pth.12345678.part",
+        run / "models" / ".net_g_00000004.pth.9abcdef0.part",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 4096)
+    more = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 3}, data={"val": None}))
+    assert fit(more, resume="auto").iteration == 3
+    assert not [p for p in leftovers if p.exists()]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["state_00000002.pth", "state_00000003.pth"]
+
+
 def test_resume_auto_without_checkpoints_starts_fresh(make_options: MakeOptions) -> None:
     opts = from_dict(TrainOptions, make_options("psnr", train={"total_iter": 1}, data={"val": None}))
     assert fit(opts, resume="auto").iteration == 1
@@ -185,11 +203,16 @@ def test_nan_loss_stops_and_names_the_last_good_checkpoint(
     assert f"(continue from the last good checkpoint with --resume {state})" in caplog.text
 
 
-def test_nan_loss_exit_status_through_the_cli(make_options: MakeOptions, tmp_path: Path) -> None:
+def test_nan_loss_exit_status_through_the_cli(
+    make_options: MakeOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     opts = make_options("psnr", train={"total_iter": 2}, data={"val": None})
     path = _write(tmp_path / "nan.yml", opts)
-    # A NaN loss weight makes the very first loss NaN: exit status 1, no checkpoint.
-    assert main(["train", "-opt", str(path), "--set", "losses.pixel.weight=.nan"]) == 1
+    # A NaN loss weight is refused when the options are read (exit status 2, a user error)...
+    assert main(["train", "-opt", str(path), "--set", "losses.pixel.weight=.nan"]) == 2
+    # ... and a loss that becomes NaN while training stops it: exit status 1, no checkpoint.
+    monkeypatch.setattr(loop_module, "psnr_step", lambda *a, **k: {"l_pix": torch.tensor(float("nan"))})
+    assert main(["train", "-opt", str(path)]) == 1
     assert not (tmp_path / "exp" / "psnr" / "checkpoints").exists()
 
 

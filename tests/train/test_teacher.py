@@ -16,6 +16,7 @@ import yaml
 
 from esrgan.archs import RRDBNet, SRVGGNetCompact
 from esrgan.cli import main
+from esrgan.errors import InputError
 from esrgan.image import imresize
 from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss
@@ -115,7 +116,9 @@ def test_prepare_targets_makes_pairs_once_and_reuses_them(
     assert kept == [s for s in stems if s.endswith("_d2")] and small == [s for s in stems if s.endswith("_d4")]
     assert usable_pairs(lr_dir, stems, 24) == (stems, [])
     (lr_dir / "img1_d2.png").write_bytes((lr_dir / "img1_d2.png").read_bytes()[:20])  # a truncated file
-    with pytest.raises(ValueError, match=r"img1_d2\.png: not a complete teacher-target PNG; delete it"):
+    with pytest.raises(
+        InputError, match=r"img1_d2\.png: truncated or corrupt png header; delete img1_d2\.png and rerun"
+    ):
         usable_pairs(lr_dir, stems, 24)
 
 

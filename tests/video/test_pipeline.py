@@ -156,6 +156,18 @@ def test_rerun_without_resume_starts_over(clips: dict[str, Path], tmp_path: Path
     assert sum(seen) == 24
 
 
+def test_resume_of_a_finished_output_is_refused(clips: dict[str, Path], tmp_path: Path) -> None:
+    """``--resume`` after a run that finished redid everything and replaced the output."""
+    dst = tmp_path / "o.mp4"
+    upscale_video(clips["mp4"], dst, nearest_x2, VideoSettings(scale=2, segment_frames=5))
+    before = (dst.read_bytes(), dst.stat().st_mtime_ns)
+    seen: list[int] = []
+    with pytest.raises(VideoError, match=r"o\.mp4 already exists and there is nothing to resume .*that run finished"):
+        upscale_video(clips["mp4"], dst, lambda x: seen.append(len(x)) or nearest_x2(x),
+                      VideoSettings(scale=2, segment_frames=5, resume=True))  # fmt: skip
+    assert not seen and (dst.read_bytes(), dst.stat().st_mtime_ns) == before
+
+
 def test_failure_leaves_nothing_behind(clips: dict[str, Path], tmp_path: Path) -> None:
     dst = tmp_path / "o.mp4"
 

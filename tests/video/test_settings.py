@@ -19,13 +19,13 @@ def test_defaults() -> None:
     ("kwargs", "message"),
     [
         ({"scale": 0}, "scale must be a whole number >= 1, got 0"),
-        ({"outscale": 0.0}, "outscale must be a positive number, got 0.0"),
-        ({"outscale": math.inf}, "outscale must be a positive number"),
+        ({"outscale": 0.0}, "outscale must be > 0 and <= 32, got 0.0"),
+        ({"outscale": math.inf}, "outscale must be > 0 and <= 32, got inf"),
         ({"channels": 2}, "channels must be one of 1, 3, 4, got 2"),
         ({"start": -1.0}, "start must be >= 0 seconds"),
         ({"duration": 0.0}, "duration must be > 0 seconds"),
-        ({"segment_frames": 0}, "segment_frames must be at least 1"),
-        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"segment_frames": 0}, r"segment_frames must be 1\.\.2147483647, got 0"),
+        ({"batch_size": 0}, r"batch_size must be 1\.\.256, got 0"),
     ],
 )
 def test_bad_values_are_refused_in_library_words(kwargs: dict[str, object], message: str) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from esrgan import video
+from esrgan.errors import OptionsError
 from esrgan.video import EncodeSettings, VideoError
 from tests.video.media import H, W, decode, pan_frames
 
@@ -65,5 +66,7 @@ def test_encode_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match=r"libx264 refused crf=18, preset=turbo .*valid: .*preset=.*veryfast") as e:
         video.resolve_encode_settings(EncodeSettings(preset="turbo"), mp4)
     assert "--" not in str(e.value)
-    with pytest.raises(VideoError, match=r"libvpx-vp9 refused crf=80 .*valid: crf=-1\.\.63"):
-        video.resolve_encode_settings(EncodeSettings(crf=80), tmp_path / "o.webm")
+    with pytest.raises(VideoError, match=r"libx265 refused crf=60 .*valid: crf=0\.\.51"):
+        video.resolve_encode_settings(EncodeSettings(codec="libx265", crf=60), tmp_path / "o.mp4")
+    with pytest.raises(OptionsError, match=r"crf must be 0\.\.63, got 80"):  # above every bundled encoder's range
+        EncodeSettings(crf=80)

@@ -98,7 +98,7 @@ def equalize(net: nn.Module, batches: list[torch.Tensor], alpha: float = ALPHA) 
         alpha: migration strength (0: weights keep their ranges; 1: activations become flat).
     """
     if not isinstance(net, RRDBNet):
-        raise ValueError(f"equalize takes an RRDBNet, not {type(net).__name__}")
+        raise TypeError(f"equalize takes an RRDBNet, not {type(net).__name__}")
     net = copy.deepcopy(net).float().eval()
     amax = _input_amax(net, batches)
     feat, grow = net.num_feat, net.num_grow_ch

@@ -22,6 +22,7 @@ import torch
 
 from esrgan.archs.rrdbnet.net import SUPPORTED_SCALES
 from esrgan.archs.spec import check_hparams
+from esrgan.errors import ModelFileError
 
 LAYOUTS = ("esrgan-old", "esrgan-new", "basicsr")
 # Sane bounds on every size: far above any published model (23 blocks, 64 features, growth 32), low enough that
@@ -44,7 +45,7 @@ _NEW_RDB = re.compile(r"RRDB_trunk\.(\d+)\.RDB([123])\.conv([1-5])\.(weight|bias
 def detect(keys: frozenset[str]) -> str | None:
     """The layout of these state-dict keys ("esrgan-old", "esrgan-new", "basicsr"), None if not RRDBNet."""
     if "model.0.weight" in keys and any(".conv1x1." in k for k in keys):
-        raise ValueError("ESRGAN+ (old layout with conv1x1 noise branches) is not supported")
+        raise ModelFileError("ESRGAN+ (old layout with conv1x1 noise branches) is not supported")
     if "model.0.weight" in keys and any(_OLD_RDB.fullmatch(k) for k in keys):
         return "esrgan-old"
     if "conv_first.weight" in keys and any(_NEW_RDB.fullmatch(k) for k in keys):
@@ -64,7 +65,7 @@ def to_canonical(sd: dict[str, torch.Tensor], layout: str, where: str) -> dict[s
 
 
 def validate_hparams(hparams: Mapping[str, Any], where: str) -> None:
-    """ValueError unless every size is within :data:`SIZES` and scale / pixel_unshuffle are valid."""
+    """OptionsError unless every size is within :data:`SIZES` and scale / pixel_unshuffle are valid."""
     check_hparams(hparams, where, sizes=SIZES, choices=CHOICES)
 
 
@@ -75,10 +76,10 @@ def _from_old_esrgan(sd: dict[str, torch.Tensor], where: str) -> dict[str, torch
     # conv_last: upsampling convs at 3, 6, 9 and the last two convs two and four indices after the last one.
     convs = [i for i in top if i >= 2]
     if len(convs) < 2:
-        raise ValueError(f"{where}: original-ESRGAN layout without the final convolutions (found model.{top})")
+        raise ModelFileError(f"{where}: original-ESRGAN layout without the final convolutions (found model.{top})")
     *ups, hr, last = convs
     if ups != [3 * (n + 1) for n in range(len(ups))] or hr != (ups[-1] if ups else 0) + 2 or last != hr + 2:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: original-ESRGAN layout with convs at model.{convs} is not nearest-upsampling ESRGAN "
             f"(expected upsampling convs at model.3, 6(, 9), then conv_hr and conv_last)"
         )
@@ -114,7 +115,9 @@ def hparams_from(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
     """Constructor arguments read from the shapes of a BasicSR-named state dict."""
     num_feat, first_in = sd["conv_first.weight"].shape[:2]
     if "conv_last.weight" not in sd or "body.0.rdb1.conv1.weight" not in sd:
-        raise ValueError(f"{where}: RRDBNet weights without conv_last or body.0 (first keys {', '.join(list(sd)[:5])})")
+        raise ModelFileError(
+            f"{where}: RRDBNet weights without conv_last or body.0 (first keys {', '.join(list(sd)[:5])})"
+        )
     num_out = sd["conv_last.weight"].shape[0]
     num_block = len({m[1] for k in sd if (m := re.match(r"body\.(\d+)\.", k))})
     num_up = sum(bool(re.fullmatch(r"conv_up\d\.weight", k)) for k in sd)
@@ -126,7 +129,7 @@ def hparams_from(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
     # builds x1/x2 with 0/1 upsampling convs and no unshuffle.
     plain_low_scale = num_up in (0, 1) and unshuffle == 1
     if not ((num_up == 2 and unshuffle in (1, 2, 4)) or (num_up == 3 and unshuffle == 1) or plain_low_scale):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: RRDBNet with {num_up} upsampling conv(s) and pixel-unshuffle {unshuffle} (x{scale:g}) "
             "cannot be built: esrgan's RRDBNet has 2 upsampling convs (x4, or x2/x1 after pixel-unshuffle), "
             "3 (x8), or 1/0 (x2/x1 without pixel-unshuffle)"

@@ -30,7 +30,7 @@ def recognise(g: Graph) -> tuple[dict[str, Any], list[tuple[Layer, str]]]:
     reorgs = g.of_type("Reorg")
     if len(reorgs) > 1 or any(r.get(1, 0) != 0 for r in reorgs):
         raise g.fail(arch, "expected at most one Reorg (pixel-unshuffle, mode 0) layer")
-    unshuffle = int(reorgs[0].get(0, 0)) if reorgs else 1
+    unshuffle = reorgs[0].integer(0, 0) if reorgs else 1
     if unshuffle not in (1, 2, 4):
         raise g.fail(arch, f"pixel-unshuffle by {unshuffle}: only 2 (x2) and 4 (x1) exist in RRDBNet")
     if len(convs) < 9:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan.errors import OptionsError
+
 SUPPORTED_SCALES = (1, 2, 4, 8)
 
 
@@ -94,7 +96,7 @@ class RRDBNet(nn.Module):
     ) -> None:
         super().__init__()
         if scale not in SUPPORTED_SCALES:
-            raise ValueError(f"RRDBNet supports scale {SUPPORTED_SCALES}, got {scale}")
+            raise OptionsError(f"RRDBNet supports scale {SUPPORTED_SCALES}, got {scale}")
         self.scale = scale
         self.num_in_ch = num_in_ch
         self.num_out_ch = num_out_ch

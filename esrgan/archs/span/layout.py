@@ -27,6 +27,7 @@ import torch
 
 from esrgan.archs.span.net import NUM_BLOCKS
 from esrgan.archs.spec import check_hparams
+from esrgan.errors import ModelFileError, OptionsError
 
 LAYOUT = "basicsr"
 LAYOUTS = (LAYOUT,)
@@ -60,7 +61,7 @@ def detect(keys: frozenset[str]) -> str | None:
 def to_canonical(sd: Mapping[str, torch.Tensor], layout: str, where: str) -> dict[str, torch.Tensor]:
     """The state dict under :class:`~esrgan.archs.span.net.SPAN`'s names (the reference's: nothing to rename)."""
     if layout != LAYOUT:
-        raise ValueError(f"{where}: unknown SPAN layout {layout!r}")
+        raise ModelFileError(f"{where}: unknown SPAN layout {layout!r}")
     return dict(sd)
 
 
@@ -68,13 +69,17 @@ def hparams_from(sd: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
     """Constructor arguments read from tensor shapes (and the ``no_norm`` marker).
 
     Raises:
-        ValueError: a tensor has the wrong number of dimensions, or the blocks are not the reference's six.
+        ModelFileError: a tensor has the wrong number of dimensions, or the blocks are not the reference's six.
     """
     first = _shape(sd, "conv_1.sk.weight", 4, where)
     up = _shape(sd, "upsampler.0.weight", 4, where)
-    blocks = {int(k.split(".")[0][len("block_") :]) for k in sd if k.startswith("block_") and "." in k}
-    if blocks != set(range(1, NUM_BLOCKS + 1)):
-        raise ValueError(f"{where}: SPAN has blocks 1..{NUM_BLOCKS}, this file block(s) {sorted(blocks)}")
+    names = {k.split(".")[0][len("block_") :] for k in sd if k.startswith("block_")}
+    if names != {str(i) for i in range(1, NUM_BLOCKS + 1)}:
+        # a name from a damaged file need not be a number ("block_ .c1_r...")
+        shown = sorted(int(n) for n in names if n.isascii() and n.isdigit()) + sorted(
+            n for n in names if not (n.isascii() and n.isdigit())
+        )
+        raise ModelFileError(f"{where}: SPAN has blocks 1..{NUM_BLOCKS}, this file block(s) {shown}")
     num_in = first[1]
     num_out, upscale = split_pixelshuffle(up[0], num_in, where)
     return {
@@ -87,11 +92,11 @@ def hparams_from(sd: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
 
 
 def validate_hparams(hparams: Mapping[str, Any], where: str) -> None:
-    """ValueError unless every size is within :data:`SIZES` and the switches are booleans (checked before anything
+    """OptionsError unless every size is within :data:`SIZES` and the switches are booleans (checked before anything
     is built); normalisation needs 3 input channels (its mean is RGB)."""
     check_hparams(hparams, where, sizes=SIZES, choices=CHOICES)
     if hparams.get("norm", True) and hparams.get("num_in_ch", 3) != 3:
-        raise ValueError(
+        raise OptionsError(
             f"{where}: SPAN with input normalisation needs 3 input channels (its mean is RGB), not "
             f"{hparams['num_in_ch']}"
         )
@@ -112,12 +117,12 @@ def split_pixelshuffle(rows: int, num_in: int, where: str) -> tuple[int, int]:
     for out in dict.fromkeys((num_in, 3, 4, 1)):
         if rows % out == 0 and math.isqrt(rows // out) ** 2 == rows // out:
             return out, math.isqrt(rows // out)
-    raise ValueError(f"{where}: upsampler has {rows} outputs: not channels x scale^2 for 1, 3 or 4 channels")
+    raise ModelFileError(f"{where}: upsampler has {rows} outputs: not channels x scale^2 for 1, 3 or 4 channels")
 
 
 def _shape(sd: Mapping[str, torch.Tensor], key: str, ndim: int, where: str) -> tuple[int, ...]:
     tensor = sd.get(key)
     if tensor is None or tensor.ndim != ndim:
         got = "missing" if tensor is None else f"shape {tuple(tensor.shape)}"
-        raise ValueError(f"{where}: SPAN tensor {key} is {got}, expected {ndim} dimensions")
+        raise ModelFileError(f"{where}: SPAN tensor {key} is {got}, expected {ndim} dimensions")
     return tuple(tensor.shape)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan.errors import OptionsError
+
 NUM_BLOCKS = 6  # fixed in the reference architecture
 GAIN = 2  # expansion of Conv3XC's hidden 3x3 convolution, fixed in SPAN
 DEFAULT_IMG_RANGE = 255.0
@@ -248,12 +250,12 @@ class SPAN(nn.Module):
     ) -> None:
         super().__init__()
         if min(num_in_ch, num_out_ch, feature_channels, upscale) < 1:
-            raise ValueError(
+            raise OptionsError(
                 f"SPAN sizes must be positive: num_in_ch={num_in_ch}, num_out_ch={num_out_ch}, "
                 f"feature_channels={feature_channels}, upscale={upscale}"
             )
         if norm and (num_in_ch != 3 or len(rgb_mean) != 3):
-            raise ValueError(f"SPAN norm=True subtracts an RGB mean: needs num_in_ch=3, got {num_in_ch}")
+            raise OptionsError(f"SPAN norm=True subtracts an RGB mean: needs num_in_ch=3, got {num_in_ch}")
         self.num_in_ch = num_in_ch
         self.num_out_ch = num_out_ch
         self.feature_channels = feature_channels

@@ -16,6 +16,7 @@ import torch
 
 from esrgan.archs.spec import check_hparams
 from esrgan.archs.srvgg.net import ACT_TYPES
+from esrgan.errors import ModelFileError
 
 LAYOUTS = ("basicsr",)
 # Sane bounds on every size: far above any published model (64 features, 32 convs, x4), low enough that nothing a
@@ -45,7 +46,7 @@ def to_canonical(sd: dict[str, torch.Tensor], layout: str, where: str) -> dict[s
 
 
 def validate_hparams(hparams: Mapping[str, Any], where: str) -> None:
-    """ValueError unless every size is within :data:`SIZES` and act_type is one of :data:`ACT_TYPES`."""
+    """OptionsError unless every size is within :data:`SIZES` and act_type is one of :data:`ACT_TYPES`."""
     check_hparams(hparams, where, sizes=SIZES, choices=CHOICES)
 
 
@@ -63,7 +64,7 @@ def hparams_from(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
     prelus = [i for i in index if sd[f"body.{i}.weight"].ndim == 1]
     between = [i + 1 for i in convs[:-1]]
     if len(convs) < 2 or convs != list(range(0, 2 * len(convs), 2)) or prelus not in ([], between):
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: SRVGGNetCompact-like keys but convs at body.{convs} and PReLUs at body.{prelus} "
             f"(expected convs at even indices, PReLUs between them)"
         )
@@ -85,4 +86,4 @@ def _split_upscale(last_out: int, num_in: int, where: str) -> tuple[int, int]:
     for out in dict.fromkeys((num_in, 3, 1, 4)):
         if last_out % out == 0 and math.isqrt(last_out // out) ** 2 == last_out // out:
             return out, math.isqrt(last_out // out)
-    raise ValueError(f"{where}: last conv has {last_out} outputs: not channels x upscale^2 for 1, 3 or 4 channels")
+    raise ModelFileError(f"{where}: last conv has {last_out} outputs: not channels x upscale^2 for 1, 3 or 4 channels")

@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from esrgan.archs.srvgg.net import SRVGGNetCompact
+from esrgan.errors import OptionsError
 from esrgan.formats.ncnn import GraphWriter, Layer
 from esrgan.formats.ncnn_graph import Graph
 
@@ -30,7 +31,9 @@ def recognise(g: Graph) -> tuple[dict[str, Any], list[tuple[Layer, str]]]:
     shuffles = g.of_type("PixelShuffle")
     if len(shuffles) != 1 or shuffles[0].get(1, 0) != 0:
         raise g.fail(arch, "expected exactly one PixelShuffle layer (mode 0, PyTorch channel order)")
-    upscale = int(shuffles[0].get(0, 1))
+    upscale = shuffles[0].integer(0, 1)
+    if upscale < 1:  # ncnn's PixelShuffle 0=0 divided by zero below
+        raise g.fail(arch, f"PixelShuffle by {upscale}")
     if len(convs) < 2:
         raise g.fail(arch, f"only {len(convs)} convolution(s)")
     num_feat, num_in = shapes[0]
@@ -69,7 +72,7 @@ def write(w: GraphWriter, net: nn.Module, x: str) -> str:
     """Add the layers of ``net`` (an SRVGGNetCompact) after blob ``x``; returns the output blob."""
     assert isinstance(net, SRVGGNetCompact)
     if net.num_in_ch != net.num_out_ch:
-        raise ValueError("ncnn SRVGGNetCompact graphs add the upsampled input: num_in_ch must equal num_out_ch")
+        raise OptionsError("ncnn SRVGGNetCompact graphs add the upsampled input: num_in_ch must equal num_out_ch")
     cur = x
     for layer in net.body:
         if isinstance(layer, nn.Conv2d):

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan.errors import OptionsError
+
 ACT_TYPES = ("prelu", "relu", "lrelu")
 
 
@@ -46,7 +48,7 @@ class SRVGGNetCompact(nn.Module):
     ) -> None:
         super().__init__()
         if act_type not in ACT_TYPES:
-            raise ValueError(f"act_type must be one of {ACT_TYPES}, got {act_type!r}")
+            raise OptionsError(f"act_type must be one of {ACT_TYPES}, got {act_type!r}")
         self.num_in_ch = num_in_ch
         self.num_out_ch = num_out_ch
         self.num_feat = num_feat
