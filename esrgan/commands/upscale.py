@@ -495,13 +495,13 @@ class _ImageProgress:
 def _estimate(upscaler: Upscaler, name: str, sizes: list[int], ensemble: bool) -> Estimate:
     """The job's time estimate: the inputs' pixels (``sizes``) x the model's cost per pixel."""
     from esrgan.commands.progress import Estimate
-    from esrgan.defaults import FAST_MODEL
+    from esrgan.defaults import FAST_PHOTO_MODEL
     from esrgan.models import zoo
 
     per_pixel = upscaler.flops_per_pixel * (8 if ensemble else 1)
-    fast = zoo.find_builtin(FAST_MODEL)
+    fast = zoo.find_builtin(FAST_PHOTO_MODEL)
     faster = ""
     if fast is not None and name != fast.name and upscaler.flops_per_pixel > 2 * fast.gflop_per_megapixel * 1e3:
         ratio = upscaler.flops_per_pixel / (fast.gflop_per_megapixel * 1e3)
-        faster = f"-m {fast.name} is {ratio:.0f}x faster per pixel (made for anime and video: softer on photos)"
+        faster = f"-m {fast.name} is {ratio:.0f}x faster per pixel (realesrgan-x4plus distilled; softer fine texture)"
     return Estimate(sum(sizes) * per_pixel, name, per_pixel, upscaler.device.type == "cpu", faster)

@@ -95,17 +95,13 @@ def check_worker_args(args: argparse.Namespace) -> None:
 def scheduler_from(args: argparse.Namespace, job: Job) -> Iterator[Scheduler]:
     """A started :class:`~esrgan.cluster.Scheduler` whose workers run ``job``, as the flags ask; closed at the end
     (a private Ray instance is shut down, a cluster's actors are ended)."""
-    from esrgan.cluster import Scheduler, ThreadPool
+    from esrgan.cluster import ThreadPool
     from esrgan.cluster.devices import split_devices
 
     if args.ray is None:
-        pool: Any = ThreadPool(job, split_devices(args.device))
-        try:
-            scheduler = Scheduler(pool)
-            scheduler.start()
+        devices = split_devices(args.device)
+        with _serving(ThreadPool(settled(job, devices), devices)) as scheduler:
             yield scheduler
-        finally:
-            pool.close()
         return
     from esrgan.cluster.ray_pool import RayPool, plan_workers, ray_session
 
@@ -115,13 +111,39 @@ def scheduler_from(args: argparse.Namespace, job: Job) -> Iterator[Scheduler]:
             nodes, workers=args.workers, cpus=args.worker_cpus, gpus=args.worker_gpus, device=args.device
         )
         log.info("%d Ray worker(s), %g CPUs and %g GPUs each, on %s", plan.workers, plan.cpus, plan.gpus, plan.device)
-        pool = RayPool(job, plan, level=logging.getLogger("esrgan").getEffectiveLevel())
-        try:
-            scheduler = Scheduler(pool)
-            scheduler.start()
+        level = logging.getLogger("esrgan").getEffectiveLevel()
+        with _serving(RayPool(settled(job, [plan.device]), plan, level=level)) as scheduler:
             yield scheduler
-        finally:
-            pool.close()
+
+
+def settled(job: Job, devices: list[str]) -> Job:
+    """``job`` with its engine's "auto" backend and precision decided here, as a local run decides them, when the
+    workers compute on the CPU (:meth:`esrgan.cluster.engine.EngineSpec.settled`): the outputs are then the local
+    run's, byte for byte, whatever threads each worker has."""
+    import dataclasses
+
+    engine = getattr(job, "engine", None)
+    if engine is None or not dataclasses.is_dataclass(job):
+        return job
+    spec = engine.settled(devices)
+    if spec is not engine:
+        log.info(
+            "workers run backend %s, precision %s: what auto decides here", spec.options.backend, spec.options.precision
+        )
+    return dataclasses.replace(job, engine=spec)
+
+
+@contextmanager
+def _serving(pool: Any) -> Iterator[Scheduler]:
+    """A started scheduler over ``pool``; the pool is closed however the block ends."""
+    from esrgan.cluster import Scheduler
+
+    try:
+        scheduler = Scheduler(pool)
+        scheduler.start()
+        yield scheduler
+    finally:
+        pool.close()
 
 
 def log_summary(scheduler: Scheduler, unit: str) -> None:

@@ -57,7 +57,7 @@ def _supported() -> str:
 
 
 SUPPORTED = _supported()
-MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".param", ".bin")
+MODEL_SUFFIXES = zoo.MODEL_SUFFIXES
 # Entries of a checkpoint dict that may hold the generator's weights, in order of preference.
 WEIGHT_ENTRIES = ("params_ema", "params", "state_dict", "model_state_dict", "net_g", "generator", "model")
 PREFIXES = ("module.", "_orig_mod.")
@@ -165,7 +165,7 @@ def load_model(
             of the architecture's bounds, weights that do not fit, or weights that are not all finite; always one
             line naming the file and what was found. Reading is bounded in time and memory by the file's size.
     """
-    path, builtin = _resolve(spec)
+    path, builtin = zoo.resolve(spec)
     loaded = read_model_file(path)
     net = loaded.network if loaded.network is not None else _assemble(loaded, str(path))
     contract = as_sr_network(net)
@@ -372,20 +372,6 @@ def _load_foreign(
 
 
 # ------------------------------------------------------------------------------------------------ resolving
-
-
-def _resolve(spec: str | os.PathLike[str]) -> tuple[Path, zoo.BuiltinModel | None]:
-    """(file to read, built-in model or None) for a name or a path."""
-    text = os.fspath(spec)
-    path = Path(text).expanduser()
-    if path.exists():
-        return path, None
-    builtin = zoo.find_builtin(text)
-    if builtin is not None:
-        return zoo.builtin_files(builtin)[0], builtin
-    if os.sep in text or "/" in text or path.suffix.lower() in MODEL_SUFFIXES:
-        raise NotFoundError(f"model file not found: {path}")
-    raise OptionsError(zoo.unknown_name_message(text))
 
 
 def _sniff(path: Path) -> str:

@@ -66,6 +66,15 @@ class VideoReader:
         """Timestamp in the stream's time base of a time in seconds on the stream's own clock."""
         return math.floor(Fraction(seconds) / self.info.time_base + Fraction(1, 2))
 
+    def _window(self, start: float | None, end: float | None, after_pts: int | None) -> tuple[int, int | None]:
+        """(first timestamp kept, timestamp to stop at or None) for :meth:`frames`' and :meth:`frame_pts`' bounds."""
+        first = -(2**62)
+        if start is not None:
+            first = max(first, self.seconds_to_pts(start))
+        if after_pts is not None:
+            first = max(first, after_pts)
+        return first, self.seconds_to_pts(end) if end is not None else None
+
     def frames(
         self,
         *,
@@ -85,12 +94,7 @@ class VideoReader:
         """
         info = self.info
         tb = info.time_base
-        first = -(2**62)
-        if start is not None:
-            first = max(first, self.seconds_to_pts(start))
-        if after_pts is not None:
-            first = max(first, after_pts)
-        stop = self.seconds_to_pts(end) if end is not None else None
+        first, stop = self._window(start, end, after_pts)
         default_duration = max(1, round(1 / (info.frame_rate * tb))) if info.frame_rate else 1
         colour = info.colour
         reformatter = VideoReformatter()
@@ -152,12 +156,7 @@ class VideoReader:
         still drop others, the timestamps remain valid places to cut the stream at (see
         :mod:`esrgan.video.split`), only the frame counts between them would be off.
         """
-        first = -(2**62)
-        if start is not None:
-            first = max(first, self.seconds_to_pts(start))
-        if after_pts is not None:
-            first = max(first, after_pts)
-        stop = self.seconds_to_pts(end) if end is not None else None
+        first, stop = self._window(start, end, after_pts)
         if self._used:
             self._container.seek(0, backward=True)
         self._used = True

@@ -66,3 +66,40 @@ def test_a_spandrel_network_without_spandrel_is_one_line(monkeypatch: pytest.Mon
     monkeypatch.setattr("esrgan.models.spandrel_bridge.load_with_spandrel", lambda sd, where: None)
     with pytest.raises(ValueError, match="needs spandrel where the workers run"):
         recipe.build()
+
+
+def test_cpu_workers_run_what_auto_decides_on_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker calibrating with its own thread count could choose another backend than the local run, and its
+    outputs would differ in the last bits: for CPU workers the driver decides "auto" once, as a local run would."""
+    from esrgan.backends.calibrate import Choice
+    from esrgan.cluster.images import ImageJob
+    from esrgan.commands.workers import settled
+
+    asked: list[tuple[str, str, int]] = []
+
+    def decide(net: torch.nn.Module, *, backend: str, precision: str, device: torch.device, **kw: object) -> Choice:
+        asked.append((backend, precision, torch.get_num_threads()))
+        # what a machine decides depends on its threads: the driver's answer must be the one every worker gets
+        return Choice("openvino", "bf16", "cache") if torch.get_num_threads() == 2 else Choice("torch", "bf16", "cache")
+
+    monkeypatch.setattr("esrgan.backends.calibrate.decide", decide)
+    net = RRDBNet(num_in_ch=3, num_out_ch=3, scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    spec = EngineSpec(NetworkRecipe.of(net), EngineOptions(tile=0, precision="auto", backend="auto"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for devices in (["cpu"], ["cpu", "cpu"], ["auto"]):
+            decided = spec.settled(devices)
+            assert (decided.options.backend, decided.options.precision) == ("openvino", "bf16")
+            assert decided.options.tile == 0 and decided.recipe is spec.recipe
+        job = settled(ImageJob(spec), ["cpu", "cpu"])
+        assert (job.engine.options.backend, job.engine.options.precision) == ("openvino", "bf16")  # type: ignore[attr-defined]
+    finally:
+        torch.set_num_threads(before)
+    assert asked[0] == ("auto", "auto", 2)
+    asked.clear()
+    for devices in (["cuda:0", "cuda:1"], ["cpu", "cuda:0"], ["mps"]):  # a GPU's auto is its own fixed rule
+        assert spec.settled(devices) is spec
+    torch_spec = EngineSpec(spec.recipe, EngineOptions(backend="torch", precision="auto"))
+    int8_spec = EngineSpec(spec.recipe, EngineOptions(backend="auto", precision="int8"))
+    assert torch_spec.settled(["cpu"]) is torch_spec and int8_spec.settled(["cpu"]) is int8_spec and not asked

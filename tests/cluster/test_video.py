@@ -107,5 +107,10 @@ def test_a_workers_failure_stops_the_run_and_keeps_the_finished_segments(
             )
     finally:
         pool.close()
-    manifest = Manifest.load(dst.with_name("out.mp4.parts") / "manifest.json")
-    assert manifest.frames_done == 10
+    # The bar counts the frames of the segment in flight, so the change lands while the second segment is made or
+    # just after (which segment fails depends on the machine's load): every segment finished before it is kept.
+    parts = dst.with_name("out.mp4.parts")
+    manifest = Manifest.load(parts / "manifest.json")
+    assert manifest.frames_done in (5, 10, 15) and not dst.exists()
+    assert [s.frames for s in manifest.segments] == [5] * len(manifest.segments)
+    assert all((parts / s.file).stat().st_size > 0 for s in manifest.segments)

@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from esrgan.cli import main
+from esrgan.models.zoo import BUILTIN_MODELS
 
 
 def test_info_command(
-    model_pair: tuple[Path, Path, torch.nn.Module, torch.nn.Module], capsys: pytest.CaptureFixture[str]
+    model_pair: tuple[Path, Path, torch.nn.Module, torch.nn.Module],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert main(["info", str(model_pair[0]), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
@@ -22,10 +25,13 @@ def test_info_command(
     assert main(["info", "realesr-animevideov3"]) == 0
     out = capsys.readouterr().out
     assert "built-in" in out and "SRVGGNetCompact x4" in out and "1,238.4 GFLOP per input megapixel" in out
-    assert main(["info", "no-such-model"]) == 1
+    assert main(["info", "no-such-model"]) == 2  # a user error, as everywhere: one line, nothing described
+    caplog.clear()
+    assert main(["info", "realesr-animevideov3", "missing/model.pth"]) == 2
+    assert "model file not found: missing/model.pth" in caplog.text and not capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["realesrgan-x4plus", "realesrgan-x4plus-anime", "realesr-animevideov3"])
+@pytest.mark.parametrize("name", [m.name for m in BUILTIN_MODELS])
 def test_builtin_answer_from_static_facts_equals_the_loaded_one(name: str) -> None:
     from esrgan.commands.info import describe_builtin, describe_loaded
     from esrgan.models import zoo

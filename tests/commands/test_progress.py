@@ -139,3 +139,17 @@ def test_levels_of_v_and_q(verbose: int, quiet: bool, command: int, engine: int,
         "esrgan.backends.calibrate": calibration,
         "esrgan.train.loop": command,  # training's progress is its command's output
     }
+
+
+def test_upscale_estimate_names_the_fast_photo_model() -> None:
+    from types import SimpleNamespace
+
+    from esrgan.commands.upscale import _estimate
+
+    heavy = SimpleNamespace(flops_per_pixel=35.85e6, device=SimpleNamespace(type="cpu"))
+    job = _estimate(heavy, "realesrgan-x4plus", [1000, 2000], ensemble=True)  # type: ignore[arg-type]
+    assert job.total_flops == pytest.approx(3000 * 35.85e6 * 8) and job.on_cpu
+    assert job.faster.startswith("-m realesrgan-x4plus-fast is 29x faster per pixel")
+    cheap = SimpleNamespace(flops_per_pixel=1.2384e9 / 1e3, device=SimpleNamespace(type="cpu"))
+    assert _estimate(cheap, "realesrgan-x4plus-fast", [10], ensemble=False).faster == ""  # type: ignore[arg-type]
+    assert _estimate(cheap, "other", [10], ensemble=False).faster == ""  # type: ignore[arg-type]  # not 2x cheaper

@@ -87,7 +87,7 @@ def test_static_facts_are_what_loading_gives(model: zoo.BuiltinModel) -> None:
     )
     assert (info.in_channels, info.out_channels) == (model.in_channels, model.out_channels)
     assert find(info.arch).describe(info.hparams, short=True) == model.shape
-    assert info.sha256 == model.bin_sha256 and zoo.files_match(model)
+    assert info.sha256 == model.weights_sha256 and zoo.files_match(model)
     flops = flops_per_input_pixel(net, info.in_channels, size=8 * max(1, as_sr_network(net).size_multiple))
     assert round(flops * 1e6 / 1e9, 1) == model.gflop_per_megapixel
 
@@ -95,7 +95,7 @@ def test_static_facts_are_what_loading_gives(model: zoo.BuiltinModel) -> None:
 def test_files_match_notices_other_weights() -> None:
     model = zoo.find_builtin("realesr-animevideov3")
     assert model is not None and zoo.files_match(model)
-    other = dataclasses.replace(model, bin_sha256="0" * 64)
+    other = dataclasses.replace(model, weights_sha256="0" * 64)
     assert not zoo.files_match(other)
 
 
@@ -104,10 +104,11 @@ def test_notice_ships_inside_the_package() -> None:
     assert "BSD 3-Clause License" in text and "Copyright (c) 2021, Xintao Wang" in text and zoo.WHEEL in text
 
 
-def test_every_builtin_has_both_files() -> None:
+def test_every_builtin_has_its_files() -> None:
     for model in zoo.BUILTIN_MODELS:
-        param, bin_ = zoo.builtin_files(model)
-        assert param.stat().st_size > 0 and bin_.stat().st_size > 0
+        files = zoo.builtin_files(model)
+        assert len(files) == (1 if model.packaged else 2)  # the packaged weights file, or an ncnn .param + .bin
+        assert all(f.stat().st_size > 0 for f in files)
 
 
 # ------------------------------------------------------------------------- the converted weights make sense
@@ -155,3 +156,29 @@ def test_realesr_animevideov3_upscales_and_a_wrong_mapping_would_not() -> None:
     assert psnr_of_downscaled(net, img) > 28
     hidden = [(f"body.{2 + 2 * i}", f"body.{32 - 2 * i}") for i in range(8)]  # hidden convs in reverse order
     assert psnr_of_downscaled(swapped(net, hidden), img) < 20
+
+
+def test_packaged_fast_model_is_closer_to_its_teacher_than_the_model_it_started_from(x4plus: Any) -> None:
+    """realesrgan-x4plus-fast was distilled from realesrgan-x4plus, starting from realesr-animevideov3's weights:
+    on a photo it must be much nearer the teacher than its starting point (broken or swapped weights are not)."""
+    fast, info = load_model("realesrgan-x4plus-fast")
+    model = zoo.find_builtin("realesrgan-x4plus-fast")
+    assert model is not None and model.packaged and info.path == str(zoo.WEIGHTS_DIR / model.stem)
+    start, _ = load_model("realesr-animevideov3")
+    x = torch.from_numpy(skimage.data.astronaut()[96:160, 192:256].astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+    def psnr_to_teacher(net: nn.Module) -> float:
+        with torch.no_grad():
+            y, ref = net(x).clamp(0, 1), x4plus[0](x).clamp(0, 1)
+        return float(10 * torch.log10(1 / torch.mean((y - ref) ** 2)))
+
+    assert psnr_to_teacher(fast) > psnr_to_teacher(start) + 2
+    assert psnr_to_teacher(fast) > 28
+
+
+def test_packaged_weights_missing_says_how_to_get_them_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(
+        FileNotFoundError, match=r"realesrgan-x4plus-fast\.safetensors: missing from the esrgan package"
+    ):
+        load_model("realesrgan-x4plus-fast")
