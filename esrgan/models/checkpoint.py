@@ -230,9 +230,11 @@ def save_model(net: nn.Module, path: str | os.PathLike[str], *, extra: Mapping[s
         raise NotFoundError(f"{path.parent}: folder does not exist (cannot save {path.name})")
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
+            from safetensors.torch import save
 
-            save_file(state, str(tmp), metadata={"esrgan": json.dumps(meta)})
+            # Written through our own handle: safetensors' save_file replaces the file with one of mode 0600,
+            # whatever the umask (atomic_path made it with the umask's permissions, as every output here).
+            tmp.write_bytes(save(state, metadata={"esrgan": json.dumps(meta)}))
         else:
             torch.save({"params_ema": state, "esrgan": meta}, tmp)
 

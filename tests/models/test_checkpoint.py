@@ -228,3 +228,16 @@ def test_names_and_paths(tmp_path: Path) -> None:
     one_line_error(ValueError, "realesrgan-x4plu", "unknown model 'realesrgan-x4plu'.*did you mean 'realesrgan-x4plus'")
     one_line_error(FileNotFoundError, "weights/model.pth", "model file not found")
     one_line_error(FileNotFoundError, tmp_path / "a.param", "model file not found")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_saved_models_get_the_umasks_permissions(tmp_path: Path, suffix: str) -> None:
+    """Like every output: safetensors' own writer would leave 0600 whatever the umask."""
+    net = SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=1, upscale=2, act_type="prelu")
+    old = os.umask(0o022)
+    try:
+        save_model(net, tmp_path / f"m{suffix}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / f"m{suffix}").stat().st_mode & 0o777 == 0o644
+    assert load_model(tmp_path / f"m{suffix}")[1].arch == "SRVGGNetCompact"
