@@ -345,7 +345,8 @@ def test_two_ray_workers_make_the_local_runs_frames_and_audio(
     extra = ("--segment-frames", "5", "--precision", "fp32", "--backend", "torch")
     assert run(files, files["mp4"], local, "--device", "cpu", *extra) == 0
     with caplog.at_level(logging.INFO):
-        assert run(files, files["mp4"], on_ray, "--ray", "--workers", "2", "--device", "cpu", *extra) == 0
+        # not -q: the per-worker summary is INFO, which -q (warnings and errors only) leaves out
+        assert run(files, files["mp4"], on_ray, "--ray", "--workers", "2", "--device", "cpu", *extra, quiet=False) == 0
     frames_local, times_local = decode(local)
     frames_ray, times_ray = decode(on_ray)
     assert times_ray == times_local and all((a == b).all() for a, b in zip(frames_local, frames_ray, strict=True))
