@@ -128,12 +128,12 @@ def work_seconds(log: str) -> float:
 
 
 def bench_images(tmp: Path, args: argparse.Namespace) -> list[Run]:
-    src = make_images(tmp / "images", args.images, (96, 72))
+    src = make_images(tmp / "images", args.images, tuple(args.image_size))
     runs: list[Run] = []
     local_out = None
     for way, extra in WAYS.items():
         out = tmp / f"images-{way}"
-        cmd = [sys.executable, "-m", "esrgan", "upscale", str(src), "-o", str(out), "-m", MODEL, *extra]
+        cmd = [sys.executable, "-m", "esrgan", "upscale", str(src), "-o", str(out), "-m", args.model, *extra]
         wall, peak, log = run_command(cmd, tmp / f"images-{way}.log")
         same = None
         if local_out is None:
@@ -153,7 +153,7 @@ def bench_video(tmp: Path, args: argparse.Namespace) -> list[Run]:
     local_frames = None
     for way, extra in WAYS.items():
         out = tmp / f"video-{way}.mp4"
-        cmd = [sys.executable, "-m", "esrgan", "video", str(src), "-o", str(out), "-m", MODEL]
+        cmd = [sys.executable, "-m", "esrgan", "video", str(src), "-o", str(out), "-m", args.model]
         cmd += ["--segment-frames", str(args.segment_frames), *extra]
         wall, peak, log = run_command(cmd, tmp / f"video-{way}.log")
         frames = _decode(out)
@@ -195,6 +195,15 @@ def table(runs: list[Run]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_ray", description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=200, help="images in the folder (default 200)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=(96, 72),
+        metavar=("W", "H"),
+        help="image size (default 96 72; < 400x300)",
+    )
+    p.add_argument("--model", default=MODEL, help=f"the model (default {MODEL}, where per-item overhead shows most)")
     p.add_argument("--frames", type=int, default=300, help="frames of the clip (default 300)")
     p.add_argument("--segment-frames", type=int, default=50, help="frames per segment (default 50)")
     p.add_argument("--only", choices=("images", "video"), default=None, help="run one job only")
