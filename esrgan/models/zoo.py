@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from esrgan.defaults import DEFAULT_MODEL as DEFAULT_MODEL  # the default built-in (re-exported)
 from esrgan.errors import NotFoundError, OptionsError
@@ -102,6 +103,16 @@ class BuiltinModel:
         return int(self.hparams["num_out_ch"])
 
 
+# The network of realesr-animevideov3 and of realesrgan-x4plus-fast (distilled into the same shape).
+_COMPACT_X4: dict[str, Any] = {
+    "arch": "SRVGGNetCompact",
+    "hparams": {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"},
+    "shape": "16 convs, 64 feat, prelu",
+    "scale": 4,
+    "num_params": 621_424,
+    "gflop_per_megapixel": 1238.4,
+}
+
 BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
     BuiltinModel(
         name="realesrgan-x4plus",
@@ -133,12 +144,7 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         name="realesr-animevideov3",
         stem="REALESRGAN_ANIMAVIDEOV3_UP4X",
         description="anime video, small and fast (realesr-animevideov3)",
-        arch="SRVGGNetCompact",
-        hparams={"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"},
-        shape="16 convs, 64 feat, prelu",
-        scale=4,
-        num_params=621_424,
-        gflop_per_megapixel=1238.4,
+        **_COMPACT_X4,
         weights_sha256="548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
         aliases=("realesr-animevideov3-x4", "REALESRGAN_ANIMAVIDEOV3_UP4X"),
     ),
@@ -146,12 +152,7 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         name="realesrgan-x4plus-fast",
         stem="realesrgan-x4plus-fast.safetensors",
         description="photos on a CPU, fast (realesrgan-x4plus distilled into the compact network)",
-        arch="SRVGGNetCompact",
-        hparams={"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"},
-        shape="16 convs, 64 feat, prelu",
-        scale=4,
-        num_params=621_424,
-        gflop_per_megapixel=1238.4,
+        **_COMPACT_X4,
         weights_sha256="c277ce5d1d545e467f709fca74e93a7c8418f74fe1699552c7ab404e1c194d33",
         packaged=True,
         source_format="safetensors:esrgan",
