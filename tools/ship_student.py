@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esrgan.archs import as_sr_network
-from esrgan.fileio import file_sha256
+from esrgan.commands.info import describe_loaded
 from esrgan.models import load_model, save_model
-from esrgan.models.flops import flops_per_input_pixel
 from esrgan.models.zoo import WEIGHTS_DIR
 
 NAME = "realesrgan-x4plus-fast"
@@ -37,13 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     meta = {"name": NAME, "teacher": "realesrgan-x4plus", "licence": "BSD-3-Clause", "provenance": PROVENANCE}
     save_model(net, args.output, extra=meta)
-    shipped, shipped_info = load_model(args.output)
-    flops = flops_per_input_pixel(shipped, 3, size=8 * max(1, as_sr_network(shipped).size_multiple))
+    facts = describe_loaded(str(args.output))  # what `esrgan info FILE` reports: the zoo entry's facts
     print(f"wrote {args.output} ({args.output.stat().st_size:,} bytes)")
-    print(f"arch={shipped_info.arch} hparams={shipped_info.hparams}")
-    print(f"num_params={shipped_info.num_params:_} gflop_per_megapixel={round(flops * 1e6 / 1e9, 1)}")
-    print(f"weights_sha256={file_sha256(args.output)!r}")
-    print(f"source_format={shipped_info.source_format!r} recognised={shipped_info.reason!r}")
+    print(f"arch={facts['arch']} hparams={facts['hparams']}")
+    print(f"num_params={facts['parameters']:_} gflop_per_megapixel={facts['gflop_per_input_megapixel']}")
+    print(f"weights_sha256={facts['sha256']!r}")
+    print(f"source_format={facts['format']!r} recognised={facts['recognised']!r}")
     return 0
 
 
