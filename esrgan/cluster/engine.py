@@ -132,5 +132,7 @@ class EngineSpec:
             compile=options.compile,
             call_side=call_side(options.tile, options.tile_pad),
         )
-        decided = replace(options, backend=choice.backend, precision=choice.precision)  # type: ignore[arg-type]
+        # device "cpu": every worker computes there (each replaces it with its own name); the command's device list
+        # ("cpu,cpu") is not one device, and a compiled backend's options refuse it
+        decided = replace(options, backend=choice.backend, precision=choice.precision, device="cpu")  # type: ignore[arg-type]
         return replace(self, options=decided)

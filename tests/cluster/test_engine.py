@@ -84,7 +84,8 @@ def test_cpu_workers_run_what_auto_decides_on_the_driver(monkeypatch: pytest.Mon
 
     monkeypatch.setattr("esrgan.backends.calibrate.decide", decide)
     net = RRDBNet(num_in_ch=3, num_out_ch=3, scale=2, num_feat=8, num_block=1, num_grow_ch=4)
-    spec = EngineSpec(NetworkRecipe.of(net), EngineOptions(tile=0, precision="auto", backend="auto"))
+    # the command's options carry its device list, as `--device cpu,cpu` gives them
+    spec = EngineSpec(NetworkRecipe.of(net), EngineOptions(tile=0, precision="auto", backend="auto", device="cpu,cpu"))
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
