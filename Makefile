@@ -28,6 +28,11 @@ $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps "$(SPANDREL)"
 	touch $(DEV_STAMP)
 
+# A stamp says only that an install once ran; packages can vanish from a venv since (a session found hypothesis
+# and nncf gone, and the tests failing at import). The test targets check first and reinstall what is missing
+# (both stamps: the base recipe pins torch before anything else is installed).
+HEAL = @$(PY) -m tools.env_complete dev spandrel || { rm -f $(STAMP) $(DEV_STAMP); $(MAKE) --no-print-directory dev; }
+
 install: $(STAMP)
 
 dev: $(DEV_STAMP)
@@ -40,9 +45,11 @@ demo: $(STAMP)
 	@echo "demo: input outputs/demo/chelsea.png -> output $$(pwd)/outputs/demo/chelsea_x4.png"
 
 test: $(DEV_STAMP)
+	$(HEAL)
 	$(PY) -m pytest -q
 
 test-slow: $(DEV_STAMP)
+	$(HEAL)
 	$(PY) -m pytest -q -m slow
 
 ## Property-based tests as a longer campaign: FUZZ_EXAMPLES random examples per target (image probe, read_image,

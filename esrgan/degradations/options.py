@@ -13,6 +13,10 @@ reproduce its code:
 - ``second_order_prob`` (Real-ESRGAN: 1, its second order always runs and only its blur is skipped with
   ``1 - second_blur_prob``): the probability of the whole second order (blur, resize, noise).
 - ``jpeg_prob``, ``jpeg_prob2`` (Real-ESRGAN: 1): the probability of each JPEG step.
+- ``clean_prob`` (Real-ESRGAN: 0, every sample is degraded): the share of samples whose LR is the clean benchmark
+  LR instead, MATLAB's uint8 bicubic of the HR region (USM-sharpened first when ``gt_usm``), so a model for
+  degraded photos still sees clean ones and learns to tell texture from noise. At 0 nothing is drawn for it and
+  every sample is bit for bit what it was without the field.
 
 Torch-free: the options are checked before anything heavy is imported.
 """
@@ -107,6 +111,7 @@ class DegradationOptions:
     second_order_prob: Prob = 1.0
     jpeg_prob: Prob = 1.0
     jpeg_prob2: Prob = 1.0
+    clean_prob: Prob = 0.0
 
     def __post_init__(self) -> None:
         check_ranges(self)  # the declared ranges, also for an object built in Python

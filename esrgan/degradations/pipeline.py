@@ -11,6 +11,9 @@ Order (Real-ESRGAN's ``feed_data``; the names are :class:`DegradationOptions` fi
    then JPEG (``jpeg_range2``), or JPEG then [resize + sinc] (other orders give twisted lines, says Real-ESRGAN);
 5. rounding to 8 bits.
 
+With ``clean_prob`` (an extension, 0 by default) a sample skips 2-4: its LR is the MATLAB-bicubic downscale of the
+source, the benchmarks' clean LR.
+
 Real-ESRGAN draws the resize, noise type and order once per batch on the GPU (hence its pair pool); here every
 sample draws its own, in a DataLoader worker (see the README, "Real-world degradations").
 """
@@ -28,6 +31,7 @@ from esrgan.degradations.kernels import random_blur_kernel, random_sinc_kernel
 from esrgan.degradations.ops import filter2d, random_jpeg, random_noise, random_resize, resize
 from esrgan.degradations.options import DegradationOptions
 from esrgan.degradations.usm import usm_sharp
+from esrgan.image.resize import imresize
 
 FINAL_SINC_SIZE = 21  # the final sinc's side is drawn from 7..21 whatever blur_kernel_size is (Real-ESRGAN)
 
@@ -93,7 +97,8 @@ def degrade(
         (LR (H / scale, W / scale, 3) float32 RGB in [0, 1] on the 8-bit grid, record). The record maps each
         step that ran (``blur1``, ``resize1``, ``noise1``, ``jpeg1``, ``blur2``, ``resize2``, ``noise2``,
         ``final_sinc``, ``jpeg2``) to its draws, plus ``second_order`` (bool), ``final_order`` and
-        ``final_mode``; see :func:`describe`.
+        ``final_mode``; a sample drawn clean (``clean_prob``) records ``{"clean": True}`` only. See
+        :func:`describe`.
     """
     h, w = hr.shape[:2]
     if h % scale or w % scale or h < scale or w < scale:
@@ -108,6 +113,9 @@ def _degrade(
     h, w = hr.shape[:2]
     record: dict[str, Any] = {}
     out = usm_sharp(hr) if opts.gt_usm else hr.astype(np.float32)
+    # Drawn only when the option is on, so blocks without it keep every sample's draws (and old runs' data).
+    if opts.clean_prob > 0 and rng.random() < opts.clean_prob:
+        return _clean_lr(out, scale), {"clean": True}
 
     out, record["blur1"] = _blur(out, rng, opts, "")
     out, record["resize1"] = random_resize(out, rng, opts.resize_prob, opts.resize_range, opts.resize_modes)
@@ -137,8 +145,17 @@ def _degrade(
         out, record["jpeg2"] = random_jpeg(out, rng, opts.jpeg_range2)
     if not resize_first:
         out = _resize_back(out, (h // scale, w // scale), mode, sinc)
-    lr = (np.clip(np.round(out * 255.0), 0, 255) / 255.0).astype(np.float32)
-    return lr, record
+    return _eight_bit(out), record
+
+
+def _clean_lr(img: np.ndarray, scale: int) -> np.ndarray:
+    # MATLAB's uint8 path (rounded after each pass): for an 8-bit HR image, the benchmarks' LR file bit for bit.
+    levels = np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    return imresize(levels, 1 / scale).astype(np.float32) / 255.0
+
+
+def _eight_bit(img: np.ndarray) -> np.ndarray:
+    return (np.clip(np.round(img * 255.0), 0, 255) / 255.0).astype(np.float32)
 
 
 def _resize_back(img: np.ndarray, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> np.ndarray:
@@ -164,8 +181,10 @@ def describe(record: dict[str, Any]) -> list[str]:
     """Short caption lines (at most ~45 characters each) saying what :func:`degrade` drew.
 
     ``blur1: aniso k13 s2.10/0.80 r-35``, ``down 0.62 bicubic, gauss 12.3 gray, q57``, the same two for the
-    second order (or ``second order skipped``), and the final steps in their order.
+    second order (or ``second order skipped``), and the final steps in their order; one line for a clean sample.
     """
+    if record.get("clean"):
+        return ["clean: MATLAB bicubic, no degradation"]
     lines = []
     for n in ("1", "2"):
         if n == "2" and not record["second_order"]:

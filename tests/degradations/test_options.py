@@ -59,7 +59,7 @@ def test_defaults_are_the_published_values() -> None:
         assert defaults[key] == value, key
     # Every field is either published or one of the documented extensions (whose defaults are Real-ESRGAN's code).
     extensions = {"crop_pad_size": 400, "resize_modes": ["area", "bilinear", "bicubic"], "second_order_prob": 1.0,
-                  "jpeg_prob": 1.0, "jpeg_prob2": 1.0}  # fmt: skip
+                  "jpeg_prob": 1.0, "jpeg_prob2": 1.0, "clean_prob": 0.0}  # fmt: skip
     assert set(defaults) == set(published) | set(extensions)
     assert {k: defaults[k] for k in extensions} == extensions
 
@@ -69,6 +69,7 @@ def test_defaults_are_the_published_values() -> None:
     [
         ({"sinc_prob": 1.5}, r"'sinc_prob' must be 0\.\.1, got 1\.5"),
         ({"second_order_prob": -0.1}, r"'second_order_prob' must be 0\.\.1"),
+        ({"clean_prob": 1.01}, r"'clean_prob' must be 0\.\.1"),
         ({"kernel_prob": [1.0, 0.0]}, "kernel_list and kernel_prob must be non-empty and of equal length"),
         ({"kernel_list2": ["iso"], "kernel_prob2": [-1.0]}, r"'kernel_prob2\[0\]' must be 0\.\.1000"),
         ({"kernel_list": ["isotropic"], "kernel_prob": [1]}, "did you mean 'iso'"),

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from esrgan.degradations import DegradationOptions, degrade, degraded_lr, describe, usm_sharp
+from esrgan.image.resize import bicubic_degrade
 
 # Everything at its mildest: a near-delta blur, no resize, no noise, no JPEG, no second order, no final sinc;
 # what is left is the final area resize (4x4 block means) and the rounding.
@@ -109,3 +110,39 @@ def test_degraded_lr_is_fixed_per_seed_and_name(hr: np.ndarray) -> None:
     assert degraded_lr(hr[:95, :79], opts, 4, seed=0, name="x")[0].shape == (23, 19, 3)
     with pytest.raises(ValueError, match="smaller than the scale"):
         degraded_lr(hr[:3], opts, 4, seed=0, name="tiny")
+
+
+def test_clean_samples_are_the_benchmark_lr(photo_rgb: np.ndarray) -> None:
+    """``clean_prob``: that share of samples gets MATLAB's uint8 bicubic LR (the benchmark LR file, bit for bit),
+    the rest are degraded as before; the draw is per sample and reproducible."""
+    hr8 = photo_rgb[100:196, 180:260]
+    hr = hr8.astype(np.float32) / 255.0
+    lr, record = degrade(hr, dataclasses.replace(IDENTITY, clean_prob=1.0), 4, np.random.default_rng(0))
+    assert record == {"clean": True} and describe(record) == ["clean: MATLAB bicubic, no degradation"]
+    assert lr.dtype == np.float32 and lr.shape == (24, 20, 3)
+    np.testing.assert_array_equal(lr * 255, bicubic_degrade(hr8, 4).astype(np.float32))
+    # gt_usm: the clean LR is made from the sharpened HR, as the degraded ones are.
+    sharp, _ = degrade(hr, DegradationOptions(clean_prob=1.0), 4, np.random.default_rng(0))
+    usm8 = np.clip(np.floor(usm_sharp(hr) * 255 + 0.5), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(sharp * 255, bicubic_degrade(usm8, 4).astype(np.float32))
+
+    mixed = DegradationOptions(clean_prob=0.3)
+    rng = np.random.default_rng(1)
+    records = [degrade(hr, mixed, 4, rng)[1] for _ in range(400)]
+    assert sum(r == {"clean": True} for r in records) / 400 == pytest.approx(0.3, abs=0.06)
+    assert all("blur1" in r for r in records if r != {"clean": True})  # the others run the whole model
+    rng = np.random.default_rng(1)
+    assert records == [degrade(hr, mixed, 4, rng)[1] for _ in range(400)]
+
+
+def test_clean_prob_zero_draws_nothing(hr: np.ndarray) -> None:
+    """At ``clean_prob: 0`` no number is drawn for it, so the samples of blocks without it (and of runs made before
+    it existed) are unchanged: the draws equal those of the pipeline run from a generator with no clean draw."""
+    for seed in range(5):
+        off = degrade(hr, DegradationOptions(), 4, np.random.default_rng(seed))[1]
+        # Any positive share draws one number first: with a share too small to hit, the rest of the draws shift.
+        on = degrade(hr, DegradationOptions(clean_prob=1e-12), 4, np.random.default_rng(seed))[1]
+        assert on != off
+        shifted = np.random.default_rng(seed)
+        shifted.random()
+        assert on == degrade(hr, DegradationOptions(), 4, shifted)[1]

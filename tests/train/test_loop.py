@@ -113,12 +113,16 @@ SMALL_DEGRADATION = {"crop_pad_size": 48, "blur_kernel_size": 9, "blur_kernel_si
 
 def test_real_world_resume_is_bit_exact(make_options: MakeOptions, tmp_path: Path, no_vgg_weights: Path) -> None:
     """Real-ESRGAN's stage 2 in small: degraded HR-only data, a pool of 4 pairs (full after 2 iterations), the U-Net
-    discriminator, USM-sharpened targets. 6 iterations straight == 3, then 3 resumed, bit for bit: the resumed run
-    makes the pool's samples again from the keys in the checkpoint."""
+    discriminator, USM-sharpened targets, a share of clean samples. 6 iterations straight == 3, then 3 resumed, bit
+    for bit: the resumed run makes the pool's samples again from the keys in the checkpoint."""
     changes: dict[str, Any] = {
         "train": {"total_iter": 6},
         "checkpoint": {"every": 3},
-        "data": {"val": None, "train": {"degradation": SMALL_DEGRADATION, "queue_size": 4, "num_workers": 1}},
+        # A share of clean samples too: the clean draw is part of each sample's reproducible draws.
+        "data": {
+            "val": None,
+            "train": {"degradation": {**SMALL_DEGRADATION, "clean_prob": 0.3}, "queue_size": 4, "num_workers": 1},
+        },
         "network_d": {"arch": "UNetDiscriminatorSN", "num_feat": 4},
         "losses": {"pixel": {"gt_usm": True}, "perceptual": {"gt_usm": True}, "gan": {"weight": 0.1}},
     }
