@@ -5,6 +5,8 @@
 ``make test`` runs it before the tests: a stamp file says only that an install once ran, and packages can vanish
 from a venv afterwards (a session found hypothesis and nncf gone and the tests failing at import). When something
 is missing it names it and exits 1, and the Makefile reinstalls. Names only, not versions: pip resolved those.
+Markers are evaluated as pip does (``packaging``, which pip and pytest need too), so a requirement for another
+Python version or platform is not asked for here.
 """
 
 from __future__ import annotations
@@ -14,25 +16,30 @@ import sys
 from collections.abc import Iterable
 from importlib import metadata
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 PACKAGE = "esrgan"
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+
+__all__ = ["main", "missing", "normalise", "wanted"]
+
+
+def normalise(name: str) -> str:
+    """A distribution or extra name as PEP 503 / PEP 685 compare them: lower case, runs of ``-_.`` as one ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def wanted(requirements: Iterable[str], extras: Iterable[str]) -> list[str]:
-    """Distribution names of ``requirements`` (``Requires-Dist`` lines) that are unconditional or belong to one of
-    ``extras``; requirements under other markers (Python versions, platforms) are kept too (they are rare here,
-    and a missing one is better named than ignored)."""
-    chosen = set(extras)
+    """Distribution names of ``requirements`` (``Requires-Dist`` lines) that apply here with ``extras`` asked for:
+    unconditional ones, and those whose marker holds for this interpreter and platform with one of the extras."""
+    chosen = [normalise(e) for e in extras] or [""]
     names = []
     for line in requirements:
-        match = _NAME.match(line)
-        if match is None:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
             continue
-        marker = line.partition(";")[2]
-        extra = _EXTRA.search(marker)
-        if extra is None or extra.group(1) in chosen:
-            names.append(match.group(1))
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in chosen):
+            names.append(req.name)
     return names
 
 
@@ -50,11 +57,17 @@ def missing(names: Iterable[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     extras = sys.argv[1:] if argv is None else argv
     try:
-        requirements = metadata.requires(PACKAGE) or []
+        dist = metadata.distribution(PACKAGE)
     except metadata.PackageNotFoundError:
         print(f"env_complete: {PACKAGE} is not installed in {sys.prefix}", file=sys.stderr)
         return 1
-    absent = missing(wanted(requirements, extras))
+    known = {normalise(e) for e in dist.metadata.get_all("Provides-Extra") or []}
+    unknown = [e for e in extras if normalise(e) not in known]
+    if unknown:
+        print(f"env_complete: {PACKAGE} has no extra {', '.join(unknown)} (it has {', '.join(sorted(known))})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    absent = missing(wanted(dist.requires or [], extras))
     if absent:
         print(f"env_complete: missing from {sys.prefix}: {', '.join(absent)}", file=sys.stderr)
         return 1

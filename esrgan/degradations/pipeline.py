@@ -31,6 +31,7 @@ from esrgan.degradations.kernels import random_blur_kernel, random_sinc_kernel
 from esrgan.degradations.ops import filter2d, random_jpeg, random_noise, random_resize, resize
 from esrgan.degradations.options import DegradationOptions
 from esrgan.degradations.usm import usm_sharp
+from esrgan.image.convert import to_uint8
 from esrgan.image.resize import imresize
 
 FINAL_SINC_SIZE = 21  # the final sinc's side is drawn from 7..21 whatever blur_kernel_size is (Real-ESRGAN)
@@ -97,7 +98,7 @@ def degrade(
         (LR (H / scale, W / scale, 3) float32 RGB in [0, 1] on the 8-bit grid, record). The record maps each
         step that ran (``blur1``, ``resize1``, ``noise1``, ``jpeg1``, ``blur2``, ``resize2``, ``noise2``,
         ``final_sinc``, ``jpeg2``) to its draws, plus ``second_order`` (bool), ``final_order`` and
-        ``final_mode``; a sample drawn clean (``clean_prob``) records ``{"clean": True}`` only. See
+        ``final_mode``; a sample drawn clean (``clean_prob``) records only ``{"clean": True, "usm": gt_usm}``. See
         :func:`describe`.
     """
     h, w = hr.shape[:2]
@@ -115,7 +116,7 @@ def _degrade(
     out = usm_sharp(hr) if opts.gt_usm else hr.astype(np.float32)
     # Drawn only when the option is on, so blocks without it keep every sample's draws (and old runs' data).
     if opts.clean_prob > 0 and rng.random() < opts.clean_prob:
-        return _clean_lr(out, scale), {"clean": True}
+        return _clean_lr(out, scale), {"clean": True, "usm": opts.gt_usm}
 
     out, record["blur1"] = _blur(out, rng, opts, "")
     out, record["resize1"] = random_resize(out, rng, opts.resize_prob, opts.resize_range, opts.resize_modes)
@@ -149,9 +150,9 @@ def _degrade(
 
 
 def _clean_lr(img: np.ndarray, scale: int) -> np.ndarray:
-    # MATLAB's uint8 path (rounded after each pass): for an 8-bit HR image, the benchmarks' LR file bit for bit.
-    levels = np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
-    return imresize(levels, 1 / scale).astype(np.float32) / 255.0
+    # MATLAB's uint8 path (rounded after each pass) on the image rounded to 8 bits as the scorer rounds it
+    # (to_uint8, in float64): the benchmarks' LR file bit for bit, for 8-bit, 16-bit and float sources alike.
+    return imresize(to_uint8(img), 1 / scale).astype(np.float32) / 255.0
 
 
 def _eight_bit(img: np.ndarray) -> np.ndarray:
@@ -184,7 +185,7 @@ def describe(record: dict[str, Any]) -> list[str]:
     second order (or ``second order skipped``), and the final steps in their order; one line for a clean sample.
     """
     if record.get("clean"):
-        return ["clean: MATLAB bicubic, no degradation"]
+        return ["clean: MATLAB bicubic" + (" of the USM-sharpened HR" if record.get("usm") else ", no degradation")]
     lines = []
     for n in ("1", "2"):
         if n == "2" and not record["second_order"]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from esrgan.degradations.options import DegradationOptions
 from esrgan.degradations.pipeline import degrade
-from esrgan.image import decode_rgb, to_float
+from esrgan.errors import InputError
+from esrgan.image import read_image
 from esrgan.image.resize import mod_crop
 
 __all__ = ["degraded_lr", "degraded_lr_file", "image_rng"]
@@ -43,7 +44,7 @@ def degraded_lr(
     """
     img = mod_crop(hr, scale).astype(np.float32)
     if img.shape[0] < scale or img.shape[1] < scale:
-        raise ValueError(f"{name}: the image ({hr.shape[0]}x{hr.shape[1]}) is smaller than the scale {scale}")
+        raise InputError(f"{name}: the image ({hr.shape[0]}x{hr.shape[1]}) is smaller than the scale {scale}")
     lr, record = degrade(img, opts, scale, image_rng(seed, name))
     return np.round(lr * 255.0).astype(np.uint8), record
 
@@ -52,12 +53,15 @@ def degraded_lr_file(hr: Path, opts: DegradationOptions, scale: int, seed: int) 
     """The degraded LR image of one HR file, named by its stem: what ``python -m esrgan.datasets.make_degraded_lr``
     writes and what ``esrgan test`` scores with a degradation (one function, so both are the same bits).
 
-    The file is decoded as (H, W, 3) RGB in its stored depth (gray replicated, alpha dropped) and degraded by
-    :func:`degraded_lr`. Returns ((H // scale, W // scale, 3) uint8 RGB, the record of the draws).
+    The file is read as every scored HR image is (:func:`esrgan.image.read_image`: EXIF orientation applied, so
+    the LR has the HR's shape; its stored depth; straight colour), gray replicated to RGB, alpha dropped, and
+    degraded by :func:`degraded_lr`. Returns ((H // scale, W // scale, 3) uint8 RGB, the record of the draws).
 
     Raises:
-        ValueError: the file is unreadable or smaller than the scale.
-        FileNotFoundError: no such file.
+        InputError: the file is unreadable or smaller than the scale.
+        NotFoundError: no such file.
     """
-    img = to_float(decode_rgb(np.fromfile(hr, dtype=np.uint8), str(hr)))
-    return degraded_lr(img, opts, scale, seed, hr.stem)
+    pixels = read_image(hr).pixels
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return degraded_lr(pixels, opts, scale, seed, hr.stem)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from esrgan.degradations import DegradationOptions, degrade, degraded_lr, describe, usm_sharp
+from esrgan.degradations import DegradationOptions, degrade, degraded_lr, degraded_lr_file, describe, usm_sharp
+from esrgan.errors import InputError
+from esrgan.image import read_image, to_uint8
 from esrgan.image.resize import bicubic_degrade
 
 # Everything at its mildest: a near-delta blur, no resize, no noise, no JPEG, no second order, no final sinc;
@@ -108,7 +112,7 @@ def test_degraded_lr_is_fixed_per_seed_and_name(hr: np.ndarray) -> None:
     assert not np.array_equal(a, degraded_lr(hr, opts, 4, seed=0, name="bird")[0])
     # The HR image is mod-cropped first, like the benchmark protocol.
     assert degraded_lr(hr[:95, :79], opts, 4, seed=0, name="x")[0].shape == (23, 19, 3)
-    with pytest.raises(ValueError, match="smaller than the scale"):
+    with pytest.raises(InputError, match="smaller than the scale"):  # a bad input, not a bug
         degraded_lr(hr[:3], opts, 4, seed=0, name="tiny")
 
 
@@ -118,19 +122,25 @@ def test_clean_samples_are_the_benchmark_lr(photo_rgb: np.ndarray) -> None:
     hr8 = photo_rgb[100:196, 180:260]
     hr = hr8.astype(np.float32) / 255.0
     lr, record = degrade(hr, dataclasses.replace(IDENTITY, clean_prob=1.0), 4, np.random.default_rng(0))
-    assert record == {"clean": True} and describe(record) == ["clean: MATLAB bicubic, no degradation"]
+    assert record == {"clean": True, "usm": False} and describe(record) == ["clean: MATLAB bicubic, no degradation"]
     assert lr.dtype == np.float32 and lr.shape == (24, 20, 3)
     np.testing.assert_array_equal(lr * 255, bicubic_degrade(hr8, 4).astype(np.float32))
     # gt_usm: the clean LR is made from the sharpened HR, as the degraded ones are.
-    sharp, _ = degrade(hr, DegradationOptions(clean_prob=1.0), 4, np.random.default_rng(0))
-    usm8 = np.clip(np.floor(usm_sharp(hr) * 255 + 0.5), 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(sharp * 255, bicubic_degrade(usm8, 4).astype(np.float32))
+    sharp, record = degrade(hr, DegradationOptions(clean_prob=1.0), 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(sharp * 255, bicubic_degrade(to_uint8(usm_sharp(hr)), 4).astype(np.float32))
+    assert describe(record) == ["clean: MATLAB bicubic of the USM-sharpened HR"]
+    # A float HR image (a float TIFF) is rounded to 8 bits as the scorer rounds it (float64, half up), also for
+    # samples a hair below a rounding tie, where float32 arithmetic would round the other way.
+    ties = np.nextafter(((np.arange(96 * 80 * 3) % 255 + 0.5) / 255).astype(np.float32), np.float32(0))
+    hr_float = ties.reshape(96, 80, 3)
+    lr, _ = degrade(hr_float, dataclasses.replace(IDENTITY, clean_prob=1.0), 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(lr * 255, bicubic_degrade(to_uint8(hr_float), 4).astype(np.float32))
 
     mixed = DegradationOptions(clean_prob=0.3)
     rng = np.random.default_rng(1)
     records = [degrade(hr, mixed, 4, rng)[1] for _ in range(400)]
-    assert sum(r == {"clean": True} for r in records) / 400 == pytest.approx(0.3, abs=0.06)
-    assert all("blur1" in r for r in records if r != {"clean": True})  # the others run the whole model
+    assert sum("clean" in r for r in records) / 400 == pytest.approx(0.3, abs=0.06)
+    assert all("blur1" in r for r in records if "clean" not in r)  # the others run the whole model
     rng = np.random.default_rng(1)
     assert records == [degrade(hr, mixed, 4, rng)[1] for _ in range(400)]
 
@@ -146,3 +156,21 @@ def test_clean_prob_zero_draws_nothing(hr: np.ndarray) -> None:
         shifted = np.random.default_rng(seed)
         shifted.random()
         assert on == degrade(hr, DegradationOptions(), 4, shifted)[1]
+
+
+def test_degraded_lr_file_reads_the_hr_as_the_scorer_does(tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    """EXIF orientation applied (the LR has the upright HR's shape, as scoring compares them), gray replicated."""
+    crop = photo_rgb[100:148, 180:220]  # 48x40
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 48x40, shown turned: 40x48
+    Image.fromarray(crop).save(tmp_path / "turned.webp", lossless=True, exif=exif)
+    opts = DegradationOptions(clean_prob=1.0, gt_usm=False)
+    lr, _ = degraded_lr_file(tmp_path / "turned.webp", opts, 4, seed=0)
+    upright = to_uint8(read_image(tmp_path / "turned.webp").pixels)
+    assert upright.shape == (40, 48, 3)
+    np.testing.assert_array_equal(lr, bicubic_degrade(upright, 4))
+    Image.fromarray(crop[:, :, 1]).save(tmp_path / "gray.png")
+    lr, _ = degraded_lr_file(tmp_path / "gray.png", opts, 4, seed=0)
+    np.testing.assert_array_equal(lr, bicubic_degrade(np.repeat(crop[:, :, 1:2], 3, axis=2), 4))
+    with pytest.raises(InputError, match="smaller than the scale"):
+        degraded_lr_file(tmp_path / "gray.png", opts, 64, seed=0)
