@@ -1,37 +1,46 @@
 """Plumbing shared by the data-preparation scripts: common flags, overwrite and name-collision checks, PNG writes,
-a parallel map.
+a parallel map, and per-file failures.
 
 Listing and reading images is :mod:`esrgan.image` (``list_images``, ``read_unchanged``: the one decoder, which
 checks each file's header first). Each script's ``main`` ends its work with ``except Exception as exc: return
 exit_status_of(exc)`` (:mod:`esrgan.exits`): a user error is one line and exit status 2, anything else a bug with
-its traceback and exit status 3, as on the ``esrgan`` command line.
+its traceback and exit status 3, as on the ``esrgan`` command line. Scripts that write one output per input
+(``make_lr``, ``make_degraded_lr``, ``extract_subimages``) map with :func:`each_file`: a file that cannot be done
+(unreadable, too small, over a limit) is reported in one line and the others go on, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
 
-from esrgan.errors import InputError, OutputExistsError
-from esrgan.exits import exit_status_of
+from esrgan.errors import InputError, LimitError, NotFoundError, OutputExistsError
+from esrgan.exits import EXIT_FAILED, EXIT_OK, exit_status_of
 from esrgan.fileio import write_bytes_atomic
 from esrgan.options import Range, arg_type
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 __all__ = [
+    "Failed",
     "add_common_args",
     "check_no_conflicts",
     "check_unique_stems",
+    "each_file",
     "exit_status_of",
+    "failures_status",
     "parallel_map",
     "write_bytes_atomic",
     "write_png",
@@ -92,3 +101,41 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> Iterator
     # files (sub-images) do not pay one inter-process round trip each.
     with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
         yield from pool.map(fn, items, chunksize=max(1, min(16, len(items) // (8 * workers))))
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An input file a script could not do, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+class _PerFile(Generic[R]):
+    """Picklable wrapper of a per-file function: an input's own failure becomes a :class:`Failed` result."""
+
+    def __init__(self, fn: Callable[[Path], R]) -> None:
+        self.fn = fn
+
+    def __call__(self, path: Path) -> R | Failed:
+        try:
+            return self.fn(path)
+        except (InputError, NotFoundError, LimitError) as exc:  # this file's fault; the others can still be done
+            return Failed(path, " ".join(str(exc).split()) or type(exc).__name__)
+
+
+def each_file(fn: Callable[[Path], R], files: list[Path], workers: int) -> Iterator[R | Failed]:
+    """:func:`parallel_map` of ``fn`` over input files where a file that cannot be done (unreadable, smaller than
+    the scale, over a limit) gives a :class:`Failed` result instead of ending the batch. Anything else (an output
+    that cannot be written, a bug) still raises."""
+    return parallel_map(_PerFile(fn), files, workers)
+
+
+def failures_status(results: Iterable[object]) -> int:
+    """Log each :class:`Failed` result once (its reason names the file) and return the exit status: 1 if any."""
+    failed = [r for r in results if isinstance(r, Failed)]
+    for f in failed:
+        log.error("%s", f.reason if str(f.path) in f.reason else f"{f.path}: {f.reason}")
+    if failed:
+        log.error("%d of the input files failed (above); the others were done", len(failed))
+    return EXIT_FAILED if failed else EXIT_OK

@@ -20,7 +20,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.datasets.common import add_common_args, check_unique_stems, exit_status_of, parallel_map, write_png
+from esrgan.datasets.common import (
+    Failed,
+    add_common_args,
+    check_unique_stems,
+    each_file,
+    exit_status_of,
+    failures_status,
+    write_png,
+)
 from esrgan.errors import OptionsError, OutputExistsError
 from esrgan.image import list_images, read_unchanged
 from esrgan.options import Range, arg_type
@@ -116,12 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             compression=args.compression,
             overwrite=args.overwrite,
         )
-        counts = list(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
+        results = list(tqdm(each_file(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
     except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
         return exit_status_of(exc)
+    counts = [r for r in results if not isinstance(r, Failed)]
     skipped = sum(c == 0 for c in counts)
-    log.info("%d sub-images from %d images in %s (%d skipped)", sum(counts), len(files), args.output, skipped)
-    return 0
+    log.info("%d sub-images from %d images in %s (%d skipped)", sum(counts), len(counts), args.output, skipped)
+    return failures_status(results)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from esrgan.datasets.common import (
+    Failed,
     add_common_args,
     check_no_conflicts,
     check_unique_stems,
+    each_file,
     exit_status_of,
-    parallel_map,
+    failures_status,
     write_png,
 )
 from esrgan.degradations import DegradationOptions, degraded_lr_file
@@ -89,13 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         job = functools.partial(
             degrade_file, output=args.output, opts=opts, scale=args.scale, seed=args.seed, overwrite=args.overwrite
         )
-        records = dict(tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
+        results = list(tqdm(each_file(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
+        records = dict(r for r in results if not isinstance(r, Failed))
         summary = {"scale": args.scale, "seed": args.seed, "options": to_dict(opts), "images": records}
         write_text_atomic(args.output / RECORDS, json.dumps(summary, indent=1) + "\n", overwrite=True)
     except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
         return exit_status_of(exc)
-    log.info("%d degraded LR images (x%d, seed %d) in %s", len(files), args.scale, args.seed, args.output)
-    return 0
+    log.info("%d degraded LR images (x%d, seed %d) in %s", len(records), args.scale, args.seed, args.output)
+    return failures_status(results)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from esrgan.datasets.common import (
+    Failed,
     add_common_args,
     check_no_conflicts,
     check_unique_stems,
+    each_file,
     exit_status_of,
-    parallel_map,
+    failures_status,
     write_png,
 )
 from esrgan.image import bicubic_degrade, list_images, read_unchanged
@@ -73,12 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         job = functools.partial(
             make_lr_image, output=args.output, scales=scales, compression=args.compression, overwrite=args.overwrite
         )
-        for _ in tqdm(parallel_map(job, files, args.workers), total=len(files), unit="img", disable=args.quiet):
-            pass
+        results = list(tqdm(each_file(job, files, args.workers), total=len(files), unit="img", disable=args.quiet))
     except Exception as exc:  # expected: one line, exit 2; anything else is a bug: traceback, exit 3
         return exit_status_of(exc)
-    log.info("%d LR images per scale (x%s) in %s", len(files), ", x".join(map(str, scales)), args.output)
-    return 0
+    done = sum(not isinstance(r, Failed) for r in results)
+    log.info("%d LR images per scale (x%s) in %s", done, ", x".join(map(str, scales)), args.output)
+    return failures_status(results)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The data-preparation scripts' shared rules: the command line's user/bug boundary (exit 2 with one line for a
-user error, 3 with a traceback for a bug) and no two inputs written to the same output name."""
+user error, 3 with a traceback for a bug), a bad input file reported while the others are done (exit 1), and no two
+inputs written to the same output name."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,8 +13,9 @@ import numpy as np
 import pytest
 
 import esrgan.datasets.extract_subimages as extract
+import esrgan.datasets.make_degraded_lr as make_degraded_lr
 import esrgan.datasets.make_lr as make_lr
-from esrgan.exits import EXIT_BUG, EXIT_USER
+from esrgan.exits import EXIT_BUG, EXIT_FAILED, EXIT_USER
 
 
 def _images(folder: Path, *names: str) -> None:
@@ -56,11 +59,41 @@ def test_a_bug_exits_3_with_its_traceback(
     assert "this is a bug in esrgan" in caplog.text
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("script", [extract, make_lr, make_degraded_lr])
+def test_a_bad_file_is_reported_and_the_others_are_done(
+    tmp_path: Path, script: object, workers: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One unreadable and one too-small image among good ones: each named in one line, the good ones written, exit 1
+    (it used to end the whole batch at the first bad file, with exit 2)."""
+    _images(tmp_path / "in", "a.png", "c.png")
+    (tmp_path / "in" / "b.png").write_bytes(b"not an image")
+    cv2.imwrite(str(tmp_path / "in" / "d.png"), np.zeros((3, 3, 3), np.uint8))  # smaller than the scale
+    args = [str(tmp_path / "in"), str(tmp_path / "out"), "--workers", str(workers), "-q"]
+    if script is extract:
+        args += ["--crop-size", "16", "--step", "16"]
+    elif script is make_lr:
+        args += ["--scale", "4"]
+    else:
+        args += ["--options", "degrade_test_x4", "--scale", "4"]
+    with caplog.at_level(logging.ERROR):
+        assert script.main(args) == EXIT_FAILED  # type: ignore[attr-defined]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not any(r.exc_info for r in caplog.records)
+    assert sum("b.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file" in m for m in errors) == 1
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
+    assert any(n.startswith("a") for n in written) and any(n.startswith("c") for n in written)
+    assert not any(n.startswith(("b", "d")) for n in written)
+    if script is not extract:  # the extractor skips images smaller than its crop (a warning), as before
+        assert sum("d.png" in m and "smaller than the scale 4" in m for m in errors) == 1
+    if script is make_degraded_lr:
+        assert set(json.loads((tmp_path / "out" / "degradations.json").read_text())["images"]) == {"a", "c"}
+
+
 def test_a_user_error_exits_2_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.png").write_bytes(b"not an image")
-    args = [str(tmp_path / "in"), str(tmp_path / "out"), "--workers", "1", "-q", "--scale", "2"]
+    """What stops the whole batch (here: no input folder) is one line and exit 2."""
+    args = [str(tmp_path / "missing"), str(tmp_path / "out"), "--workers", "1", "-q", "--scale", "2"]
     assert make_lr.main(args) == EXIT_USER
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and not errors[0].exc_info
-    assert "a.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file" in errors[0].getMessage()
+    assert "missing" in errors[0].getMessage()
