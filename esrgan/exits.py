@@ -10,6 +10,7 @@ Torch-free, like :mod:`esrgan.errors`.
 from __future__ import annotations
 
 import logging
+import re
 
 from esrgan import __version__
 from esrgan.errors import EsrganError, is_expected
@@ -25,6 +26,7 @@ __all__ = [
     "exit_status_of",
     "report_bug",
     "report_user_error",
+    "user_message",
 ]
 
 EXIT_OK = 0
@@ -42,9 +44,25 @@ BUG_LINE = (
 log = logging.getLogger("esrgan")
 
 
+# torch re-raises an exception of a DataLoader worker process as the same class with the worker's whole traceback
+# as its message ("Caught InputError in DataLoader worker process 0.\nOriginal Traceback ...\n<module.Class>: text").
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+_CLASS_PREFIX = re.compile(r"^[A-Za-z_][\w.]*: ")
+
+
+def user_message(exc: BaseException) -> str:
+    """The one line a user sees for an expected failure: its text, whitespace collapsed; for an exception a
+    DataLoader worker raised, the original exception's text without the worker's traceback."""
+    text = str(exc)
+    if _WORKER_TRACEBACK in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = _CLASS_PREFIX.sub("", last.strip(), count=1)
+    return " ".join(text.split()) or type(exc).__name__
+
+
 def report_user_error(exc: BaseException, verbose: int = 0) -> None:
     """Log an expected failure as one line (with its traceback at ``verbose >= 2``)."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
+    message = user_message(exc)
     if isinstance(exc, OSError) and not isinstance(exc, EsrganError) and exc.filename is not None:
         message = f"{exc.filename}: {exc.strerror or message}"
     log.error("%s", message, exc_info=True if verbose >= 2 else None)

@@ -233,3 +233,24 @@ def test_every_reliability_promise_names_tests_that_exist() -> None:
                 assert current is not None, row
                 pattern = re.escape(name).replace(r"\*", r"\w*")
                 assert re.search(rf"^def {pattern}\(", current.read_text(encoding="utf-8"), re.M), ref
+
+
+def test_an_error_of_a_dataloader_worker_is_its_own_one_line() -> None:
+    """torch re-raises a worker's exception with the worker's traceback as its message; the user sees the original
+    line only (it used to be the whole traceback flattened into one 2 KB line)."""
+    import torch.utils.data
+
+    from esrgan.exits import user_message
+
+    class Bad(torch.utils.data.Dataset[int]):
+        def __len__(self) -> int:
+            return 1
+
+        def __getitem__(self, index: int) -> int:
+            raise errors.InputError("hr/bad.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file")
+
+    with pytest.raises(errors.InputError) as info:
+        next(iter(torch.utils.data.DataLoader(Bad(), num_workers=1)))
+    assert "Original Traceback" in str(info.value)
+    assert user_message(info.value) == "hr/bad.png: not a PNG, JPEG, WebP, BMP, TIFF or GIF file"
+    assert user_message(errors.InputError("a:  b\n c")) == "a: b c"

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
-from esrgan.errors import InputError, LimitError, NotFoundError, OutputExistsError
+from esrgan.errors import InputError, LimitError, NotFoundError, OutputError, OutputExistsError
 from esrgan.exits import EXIT_FAILED, EXIT_OK, exit_status_of
 from esrgan.fileio import write_bytes_atomic
 from esrgan.options import Range, arg_type
@@ -37,6 +37,7 @@ __all__ = [
     "Failed",
     "add_common_args",
     "check_no_conflicts",
+    "check_not_inputs",
     "check_unique_stems",
     "each_file",
     "exit_status_of",
@@ -68,6 +69,14 @@ def check_no_conflicts(targets: Iterable[Path], overwrite: bool) -> None:
         raise OutputExistsError(
             f"{existing[0]} already exists ({len(existing)} existing output(s)); pass --overwrite to replace them"
         )
+
+
+def check_not_inputs(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """OutputError if an output path is one of the input files (``--overwrite`` would replace the source image)."""
+    sources = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in sources:
+            raise OutputError(f"{out} is one of the input images: write to another folder")
 
 
 def check_unique_stems(files: Iterable[Path], what: str) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from esrgan.datasets.common import (
     Failed,
     add_common_args,
+    check_not_inputs,
     check_unique_stems,
     each_file,
     exit_status_of,
@@ -106,11 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = list_images(args.input)
         check_unique_stems(files, "sub-images")
         args.output.mkdir(parents=True, exist_ok=True)
+        # Names depend on each image's size, known only after decoding: any sub-image name of a stem may be written.
+        pattern = re.compile(r"^(.*)_s\d{3,}\.png$")
+        stems = {p.stem for p in files}
+        ours = [p for p in args.output.iterdir() if (m := pattern.match(p.name)) and m.group(1) in stems]
+        check_not_inputs(ours, files)  # an input named like a sub-image of another input, in the output folder
         if not args.overwrite:
-            # Names depend on each image's size, known only after decoding: any sub-image of a stem conflicts.
-            pattern = re.compile(r"^(.*)_s\d{3,}\.png$")
-            stems = {p.stem for p in files}
-            clash = sorted(p for p in args.output.iterdir() if (m := pattern.match(p.name)) and m.group(1) in stems)
+            clash = sorted(ours)
             if clash:
                 raise OutputExistsError(
                     f"{clash[0]} already exists ({len(clash)} sub-images of these inputs); pass --overwrite"

@@ -29,6 +29,7 @@ from esrgan.datasets.common import (
     Failed,
     add_common_args,
     check_no_conflicts,
+    check_not_inputs,
     check_unique_stems,
     each_file,
     exit_status_of,
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = list_images(args.input)
         check_unique_stems(files, "LR images")
         stems = [p.stem for p in files]
+        check_not_inputs([args.output / f"{s}.png" for s in stems], files)
         check_no_conflicts([args.output / f"{s}.png" for s in stems] + [args.output / RECORDS], args.overwrite)
         args.output.mkdir(parents=True, exist_ok=True)
         job = functools.partial(

@@ -21,6 +21,7 @@ from esrgan.datasets.common import (
     Failed,
     add_common_args,
     check_no_conflicts,
+    check_not_inputs,
     check_unique_stems,
     each_file,
     exit_status_of,
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         files = list_images(args.input)
         check_unique_stems(files, "LR images")
+        check_not_inputs([lr_path(args.output, p, s) for p in files for s in scales], files)
         check_no_conflicts((lr_path(args.output, p, s) for p in files for s in scales), args.overwrite)
         for s in scales:
             (args.output / f"X{s}").mkdir(parents=True, exist_ok=True)

@@ -108,11 +108,12 @@ def _folder_dataset(args: argparse.Namespace) -> Dataset[dict[str, Any]]:
 
 def _options_dataset(args: argparse.Namespace) -> Dataset[dict[str, Any]]:
     from esrgan.options import load_options
+    from esrgan.shipped_options import resolve
     from esrgan.train.build import build_train_set
     from esrgan.train.options import TrainOptions
 
     overrides = list(args.overrides) + (["data.train.hflip=false", "data.train.rot90=false"] if args.no_augment else [])
-    return build_train_set(load_options(TrainOptions, args.options, overrides))
+    return build_train_set(load_options(TrainOptions, resolve(args.options), overrides))
 
 
 def _samples(
@@ -141,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m esrgan.datasets.visualize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--options", type=Path, help="training options file: its training set, as esrgan train")
+    source.add_argument(
+        "--options", type=Path, help="training options file or a shipped one's name: its training set, as esrgan train"
+    )
     source.add_argument("--hr", type=Path, help="HR folder or LMDB")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="with --options: override an option (repeatable)")  # fmt: skip

@@ -63,6 +63,9 @@ def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained
     g_opts = opts.network_g
     hparams = generator_hparams(g_opts, opts.scale)
     net = build_network(g_opts.arch, hparams)
+    # A pixel-unshuffle x1/x2 RRDBNet (or any network with a size rule) cannot run an LR patch off its grid: say
+    # so now, in the options' words, not as a torch error at the first iteration.
+    check_lr_patch(net, f"network_g ({g_opts.arch} x{opts.scale})", opts)
     if g_opts.pretrained and load_pretrained:
         try:
             pre, info = load_model(g_opts.pretrained, device="cpu")
@@ -83,6 +86,24 @@ def build_generator(opts: TrainOptions, device: torch.device, *, load_pretrained
     if opts.channels_last:
         _channels_last(net)
     return net
+
+
+def check_lr_patch(net: nn.Module, what: str, opts: TrainOptions) -> None:
+    """OptionsError unless the LR patch (``data.train.patch_size / scale``) meets ``net``'s input rule: sides a
+    multiple of its ``size_multiple`` and at least its ``min_size``."""
+    contract = as_sr_network(net)
+    multiple, minimum = int(contract.size_multiple), int(contract.min_size)
+    lr_patch = opts.data.train.patch_size // opts.scale
+    if lr_patch % multiple:
+        raise OptionsError(
+            f"{what} needs input sides that are multiples of {multiple}; the LR patch is {lr_patch} "
+            f"(set data.train.patch_size to a multiple of {multiple * opts.scale})"
+        )
+    if lr_patch < minimum:
+        raise OptionsError(
+            f"{what} needs input sides of at least {minimum}; the LR patch is {lr_patch} "
+            f"(set data.train.patch_size to at least {minimum * opts.scale})"
+        )
 
 
 def _channels_last(net: nn.Module) -> None:
@@ -149,19 +170,8 @@ def build_teacher(opts: TrainOptions, device: torch.device) -> tuple[nn.Module, 
         raise NotFoundError(f"teacher.model: {exc}") from exc
     if info.scale != opts.scale:
         raise OptionsError(f"teacher {t.model} upscales x{info.scale} but scale is {opts.scale}; they must agree")
-    multiple = as_sr_network(net).size_multiple
-    lr_patch = opts.data.train.patch_size // opts.scale
-    if t.targets == "online" and lr_patch % multiple:
-        raise OptionsError(
-            f"teacher {t.model} needs input sides that are multiples of {multiple}; the LR patch is {lr_patch} "
-            f"(set data.train.patch_size to a multiple of {multiple * opts.scale})"
-        )
-    minimum = as_sr_network(net).min_size
-    if t.targets == "online" and lr_patch < minimum:  # window-attention teachers loaded through spandrel
-        raise OptionsError(
-            f"teacher {t.model} needs input sides of at least {minimum}; the LR patch is {lr_patch} "
-            f"(set data.train.patch_size to at least {minimum * opts.scale})"
-        )
+    if t.targets == "online":  # window-attention teachers loaded through spandrel have a minimum too
+        check_lr_patch(net, f"teacher {t.model}", opts)
     net = net.eval().requires_grad_(False).to(device)
     if opts.channels_last:
         _channels_last(net)
@@ -347,7 +357,11 @@ def build_pool(
     assert isinstance(sampler, ResumableBatchSampler)  # build_train_loader made it
     pool = PairPool(d.queue_size, opts.seed, dist.rank, sampler.batch)
     saved = state.get("pool") if state is not None else None
-    if saved:
+    images = len(loader.dataset)  # type: ignore[arg-type]  # build_train_loader's SeededDataset has a length
+    if saved and (why := _pool_mismatch(saved[min(dist.rank, len(saved) - 1)], d.queue_size, images)):
+        # The run's options changed under it (the resume warned): an exact resume is impossible, a fresh pool is not.
+        log.warning("the checkpoint's training pair pool is not restored (%s); the pool fills again from here", why)
+    elif saved:
 
         def load(keys: list[Key]) -> tuple[torch.Tensor, torch.Tensor]:
             chunks = [keys[i : i + d.batch_size] for i in range(0, len(keys), d.batch_size)]
@@ -360,6 +374,17 @@ def build_pool(
     elif state is not None:
         log.warning("the training state has no training pair pool; the pool fills again from here")
     return pool
+
+
+def _pool_mismatch(saved: dict[str, Any], queue_size: int, images: int) -> str | None:
+    """Why a saved pool cannot be made again with these options (None: it can)."""
+    if int(saved["size"]) != queue_size:
+        return f"it holds {int(saved['size'])} pairs, queue_size is now {queue_size}"
+    keys = saved["keys"]
+    if keys.numel() and int(keys[:, 0].max()) >= images:
+        count = f"{images} image" + ("s" if images != 1 else "")
+        return f"it holds samples of training image #{int(keys[:, 0].max())}, the training set now has {count}"
+    return None
 
 
 def build_val_set(opts: TrainOptions, reference: tuple[str, str] | None = None) -> ValidationDataset | None:

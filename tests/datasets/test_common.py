@@ -97,3 +97,27 @@ def test_a_user_error_exits_2_in_one_line(tmp_path: Path, caplog: pytest.LogCapt
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and not errors[0].exc_info
     assert "missing" in errors[0].getMessage()
+
+
+@pytest.mark.parametrize("script", [make_lr, make_degraded_lr, extract])
+def test_an_input_is_never_an_output_even_with_overwrite(
+    tmp_path: Path, script: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writing into the input folder with --overwrite would replace the HR images with their LR (or sub-)images."""
+    folder = tmp_path / "in"
+    _images(folder, "a.png", "b.png")
+    if script is extract:
+        cv2.imwrite(str(folder / "a_s001.png"), np.zeros((40, 48, 3), np.uint8))  # an input named like a's output
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    if script is make_lr:
+        args = [str(folder), str(tmp_path), "--scale", "2"]  # writes tmp/X2/: make the input folder X2
+        folder = folder.rename(tmp_path / "X2")
+        args[0] = str(folder)
+    elif script is make_degraded_lr:
+        args = [str(folder), str(folder), "--options", "degrade_test_x4", "--scale", "4"]
+    else:
+        args = [str(folder), str(folder), "--crop-size", "16", "--step", "16"]
+    with caplog.at_level(logging.ERROR):
+        assert script.main([*args, "--overwrite", "-q", "--workers", "1"]) == EXIT_USER  # type: ignore[attr-defined]
+    assert "is one of the input images: write to another folder" in caplog.text
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -84,3 +84,13 @@ def test_clean_samples_in_the_grid_are_named(tmp_path: Path, photo_rgb: np.ndarr
     assert any(kinds) and not all(kinds)
     grid = cv2.imread(str(out))
     assert grid.shape[:2] == grid_size(8, 4, 32 * 6, caption_lines=5)  # the degraded cells' captions set the height
+
+
+def test_a_shipped_options_name_works_as_for_esrgan_train(tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "a.png"), photo_rgb[:120, :100, ::-1])
+    out = tmp_path / "shipped.png"
+    args = ["--options", "train_RealESRNet_x4_cpu", "--set", f"data.train.hr={hr}", "--set", "data.train.cache=false"]
+    assert main([*args, "-n", "2", "-o", str(out), "-q"]) == 0
+    assert len(json.loads(out.with_suffix(".json").read_text())) == 2

@@ -128,3 +128,16 @@ def test_generator_from_a_builtin_name() -> None:
     bicubic = imresize(lr, 4).clamp(0, 1)
     to8 = lambda t: (t[0].permute(1, 2, 0) * 255).round().byte().numpy()  # noqa: E731
     assert calculate_psnr(to8(sr), to8(bicubic), crop_border=4) > 30
+
+
+def test_the_lr_patch_must_meet_the_generators_input_rule(make_options: Callable[..., dict[str, Any]]) -> None:
+    """RRDBNet x2 pixel-unshuffles its input by 2 (x1: by 4): an odd LR patch is an options error before training,
+    not a torch error at the first iteration."""
+    from esrgan.errors import OptionsError
+
+    odd = from_dict(TrainOptions, make_options("psnr", scale=2, data={"train": {"patch_size": 10}}))
+    with pytest.raises(OptionsError, match=r"network_g \(RRDBNet x2\) needs input sides that are multiples of 2; "
+                       r"the LR patch is 5 \(set data.train.patch_size to a multiple of 4\)"):  # fmt: skip
+        build.build_generator(odd, torch.device("cpu"))
+    even = from_dict(TrainOptions, make_options("psnr", scale=2, data={"train": {"patch_size": 12}}))
+    assert build.build_generator(even, torch.device("cpu")) is not None

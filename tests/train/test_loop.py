@@ -278,3 +278,32 @@ def test_span_trains_in_the_psnr_stage(make_options: MakeOptions, tmp_path: Path
         "upscale": 4,
         "norm": False,
     }
+
+
+def test_resume_with_another_pool_size_or_fewer_images_refills_the_pool(
+    make_options: MakeOptions, tmp_path: Path, image_dirs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The options changed under a run with a pool: its saved keys cannot be made again (another queue_size, or
+    keys of an image the smaller training set no longer has). The resume goes on with a fresh pool and says why
+    (it used to end with a ValueError or an IndexError, shown as a bug)."""
+    train = {"degradation": SMALL_DEGRADATION, "queue_size": 4, "num_workers": 0}
+    raw = make_options(
+        "psnr", name="pool", train={"total_iter": 4}, checkpoint={"every": 2}, data={"val": None, "train": train}
+    )
+    fit(from_dict(TrainOptions, raw))
+    raw["data"]["train"]["queue_size"] = 2
+    raw["train"]["total_iter"] = 6
+    assert fit(from_dict(TrainOptions, raw), resume="auto").iteration == 6
+    assert "pool is not restored (it holds 4 pairs, queue_size is now 2)" in caplog.text
+    few = tmp_path / "few"
+    few.mkdir()
+    first = sorted(image_dirs["train"].iterdir())[0]
+    (few / first.name).write_bytes(first.read_bytes())
+    saved = torch.load(tmp_path / "exp" / "pool" / "checkpoints" / "state_00000006.pth", weights_only=True)
+    assert int(saved["pool"][0]["keys"][:, 0].max()) >= 1  # the pool holds samples of an image that is gone
+    raw["data"]["train"]["hr"] = str(few)
+    raw["train"]["total_iter"] = 8
+    caplog.clear()
+    assert fit(from_dict(TrainOptions, raw), resume="auto").iteration == 8
+    assert "pool is not restored (it holds samples of training image #" in caplog.text
+    assert "the training set now has 1 image);" in caplog.text
