@@ -330,6 +330,10 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
 def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<options>", prefix: str = "") -> T:
     """Build the dataclass ``cls`` from a mapping, validating every key and value.
 
+    A dataclass may declare ``MOVED_KEYS: ClassVar[Mapping[str, str]]``: keys of a format its options translate
+    (Real-ESRGAN's, for a degradation block) that belong elsewhere here, each with where it goes; such a key's error
+    says that instead of the closest valid key.
+
     Raises:
         OptionsError: unknown key (with the closest valid key), missing required key, wrong type.
     """
@@ -347,6 +351,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<options>
             flat_data.setdefault(owners[name], {})[name] = value
         elif name in fields and not _is_flat(fields[name]):
             kwargs[name] = _convert(value, hints[name], key, source)
+        elif isinstance(moved := getattr(cls, "MOVED_KEYS", {}).get(name), str):
+            raise OptionsError(f"{source}: unknown key '{_short(key)}': {moved}")
         else:
             raise OptionsError(f"{source}: unknown key '{_short(key)}'{_closest(str(name)[:100], keys)}")
     for name, values in flat_data.items():

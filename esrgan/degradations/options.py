@@ -24,7 +24,7 @@ Torch-free: the options are checked before anything heavy is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from esrgan.errors import OptionsError
 from esrgan.options import Range, check_ranges
@@ -44,18 +44,38 @@ KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 MIN_KERNEL_SIZE = 7  # Real-ESRGAN draws kernel sides from 7, 9, ..., blur_kernel_size
 
 # Declared ranges (checked by esrgan.options when a file is read, and by __post_init__ for objects built in Python).
-# The upper bounds are far above Real-ESRGAN's values and keep one degradation's cost bounded.
+# The upper bounds are far above Real-ESRGAN's values. What one degradation costs also depends on the region it
+# degrades: MAX_RESIZED_SIDE bounds the largest image a resize may make (checked here for crop_pad_size, and by
+# degrade() for whole images).
 Prob = Annotated[float, Range(0, 1)]
 Weight = Annotated[float, Range(0, 1000)]  # relative weights of a choice
 Sigma = Annotated[float, Range(0, 100)]  # blur sigma in pixels
 Shape = Annotated[float, Range(0, 100)]  # generalised-Gaussian / plateau shape
-Factor = Annotated[float, Range(0, 16)]  # resize factor
+Factor = Annotated[float, Range(0, 4)]  # resize factor (Real-ESRGAN's largest: 1.5)
+MAX_RESIZED_SIDE = 8192  # ~0.8 GB per float32 RGB image: a sample's working set stays within a few GB
 Noise = Annotated[float, Range(0, 255)]  # Gaussian noise sigma, 0-255 scale
 PoissonScale = Annotated[float, Range(0, 100)]
 Quality = Annotated[int, Range(1, 100)]  # JPEG quality
 KernelSize = Annotated[int, Range(MIN_KERNEL_SIZE, 51)]  # odd; Real-ESRGAN's is 21
 
-__all__ = ["KERNEL_TYPES", "DegradationOptions", "KernelType", "ResizeMode"]
+__all__ = ["KERNEL_TYPES", "MAX_RESIZED_SIDE", "DegradationOptions", "KernelType", "ResizeMode"]
+
+
+# Keys of Real-ESRGAN's options files that are not degradations, and where each goes in esrgan's training options.
+MOVED_KEYS: dict[str, str] = {
+    key: f"Real-ESRGAN's {key} is {where} in esrgan's training options, not a degradation key"
+    for key, where in {
+        "gt_size": "data.train.patch_size",
+        "queue_size": "data.train.queue_size",
+        "use_hflip": "data.train.hflip",
+        "use_rot": "data.train.rot90",
+        "l1_gt_usm": "losses.pixel.gt_usm",
+        "percep_gt_usm": "losses.perceptual.gt_usm",
+        "gan_gt_usm": "losses.gan.gt_usm",
+        "scale": "the top-level scale",
+        "batch_size_per_gpu": "data.train.batch_size",
+    }.items()
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,8 @@ class DegradationOptions:
     Sigmas and noise levels are in pixels of the image they apply to; noise sigmas are on the 0-255 scale.
     Ranges are ``[low, high]``, drawn uniformly; probabilities are in [0, 1].
     """
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = MOVED_KEYS  # see esrgan.options.from_dict
 
     # ---- first order: blur kernel (sides 7, 9, ..., blur_kernel_size), resize, noise, JPEG
     blur_kernel_size: KernelSize = 21
@@ -124,6 +146,13 @@ class DegradationOptions:
             for name in (f"noise_range{suffix}", f"poisson_scale_range{suffix}"):
                 self._check_range(name, 0.0)
             self._check_range(f"jpeg_range{suffix}", 1.0)
+        for name in ("resize_range", "resize_range2"):  # the second order resizes the LR size (<= the region)
+            side = self.crop_pad_size * getattr(self, name)[1]
+            if side > MAX_RESIZED_SIDE:
+                raise OptionsError(
+                    f"crop_pad_size {self.crop_pad_size} resized up to x{getattr(self, name)[1]:g} ({name}) is "
+                    f"{side:.0f} pixels a side, above {MAX_RESIZED_SIDE}: lower one of them"
+                )
         if not self.resize_modes:
             raise OptionsError("resize_modes must name at least one of area, bilinear, bicubic")
 

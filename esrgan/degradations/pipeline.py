@@ -29,8 +29,9 @@ import torch
 
 from esrgan.degradations.kernels import random_blur_kernel, random_sinc_kernel
 from esrgan.degradations.ops import filter2d, random_jpeg, random_noise, random_resize, resize
-from esrgan.degradations.options import DegradationOptions
+from esrgan.degradations.options import MAX_RESIZED_SIDE, DegradationOptions
 from esrgan.degradations.usm import usm_sharp
+from esrgan.errors import LimitError
 from esrgan.image.convert import to_uint8
 from esrgan.image.resize import imresize
 
@@ -104,6 +105,12 @@ def degrade(
     h, w = hr.shape[:2]
     if h % scale or w % scale or h < scale or w < scale:
         raise ValueError(f"the HR image is {h}x{w}; its sides must be positive multiples of the scale {scale}")
+    grow = max(opts.resize_range[1], opts.resize_range2[1], 1.0)
+    if max(h, w) * grow > MAX_RESIZED_SIDE:  # whole images (test sets): the options bound crop_pad_size only
+        raise LimitError(
+            f"the HR image is {h}x{w}; resized up to x{grow:g} it would be over {MAX_RESIZED_SIDE} pixels a side "
+            "(lower resize_range / resize_range2, or degrade smaller images)"
+        )
     with _one_torch_thread():
         return _degrade(hr, opts, scale, rng)
 

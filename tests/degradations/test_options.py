@@ -70,6 +70,15 @@ def test_defaults_are_the_published_values() -> None:
         ({"sinc_prob": 1.5}, r"'sinc_prob' must be 0\.\.1, got 1\.5"),
         ({"second_order_prob": -0.1}, r"'second_order_prob' must be 0\.\.1"),
         ({"clean_prob": 1.01}, r"'clean_prob' must be 0\.\.1"),
+        ({"resize_range": [0.5, 16]}, r"'resize_range\[1\]' must be 0\.\.4"),
+        (
+            {"crop_pad_size": 4096, "resize_range": [0.5, 4]},
+            r"crop_pad_size 4096 resized up to x4 \(resize_range\) is 16384 pixels a side, above 8192",
+        ),
+        # Real-ESRGAN's keys that are not degradations say where they go (not "did you mean 'gt_usm'")
+        ({"gt_size": 256}, r"unknown key 'gt_size': Real-ESRGAN's gt_size is data\.train\.patch_size in esrgan"),
+        ({"l1_gt_usm": True}, r"Real-ESRGAN's l1_gt_usm is losses\.pixel\.gt_usm in esrgan's training options"),
+        ({"queue_size": 180}, r"Real-ESRGAN's queue_size is data\.train\.queue_size"),
         ({"kernel_prob": [1.0, 0.0]}, "kernel_list and kernel_prob must be non-empty and of equal length"),
         ({"kernel_list2": ["iso"], "kernel_prob2": [-1.0]}, r"'kernel_prob2\[0\]' must be 0\.\.1000"),
         ({"kernel_list": ["isotropic"], "kernel_prob": [1]}, "did you mean 'iso'"),

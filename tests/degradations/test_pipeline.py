@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from esrgan.degradations import DegradationOptions, degrade, degraded_lr, degraded_lr_file, describe, usm_sharp
-from esrgan.errors import InputError
+from esrgan.errors import InputError, LimitError
 from esrgan.image import read_image, to_uint8
 from esrgan.image.resize import bicubic_degrade
 
@@ -174,3 +174,15 @@ def test_degraded_lr_file_reads_the_hr_as_the_scorer_does(tmp_path: Path, photo_
     np.testing.assert_array_equal(lr, bicubic_degrade(np.repeat(crop[:, :, 1:2], 3, axis=2), 4))
     with pytest.raises(InputError, match="smaller than the scale"):
         degraded_lr_file(tmp_path / "gray.png", opts, 64, seed=0)
+
+
+def test_a_whole_image_too_large_to_resize_is_a_limit_error() -> None:
+    """Test sets degrade whole images: one that the block's up-resizes would make over MAX_RESIZED_SIDE pixels a
+    side is refused before any work (named by the caller, the other images go on), not an allocation failure."""
+    from esrgan.degradations.options import MAX_RESIZED_SIDE
+
+    side = int(MAX_RESIZED_SIDE / 1.5) + 4
+    side -= side % 4
+    big = np.zeros((side, 8, 3), np.float32)  # zeros cost nothing to allocate until touched
+    with pytest.raises(LimitError, match=r"resized up to x1\.5 it would be over 8192 pixels a side"):
+        degrade(big, DegradationOptions(), 4, np.random.default_rng(0))
