@@ -106,6 +106,49 @@ def check_lr_patch(net: nn.Module, what: str, opts: TrainOptions) -> None:
         )
 
 
+D_ENTRIES = ("params", "net_d", "state_dict")  # Real-ESRGAN's net_d files, our training states, others
+
+
+def discriminator_weights(path: str, net: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of a discriminator file, checked against ``net``'s own (names and shapes) before loading.
+
+    Raises:
+        NotFoundError: no such file.
+        ModelFileError: not a weights file (a pickle that would run code is refused unread).
+        OptionsError: its tensors do not fit ``net`` (another architecture, ``num_feat`` or ``skip_connection``).
+    """
+    from esrgan.errors import ModelFileError
+    from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
+    from esrgan.formats.torch_file import read_torch_file
+
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(f"network_d.pretrained: no such file: {file}")
+    with file.open("rb") as f:
+        head = f.read(16)
+    obj: Any = read_safetensors(file)[0] if looks_like_safetensors(head) else read_torch_file(file)
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in D_ENTRIES if isinstance(obj.get(k), dict)), obj)
+    tensors = {str(k).removeprefix("module."): v for k, v in obj.items()} if isinstance(obj, dict) else {}
+    if not tensors or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        raise ModelFileError(f"network_d.pretrained {file}: no discriminator weights (tensors) found")
+    own = net.state_dict()
+    # In the network's own order, so the message names its first layer that differs.
+    missing, extra = [k for k in own if k not in tensors], [k for k in tensors if k not in own]
+    wrong = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+    if missing or extra or wrong:
+        if missing or extra:
+            first = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        else:
+            first = f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)}, the options build {tuple(own[wrong[0]].shape)}"
+        raise OptionsError(
+            f"network_d.pretrained {file} does not fit the {type(net).__name__} the options describe ({first}; "
+            f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of another shape): set network_d's "
+            "arch, num_feat and skip_connection to match the file"
+        )
+    return tensors
+
+
 def _channels_last(net: nn.Module) -> None:
     """Switch the weights to NHWC in place (what Module.to(memory_format=...) does)."""
     net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the keyword is missing from the stubs
@@ -118,6 +161,9 @@ def build_discriminator(opts: TrainOptions, device: torch.device, in_channels: i
     cls = DISCRIMINATORS[d.arch]
     patch = opts.data.train.patch_size
     net: nn.Module = cls.for_patches(in_channels, d.num_feat, patch, skip_connection=d.skip_connection)
+    if d.pretrained:
+        net.load_state_dict(discriminator_weights(d.pretrained, net), strict=True)
+        log.info("discriminator starts from %s", d.pretrained)
     net = net.to(device).train()
     if opts.channels_last:
         _channels_last(net)

@@ -165,6 +165,10 @@ class DiscriminatorOptions:
     arch: Literal["VGGStyleDiscriminator", "UNetDiscriminatorSN"] = "VGGStyleDiscriminator"
     num_feat: Annotated[int, Range(1, 1024)] = 64
     skip_connection: bool = True  # UNetDiscriminatorSN: skip connections between encoder and decoder
+    # Weights to start from (Real-ESRGAN's pretrain_network_d, e.g. RealESRGAN_x4plus_netD.pth; or a training state
+    # of ours): .pth (read without unpickling code) or .safetensors, under "params", "net_d" or at the top level.
+    # They must fit arch / num_feat / skip_connection exactly; a resume restores its own D instead.
+    pretrained: str | None = None
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,51 @@ def test_the_lr_patch_must_meet_the_generators_input_rule(make_options: Callable
         build.build_generator(odd, torch.device("cpu"))
     even = from_dict(TrainOptions, make_options("psnr", scale=2, data={"train": {"patch_size": 12}}))
     assert build.build_generator(even, torch.device("cpu")) is not None
+
+
+def test_discriminator_starts_from_a_pretrained_file(
+    make_options: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    """network_d.pretrained: Real-ESRGAN's net_d layout ({"params": ...} in a .pth), .safetensors, or a training
+    state's net_d; checked against the options' D before loading; a pickle that would run code is refused."""
+    from safetensors.torch import save_file
+
+    from esrgan.errors import ModelFileError, OptionsError
+
+    cpu = torch.device("cpu")
+    unet = {"arch": "UNetDiscriminatorSN", "num_feat": 4}
+    source = build.build_discriminator(from_dict(TrainOptions, make_options("gan", network_d=unet)), cpu, 3)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn_like(p))  # not what a fresh D starts from
+    weights = {k: v.clone() for k, v in source.state_dict().items()}
+    torch.save({"params": weights}, tmp_path / "net_d.pth")
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / "net_d.safetensors"))
+    torch.save({"net_d": {f"module.{k}": v for k, v in weights.items()}, "iter": 3}, tmp_path / "state.pth")
+    for name in ("net_d.pth", "net_d.safetensors", "state.pth"):
+        opts = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / name)})
+        d = build.build_discriminator(from_dict(TrainOptions, opts), cpu, 3)
+        for k, v in d.state_dict().items():
+            assert torch.equal(v, weights[k]), (name, k)
+    wider = make_options("gan", network_d={**unet, "num_feat": 8, "pretrained": str(tmp_path / "net_d.pth")})
+    with pytest.raises(OptionsError, match=r"does not fit the UNetDiscriminatorSN the options describe \(conv0"):
+        build.build_discriminator(from_dict(TrainOptions, wider), cpu, 3)
+    vgg = make_options("gan", network_d={"pretrained": str(tmp_path / "net_d.pth")})
+    with pytest.raises(OptionsError, match=r"missing .* set network_d's arch, num_feat and skip_connection"):
+        build.build_discriminator(from_dict(TrainOptions, vgg), cpu, 3)
+    torch.save({"params": weights, "evil": _Evil()}, tmp_path / "evil.pth")
+    evil = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "evil.pth")})
+    with pytest.raises(ModelFileError):
+        build.build_discriminator(from_dict(TrainOptions, evil), cpu, 3)
+    with pytest.raises(FileNotFoundError, match=r"network_d\.pretrained: no such file"):
+        missing = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "none.pth")})
+        build.build_discriminator(from_dict(TrainOptions, missing), cpu, 3)
+
+
+class _Evil:
+    """Unpickling it would call os.system: weights_only loading must refuse the file."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.system, ("echo pwned",))
