@@ -34,7 +34,8 @@ def test_fp32_matches_torch_at_two_sizes_and_batch_2(
     runner = make_runner("openvino", net, "auto", threads=1)
     assert runner.precision == "fp32"  # auto without native bf16
     config = runner.config  # type: ignore[attr-defined]
-    assert config == {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1}
+    base = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1}
+    assert {k: config[k] for k in base} == base
     for shape in [(1, 3, 16, 24), (2, 3, 20, 12)]:
         x = torch.rand(shape)
         y = runner(x)
@@ -98,3 +99,16 @@ def test_runners_share_one_core(tiny_nets: TinyNets) -> None:
     del first
     x = torch.rand(1, 3, 8, 8)
     assert second(x).shape == (1, 3, 32, 32)  # dropping one runner leaves the other (and the Core) working
+
+
+def test_fewer_threads_than_cores_are_not_pinned(tiny_nets: TinyNets, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO pins threads from core 0 on: two one-thread processes (Ray workers on 2 cores) shared one core and
+    ran at half speed. A runner with fewer threads than usable cores leaves placement to the OS; one with all of
+    them keeps OpenVINO's default."""
+    import esrgan.backends.openvino as ov_backend
+
+    runner = make_runner("openvino", tiny_nets["srvgg_x4"](), "fp32", threads=1)
+    monkeypatch.setattr(ov_backend, "usable_cpus", lambda: 2)
+    assert runner.config["ENABLE_CPU_PINNING"] is False  # type: ignore[attr-defined]
+    monkeypatch.setattr(ov_backend, "usable_cpus", lambda: 1)
+    assert "ENABLE_CPU_PINNING" not in runner.config  # type: ignore[attr-defined]
