@@ -25,17 +25,23 @@ def _images(folder: Path, *names: str) -> None:
         cv2.imwrite(str(folder / name), img)
 
 
+def _script_args(script: object, src: Path, out: Path, scale: int = 2, workers: int = 1) -> list[str]:
+    """The command line of one of the per-file scripts: its own required flags, then the common ones."""
+    args = [str(src), str(out), "--workers", str(workers), "-q"]
+    if script is extract:
+        return [*args, "--crop-size", "16", "--step", "16"]
+    if script is make_lr:
+        return [*args, "--scale", str(scale)]
+    return [*args, "--options", "degrade_test_x4", "--scale", str(scale)]
+
+
 @pytest.mark.parametrize("script", [extract, make_lr])
 def test_inputs_sharing_a_stem_are_refused_before_any_output(
     tmp_path: Path, script: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     """a.png and a.jpg would write the same sub-image / LR names."""
     _images(tmp_path / "in", "a.png", "a.jpg", "b.png")
-    args = [str(tmp_path / "in"), str(tmp_path / "out"), "--workers", "1", "-q"]
-    if script is make_lr:
-        args += ["--scale", "2"]
-    else:
-        args += ["--crop-size", "16", "--step", "16"]
+    args = _script_args(script, tmp_path / "in", tmp_path / "out")
     with caplog.at_level(logging.ERROR):
         assert script.main(args) == EXIT_USER  # type: ignore[attr-defined]
     assert "a.jpg and" in caplog.text and "a.png" in caplog.text and "share the stem 'a'" in caplog.text
@@ -69,13 +75,7 @@ def test_a_bad_file_is_reported_and_the_others_are_done(
     _images(tmp_path / "in", "a.png", "c.png")
     (tmp_path / "in" / "b.png").write_bytes(b"not an image")
     cv2.imwrite(str(tmp_path / "in" / "d.png"), np.zeros((3, 3, 3), np.uint8))  # smaller than the scale
-    args = [str(tmp_path / "in"), str(tmp_path / "out"), "--workers", str(workers), "-q"]
-    if script is extract:
-        args += ["--crop-size", "16", "--step", "16"]
-    elif script is make_lr:
-        args += ["--scale", "4"]
-    else:
-        args += ["--options", "degrade_test_x4", "--scale", "4"]
+    args = _script_args(script, tmp_path / "in", tmp_path / "out", scale=4, workers=workers)
     with caplog.at_level(logging.ERROR):
         assert script.main(args) == EXIT_FAILED  # type: ignore[attr-defined]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -109,15 +109,12 @@ def test_an_input_is_never_an_output_even_with_overwrite(
     if script is extract:
         cv2.imwrite(str(folder / "a_s001.png"), np.zeros((40, 48, 3), np.uint8))  # an input named like a's output
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    if script is make_lr:
-        args = [str(folder), str(tmp_path), "--scale", "2"]  # writes tmp/X2/: make the input folder X2
+    if script is make_lr:  # it writes OUT/X2/: make the input folder that
         folder = folder.rename(tmp_path / "X2")
-        args[0] = str(folder)
-    elif script is make_degraded_lr:
-        args = [str(folder), str(folder), "--options", "degrade_test_x4", "--scale", "4"]
+        args = _script_args(script, folder, tmp_path)
     else:
-        args = [str(folder), str(folder), "--crop-size", "16", "--step", "16"]
+        args = _script_args(script, folder, folder, scale=4)
     with caplog.at_level(logging.ERROR):
-        assert script.main([*args, "--overwrite", "-q", "--workers", "1"]) == EXIT_USER  # type: ignore[attr-defined]
+        assert script.main([*args, "--overwrite"]) == EXIT_USER  # type: ignore[attr-defined]
     assert "is one of the input images: write to another folder" in caplog.text
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
