@@ -76,6 +76,14 @@ MOVED_KEYS: dict[str, str] = {
         "batch_size_per_gpu": "data.train.batch_size",
     }.items()
 }
+# A training options file given as a degradation block (esrgan test --degradation, make_degraded_lr --options).
+MOVED_KEYS.update(
+    {
+        key: "a training options key: this looks like a training options file; a degradation block is what its "
+        "data.train.degradation holds (like the shipped degrade_test_x4)"
+        for key in ("name", "stage", "data", "network_g", "network_d", "train", "losses", "teacher", "experiments_root")
+    }
+)
 
 
 @dataclass(frozen=True)

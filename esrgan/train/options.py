@@ -13,9 +13,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from esrgan.archs import DISCRIMINATORS, find
 from esrgan.archs.vgg import VGG19_LAYERS
@@ -308,6 +308,13 @@ class TrainOptions:
     """A training run. ``stage: psnr`` trains G with the pixel loss; ``stage: gan`` adds perceptual and RaGAN
     losses and a discriminator (ESRGAN's second stage); ``stage: distill`` trains G (the student) on a teacher's
     outputs with pixel, optional perceptual and optional feature-matching losses."""
+
+    # A degradation block given as a training file: its keys say where they belong (esrgan.options.from_dict).
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        f.name: "a degradation key: this looks like a degradation block, which goes under data.train.degradation of "
+        "a training options file (or to esrgan test --degradation)"
+        for f in fields(DegradationOptions)
+    }
 
     name: str  # experiment name: outputs go to <experiments_root>/<name>/
     stage: Literal["psnr", "gan", "distill"]

@@ -79,6 +79,7 @@ def test_defaults_are_the_published_values() -> None:
         ({"gt_size": 256}, r"unknown key 'gt_size': Real-ESRGAN's gt_size is data\.train\.patch_size in esrgan"),
         ({"l1_gt_usm": True}, r"Real-ESRGAN's l1_gt_usm is losses\.pixel\.gt_usm in esrgan's training options"),
         ({"queue_size": 180}, r"Real-ESRGAN's queue_size is data\.train\.queue_size"),
+        ({"name": "x", "stage": "psnr"}, r"unknown key 'name': a training options key: this looks like a training"),
         ({"kernel_prob": [1.0, 0.0]}, "kernel_list and kernel_prob must be non-empty and of equal length"),
         ({"kernel_list2": ["iso"], "kernel_prob2": [-1.0]}, r"'kernel_prob2\[0\]' must be 0\.\.1000"),
         ({"kernel_list": ["isotropic"], "kernel_prob": [1]}, "did you mean 'iso'"),

@@ -64,6 +64,9 @@ def _errors(data: dict[str, Any]) -> str:
 def test_misspelled_missing_and_mistyped_keys(make_options: Callable[..., dict[str, Any]]) -> None:
     good = make_options("psnr")
     assert "unknown key 'train.totl_iter'; did you mean 'total_iter'?" in _errors({**good, "train": {"totl_iter": 3}})
+    # a degradation block given as a training file says what it is (not "did you mean 'name'")
+    assert "unknown key 'gt_usm': a degradation key: this looks like a degradation block, which goes under " \
+        "data.train.degradation" in _errors({"gt_usm": False, "jpeg_range2": [30, 70]})  # fmt: skip
     assert "t.yml: missing required key 'train.total_iter'" in _errors({**good, "train": {}})
     missing = dict(good)
     missing.pop("stage")
