@@ -312,7 +312,7 @@ class TrainOptions:
     # A degradation block given as a training file: its keys say where they belong (esrgan.options.from_dict).
     MOVED_KEYS: ClassVar[dict[str, str]] = {
         f.name: "a degradation key: this looks like a degradation block, which goes under data.train.degradation of "
-        "a training options file (or to esrgan test --degradation)"
+        "a training options file (esrgan test takes one on its own)"
         for f in fields(DegradationOptions)
     }
 
