@@ -154,14 +154,17 @@ def _channels_last(net: nn.Module) -> None:
     net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the keyword is missing from the stubs
 
 
-def build_discriminator(opts: TrainOptions, device: torch.device, in_channels: int) -> nn.Module:
-    """The GAN stage's discriminator: VGG-style for HR patches of ``data.train.patch_size``, or the U-Net."""
+def build_discriminator(
+    opts: TrainOptions, device: torch.device, in_channels: int, *, load_pretrained: bool = True
+) -> nn.Module:
+    """The GAN stage's discriminator: VGG-style for HR patches of ``data.train.patch_size``, or the U-Net; starting
+    from ``network_d.pretrained`` if set and asked for (a resume restores its own weights instead)."""
     d = opts.network_d
     assert d is not None
     cls = DISCRIMINATORS[d.arch]
     patch = opts.data.train.patch_size
     net: nn.Module = cls.for_patches(in_channels, d.num_feat, patch, skip_connection=d.skip_connection)
-    if d.pretrained:
+    if d.pretrained and load_pretrained:
         net.load_state_dict(discriminator_weights(d.pretrained, net), strict=True)
         log.info("discriminator starts from %s", d.pretrained)
     net = net.to(device).train()

@@ -289,7 +289,11 @@ def _build(
     """The networks, the online teacher (distillation with online targets), losses, optimisers and precision."""
     net_g = build.build_generator(opts, device, load_pretrained=load_pretrained)
     ema = EMA(net_g, opts.train.ema_decay)
-    net_d = build.build_discriminator(opts, device, _out_channels(net_g)) if opts.stage == "gan" else None
+    net_d = (
+        build.build_discriminator(opts, device, _out_channels(net_g), load_pretrained=load_pretrained)
+        if opts.stage == "gan"
+        else None
+    )
     online: OnlineTeacher | None = None
     if teacher is not None and opts.teacher is not None and opts.teacher.targets == "online":
         online = build.build_online_teacher(opts, teacher, net_g, dist, device)  # after EMA: its hooks stay off it

@@ -177,9 +177,10 @@ def test_discriminator_starts_from_a_pretrained_file(
     evil = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "evil.pth")})
     with pytest.raises(ModelFileError):
         build.build_discriminator(from_dict(TrainOptions, evil), cpu, 3)
+    missing = from_dict(TrainOptions, make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "no.pth")}))
     with pytest.raises(FileNotFoundError, match=r"network_d\.pretrained: no such file"):
-        missing = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "none.pth")})
-        build.build_discriminator(from_dict(TrainOptions, missing), cpu, 3)
+        build.build_discriminator(missing, cpu, 3)
+    assert build.build_discriminator(missing, cpu, 3, load_pretrained=False) is not None  # a resume: not read
 
 
 class _Evil:
