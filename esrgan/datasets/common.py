@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from esrgan.errors import InputError, LimitError, NotFoundError, OutputError, OutputExistsError
-from esrgan.exits import EXIT_FAILED, EXIT_OK, exit_status_of
+from esrgan.exits import EXIT_FAILED, EXIT_OK, exit_status_of, user_message
 from esrgan.fileio import write_bytes_atomic
 from esrgan.options import Range, arg_type
 
@@ -130,7 +130,7 @@ class _PerFile(Generic[R]):
         try:
             return self.fn(path)
         except (InputError, NotFoundError, LimitError) as exc:  # this file's fault; the others can still be done
-            return Failed(path, " ".join(str(exc).split()) or type(exc).__name__)
+            return Failed(path, user_message(exc))
 
 
 def each_file(fn: Callable[[Path], R], files: list[Path], workers: int) -> Iterator[R | Failed]:

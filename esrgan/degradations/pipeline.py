@@ -153,17 +153,14 @@ def _degrade(
         out, record["jpeg2"] = random_jpeg(out, rng, opts.jpeg_range2)
     if not resize_first:
         out = _resize_back(out, (h // scale, w // scale), mode, sinc)
-    return _eight_bit(out), record
+    lr = (np.clip(np.round(out * 255.0), 0, 255) / 255.0).astype(np.float32)
+    return lr, record
 
 
 def _clean_lr(img: np.ndarray, scale: int) -> np.ndarray:
     # MATLAB's uint8 path (rounded after each pass) on the image rounded to 8 bits as the scorer rounds it
     # (to_uint8, in float64): the benchmarks' LR file bit for bit, for 8-bit, 16-bit and float sources alike.
     return imresize(to_uint8(img), 1 / scale).astype(np.float32) / 255.0
-
-
-def _eight_bit(img: np.ndarray) -> np.ndarray:
-    return (np.clip(np.round(img * 255.0), 0, 255) / 255.0).astype(np.float32)
 
 
 def _resize_back(img: np.ndarray, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> np.ndarray:

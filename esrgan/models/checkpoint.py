@@ -534,19 +534,10 @@ def _assemble(loaded: LoadedWeights, where: str) -> nn.Module:
     """Build the network without initialising it and put the weights in; ModelFileError listing any misfit."""
     with torch.device("meta"):  # no random init: every parameter is replaced by a loaded tensor below
         net = build_network(loaded.arch, loaded.hparams)
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in loaded.state_dict.items()}
-    problems = [f"missing {k}" for k in expected if k not in got]
-    problems += [f"unexpected {k}" for k in got if k not in expected]
-    problems += [f"{k} is {got[k]} not {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
+    problems = fit_problems(net, loaded.state_dict)
     if problems:
-        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ModelFileError(
-            f"{where}: weights do not fit {loaded.arch}({_fmt(loaded.hparams)}): {'; '.join(problems[:3])}{more}"
-        )
-    non_finite = next((k for k, v in loaded.state_dict.items() if not bool(torch.isfinite(v).all())), None)
-    if non_finite is not None:  # NaN weights made an all-black image that exited 0
-        raise ModelFileError(f"{where}: tensor {non_finite} holds NaN or infinite values; re-download or re-export it")
+        raise ModelFileError(f"{where}: weights do not fit {loaded.arch}({_fmt(loaded.hparams)}): {problems}")
+    _check_finite(loaded.state_dict, where)  # NaN weights made an all-black image that exited 0
     net.load_state_dict(loaded.state_dict, strict=True, assign=True)
     net.eval()
     net.requires_grad_(False)
@@ -555,3 +546,47 @@ def _assemble(loaded: LoadedWeights, where: str) -> nn.Module:
 
 def _fmt(hparams: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in hparams.items())
+
+
+def fit_problems(net: nn.Module, sd: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``sd`` from loading into ``net`` strictly, in the network's order (missing, unexpected and
+    mis-shaped tensors; the first three and a count), or "" when it fits."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    problems = [f"missing {k}" for k in expected if k not in got]
+    problems += [f"unexpected {k}" for k in got if k not in expected]
+    problems += [f"{k} is {got[k]} not {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
+
+
+def read_tensors(path: str | os.PathLike[str], entries: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.pth`` or ``.safetensors`` file of any network, as step 1 of a model load reads them (no
+    code unpickled, prefixes stripped, views bounded by the stored data, all finite): under the first of
+    ``entries`` that holds tensors, else at the top level. For weights that are not a generator (a discriminator).
+
+    Raises:
+        NotFoundError: no such file. ModelFileError: not such a file, no tensors, or non-finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such file")
+    kind = _sniff(path)
+    if kind == "ncnn":
+        raise ModelFileError(f"{path}: an ncnn graph; expected a .pth or .safetensors weights file")
+    obj: Any = read_safetensors(path)[0] if kind == "safetensors" else read_torch_file(path)
+    if isinstance(obj, Mapping):
+        obj = next((obj[k] for k in entries if isinstance(obj.get(k), Mapping)), obj)
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)} if isinstance(obj, Mapping) else {}
+    if not tensors:
+        raise ModelFileError(f"{path}: no weight tensors found (looked under {', '.join(entries)} and the top level)")
+    sd = _strip_prefixes(tensors, str(path))
+    _check_storage(sd, str(path))
+    _check_finite(sd, str(path))
+    return sd
+
+
+def _check_finite(sd: Mapping[str, torch.Tensor], where: str) -> None:
+    non_finite = next((k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if non_finite is not None:
+        raise ModelFileError(f"{where}: tensor {non_finite} holds NaN or infinite values; re-download or re-export it")

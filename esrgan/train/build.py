@@ -110,41 +110,25 @@ D_ENTRIES = ("params", "net_d", "state_dict")  # Real-ESRGAN's net_d files, our 
 
 
 def discriminator_weights(path: str, net: nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors of a discriminator file, checked against ``net``'s own (names and shapes) before loading.
+    """The tensors of a discriminator file (read as any model file is: :func:`esrgan.models.checkpoint.read_tensors`),
+    checked against ``net``'s own names and shapes before loading.
 
     Raises:
         NotFoundError: no such file.
-        ModelFileError: not a weights file (a pickle that would run code is refused unread).
+        ModelFileError: not a weights file (a pickle that would run code is refused unread), or non-finite values.
         OptionsError: its tensors do not fit ``net`` (another architecture, ``num_feat`` or ``skip_connection``).
     """
-    from esrgan.errors import ModelFileError
-    from esrgan.formats.safetensors_file import looks_like_safetensors, read_safetensors
-    from esrgan.formats.torch_file import read_torch_file
+    from esrgan.models.checkpoint import fit_problems, read_tensors
 
-    file = Path(path)
-    if not file.is_file():
-        raise NotFoundError(f"network_d.pretrained: no such file: {file}")
-    with file.open("rb") as f:
-        head = f.read(16)
-    obj: Any = read_safetensors(file)[0] if looks_like_safetensors(head) else read_torch_file(file)
-    if isinstance(obj, dict):
-        obj = next((obj[k] for k in D_ENTRIES if isinstance(obj.get(k), dict)), obj)
-    tensors = {str(k).removeprefix("module."): v for k, v in obj.items()} if isinstance(obj, dict) else {}
-    if not tensors or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
-        raise ModelFileError(f"network_d.pretrained {file}: no discriminator weights (tensors) found")
-    own = net.state_dict()
-    # In the network's own order, so the message names its first layer that differs.
-    missing, extra = [k for k in own if k not in tensors], [k for k in tensors if k not in own]
-    wrong = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
-    if missing or extra or wrong:
-        if missing or extra:
-            first = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        else:
-            first = f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)}, the options build {tuple(own[wrong[0]].shape)}"
+    try:
+        tensors = read_tensors(path, D_ENTRIES)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"network_d.pretrained: {exc}") from exc
+    problems = fit_problems(net, tensors)
+    if problems:
         raise OptionsError(
-            f"network_d.pretrained {file} does not fit the {type(net).__name__} the options describe ({first}; "
-            f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of another shape): set network_d's "
-            "arch, num_feat and skip_connection to match the file"
+            f"network_d.pretrained {path} does not fit the {type(net).__name__} the options describe ({problems}): "
+            "set network_d's arch, num_feat and skip_connection to match the file"
         )
     return tensors
 

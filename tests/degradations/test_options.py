@@ -118,3 +118,15 @@ def test_frozen_and_typed() -> None:
     assert opts.jpeg_range == (40, 60) and opts.blur_sigma == (1.0, 2.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.sinc_prob = 0.5  # type: ignore[misc]
+
+
+def test_the_training_keys_named_for_a_misfiled_block_are_training_keys() -> None:
+    """MOVED_KEYS lists TrainOptions' top-level keys by hand (degradations cannot import the training options):
+    each must be one, or a misfiled training file would get the wrong hint."""
+    import dataclasses
+
+    from esrgan.degradations.options import MOVED_KEYS
+    from esrgan.train.options import TrainOptions
+
+    training = {k for k, text in MOVED_KEYS.items() if text.startswith("a training options key")}
+    assert training and training <= {f.name for f in dataclasses.fields(TrainOptions)}

@@ -173,12 +173,18 @@ def test_discriminator_starts_from_a_pretrained_file(
     vgg = make_options("gan", network_d={"pretrained": str(tmp_path / "net_d.pth")})
     with pytest.raises(OptionsError, match=r"missing .* set network_d's arch, num_feat and skip_connection"):
         build.build_discriminator(from_dict(TrainOptions, vgg), cpu, 3)
+    nan = {k: v.clone() for k, v in weights.items()}
+    nan["conv0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save({"params": nan}, tmp_path / "nan.pth")
+    with_nan = from_dict(TrainOptions, make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "nan.pth")}))
+    with pytest.raises(ModelFileError, match=r"conv0\.weight holds NaN or infinite values"):
+        build.build_discriminator(with_nan, cpu, 3)
     torch.save({"params": weights, "evil": _Evil()}, tmp_path / "evil.pth")
     evil = make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "evil.pth")})
     with pytest.raises(ModelFileError):
         build.build_discriminator(from_dict(TrainOptions, evil), cpu, 3)
     missing = from_dict(TrainOptions, make_options("gan", network_d={**unet, "pretrained": str(tmp_path / "no.pth")}))
-    with pytest.raises(FileNotFoundError, match=r"network_d\.pretrained: no such file"):
+    with pytest.raises(FileNotFoundError, match=r"network_d\.pretrained: .*no\.pth: no such file"):
         build.build_discriminator(missing, cpu, 3)
     assert build.build_discriminator(missing, cpu, 3, load_pretrained=False) is not None  # a resume: not read
 
