@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from esrgan.datasets.common import check_no_conflicts, exit_status_of, write_png
+from esrgan.datasets.common import check_no_conflicts, exit_status_of, run_script, write_png
 from esrgan.errors import InputError, OptionsError
 from esrgan.image import list_images
 
@@ -105,4 +105,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

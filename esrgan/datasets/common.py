@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from esrgan.errors import InputError, LimitError, NotFoundError, OutputError, OutputExistsError
-from esrgan.exits import EXIT_FAILED, EXIT_OK, exit_status_of, user_message
+from esrgan.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, exit_status_of, user_message
 from esrgan.fileio import write_bytes_atomic
 from esrgan.options import Range, arg_type
 
@@ -43,6 +44,7 @@ __all__ = [
     "exit_status_of",
     "failures_status",
     "parallel_map",
+    "run_script",
     "write_bytes_atomic",
     "write_png",
 ]
@@ -108,7 +110,8 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> Iterator
         return
     # Ordered map with small chunks: progress stays smooth, memory holds few decoded images, and many tiny
     # files (sub-images) do not pay one inter-process round trip each.
-    with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    # Ctrl-C reaches the whole process group: the workers ignore it and this process ends the run (run_script).
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), initializer=_ignore_sigint) as pool:
         yield from pool.map(fn, items, chunksize=max(1, min(16, len(items) // (8 * workers))))
 
 
@@ -148,3 +151,17 @@ def failures_status(results: Iterable[object]) -> int:
     if failed:
         log.error("%d of the input files failed (above); the others were done", len(failed))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_script(main: Callable[[], int]) -> int:
+    """A script's exit status: ``main()``'s, or after Ctrl-C one line and 130, as for the ``esrgan`` command (outputs
+    are written atomically, so nothing half-written is left; finished ones stay)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return EXIT_INTERRUPTED

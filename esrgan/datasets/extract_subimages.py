@@ -28,6 +28,7 @@ from esrgan.datasets.common import (
     each_file,
     exit_status_of,
     failures_status,
+    run_script,
     write_png,
 )
 from esrgan.errors import OptionsError, OutputExistsError
@@ -137,4 +138,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -34,6 +34,7 @@ from esrgan.datasets.common import (
     each_file,
     exit_status_of,
     failures_status,
+    run_script,
     write_png,
 )
 from esrgan.degradations import DegradationOptions, degraded_lr_file
@@ -104,4 +105,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 
 from esrgan.data import LMDB_META
-from esrgan.datasets.common import add_common_args, exit_status_of, parallel_map
+from esrgan.datasets.common import add_common_args, exit_status_of, parallel_map, run_script
 from esrgan.errors import InputError, OutputExistsError
 from esrgan.image import list_images, read_unchanged
 from esrgan.options import Range, arg_type
@@ -173,4 +173,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

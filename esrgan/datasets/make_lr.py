@@ -26,6 +26,7 @@ from esrgan.datasets.common import (
     each_file,
     exit_status_of,
     failures_status,
+    run_script,
     write_png,
 )
 from esrgan.image import bicubic_degrade, list_images, read_unchanged
@@ -86,4 +87,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

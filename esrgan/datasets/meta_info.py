@@ -19,6 +19,7 @@ from esrgan.datasets.common import (
     check_no_conflicts,
     exit_status_of,
     parallel_map,
+    run_script,
     write_bytes_atomic,
 )
 from esrgan.image import list_images, read_unchanged
@@ -58,4 +59,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from esrgan.datasets.common import run_script
 from esrgan.errors import OutputError
 from esrgan.evaluation import TestDatasetOptions
 from esrgan.evaluation.strips import sample_strip
@@ -94,4 +95,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from esrgan.data import DegradedDataset, HROnlyDataset, PairedImageDataset
-from esrgan.datasets.common import check_no_conflicts, exit_status_of, write_png
+from esrgan.datasets.common import check_no_conflicts, exit_status_of, run_script, write_png
 from esrgan.degradations import describe
 from esrgan.fileio import write_text_atomic
 from esrgan.options import Range, arg_type
@@ -195,4 +195,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -37,7 +37,7 @@ from esrgan.image.resize import imresize
 
 FINAL_SINC_SIZE = 21  # the final sinc's side is drawn from 7..21 whatever blur_kernel_size is (Real-ESRGAN)
 
-__all__ = ["degrade", "describe"]
+__all__ = ["check_resizable", "degrade", "describe"]
 
 
 def _blur(
@@ -105,14 +105,20 @@ def degrade(
     h, w = hr.shape[:2]
     if h % scale or w % scale or h < scale or w < scale:
         raise ValueError(f"the HR image is {h}x{w}; its sides must be positive multiples of the scale {scale}")
-    grow = max(opts.resize_range[1], opts.resize_range2[1], 1.0)
-    if max(h, w) * grow > MAX_RESIZED_SIDE:  # whole images (test sets): the options bound crop_pad_size only
-        raise LimitError(
-            f"the HR image is {h}x{w}; resized up to x{grow:g} it would be over {MAX_RESIZED_SIDE} pixels a side "
-            "(lower resize_range / resize_range2, or degrade smaller images)"
-        )
+    check_resizable(h, w, opts)
     with _one_torch_thread():
         return _degrade(hr, opts, scale, rng)
+
+
+def check_resizable(height: int, width: int, opts: DegradationOptions) -> None:
+    """LimitError if the block's up-resizes could make an image of this size over :data:`MAX_RESIZED_SIDE` pixels a
+    side (whole images of a test set; the options bound ``crop_pad_size`` regions themselves)."""
+    grow = max(opts.resize_range[1], opts.resize_range2[1], 1.0)
+    if max(height, width) * grow > MAX_RESIZED_SIDE:
+        raise LimitError(
+            f"the HR image is {height}x{width}; resized up to x{grow:g} it would be over {MAX_RESIZED_SIDE} pixels "
+            "a side (lower resize_range / resize_range2, or degrade smaller images)"
+        )
 
 
 def _degrade(

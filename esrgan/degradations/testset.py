@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from esrgan.degradations.options import DegradationOptions
-from esrgan.degradations.pipeline import degrade
-from esrgan.errors import InputError
-from esrgan.image import read_image
+from esrgan.degradations.pipeline import check_resizable, degrade
+from esrgan.errors import InputError, LimitError
+from esrgan.image import check_image_file, read_image
 from esrgan.image.resize import mod_crop
 
 __all__ = ["degraded_lr", "degraded_lr_file", "image_rng"]
@@ -59,8 +59,14 @@ def degraded_lr_file(hr: Path, opts: DegradationOptions, scale: int, seed: int) 
 
     Raises:
         InputError: the file is unreadable or smaller than the scale.
+        LimitError: the block's resizes could make it too large (read from the header, before decoding).
         NotFoundError: no such file.
     """
+    header = check_image_file(hr)  # sizes from the header: a 50000x50000 PNG is refused before decoding
+    try:
+        check_resizable(header.height, header.width, opts)
+    except LimitError as exc:
+        raise LimitError(f"{hr}: {exc}") from None
     pixels = read_image(hr).pixels
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)

@@ -21,7 +21,7 @@ from esrgan.archs.vgg import VGG19FeatureExtractor
 from esrgan.data import DegradedDataset, HROnlyDataset, PairedImageDataset, ValidationDataset
 from esrgan.degradations.usm import USMSharp
 from esrgan.device import resolve_precision
-from esrgan.errors import NotFoundError, OptionsError
+from esrgan.errors import ModelFileError, NotFoundError, OptionsError
 from esrgan.inference import Upscaler
 from esrgan.losses import FeatureMatchingLoss, PerceptualLoss, PixelLoss
 from esrgan.models import ModelInfo, build_network, load_model
@@ -124,6 +124,8 @@ def discriminator_weights(path: str, net: nn.Module) -> dict[str, torch.Tensor]:
         tensors = read_tensors(path, D_ENTRIES)
     except FileNotFoundError as exc:
         raise NotFoundError(f"network_d.pretrained: {exc}") from exc
+    except ModelFileError as exc:
+        raise ModelFileError(f"network_d.pretrained: {exc}") from exc
     problems = fit_problems(net, tensors)
     if problems:
         raise OptionsError(

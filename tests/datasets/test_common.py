@@ -118,3 +118,49 @@ def test_an_input_is_never_an_output_even_with_overwrite(
         assert script.main([*args, "--overwrite"]) == EXIT_USER  # type: ignore[attr-defined]
     assert "is one of the input images: write to another folder" in caplog.text
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_every_script_ends_ctrl_c_in_one_line() -> None:
+    """Each data-preparation script runs its main through run_script (Ctrl-C: "interrupted", exit 130)."""
+    import esrgan.datasets as package
+    from esrgan.datasets.common import run_script
+
+    scripts = [p for p in Path(package.__file__).parent.glob("*.py") if "def main(" in p.read_text()]
+    assert len(scripts) >= 8
+    for path in scripts:
+        assert 'if __name__ == "__main__":\n    sys.exit(run_script(main))' in path.read_text(), path.name
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_script(interrupted) == 130
+    assert run_script(lambda: 1) == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_halfway_leaves_whole_files_and_one_line(tmp_path: Path, workers: str) -> None:
+    """SIGINT once the first outputs exist: exit 130, one line, every written LR image whole, no temporary files
+    (worker processes ignore it: no traceback from each of them)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = np.random.default_rng(0).integers(0, 256, (480, 480, 3), dtype=np.uint8)
+    (tmp_path / "in").mkdir()
+    for i in range(150):
+        cv2.imwrite(str(tmp_path / "in" / f"{i:03d}.png"), np.roll(big, i, axis=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "esrgan.datasets.make_degraded_lr", str(tmp_path / "in"), str(out),
+           "--options", "degrade_test_x4", "--workers", workers, "-q"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(out.glob("*.png"))) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert err == "E interrupted\n"
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 150
+    assert all(p.suffix == ".png" and cv2.imread(str(p)) is not None for p in written)

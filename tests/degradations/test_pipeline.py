@@ -186,3 +186,17 @@ def test_a_whole_image_too_large_to_resize_is_a_limit_error() -> None:
     big = np.zeros((side, 8, 3), np.float32)  # zeros cost nothing to allocate until touched
     with pytest.raises(LimitError, match=r"resized up to x1\.5 it would be over 8192 pixels a side"):
         degrade(big, DegradationOptions(), 4, np.random.default_rng(0))
+
+
+def test_a_huge_file_is_refused_from_its_header(tmp_path: Path) -> None:
+    """A 57-byte PNG declaring 50000x50000: refused by the resize bound read from the header, before decoding
+    (it used to reach OpenCV, whose own limit answered with its assertion text)."""
+    import time
+
+    from tests.image.test_probe import png
+
+    (tmp_path / "bomb.png").write_bytes(png(50000, 50000))
+    start = time.process_time()
+    with pytest.raises(LimitError, match=r"bomb\.png: the HR image is 50000x50000; resized up to x1\.5"):
+        degraded_lr_file(tmp_path / "bomb.png", DegradationOptions(), 4, seed=0)
+    assert time.process_time() - start < 0.5
